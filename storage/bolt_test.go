@@ -1,0 +1,150 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func openTemp(t testing.TB) (*Bolt, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "stampseal.db")
+	s, err := OpenBolt(path)
+	if err != nil {
+		t.Fatalf("OpenBolt: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestConcurrentIncrementsAreExact(t *testing.T) {
+	s, path := openTemp(t)
+	key := []byte("counter")
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Update(func(tx Tx) error {
+				var n uint64
+				if v := tx.Get(Meta, key); v != nil {
+					n = binary.BigEndian.Uint64(v)
+				}
+				return tx.Put(Meta, key, binary.BigEndian.AppendUint64(nil, n+1))
+			})
+			if err != nil {
+				t.Errorf("Update: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	var got uint64
+	s2.View(func(tx Tx) error { got = binary.BigEndian.Uint64(tx.Get(Meta, key)); return nil })
+	if got != 200 {
+		t.Fatalf("counter after 200 concurrent increments and a reopen = %d, want 200", got)
+	}
+}
+
+func TestFailingWriterDoesNotSinkItsBatch(t *testing.T) {
+	s, _ := openTemp(t)
+	boom := errors.New("boom")
+	var wg sync.WaitGroup
+	errs := make([]error, 50)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Update(func(tx Tx) error {
+				if err := tx.Put(Meta, []byte{byte(i)}, []byte("x")); err != nil {
+					return err
+				}
+				if i%5 == 0 {
+					return boom
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	s.View(func(tx Tx) error {
+		for i, err := range errs {
+			stored := tx.Get(Meta, []byte{byte(i)}) != nil
+			switch {
+			case i%5 == 0 && !errors.Is(err, boom):
+				t.Errorf("writer %d: err = %v, want boom", i, err)
+			case i%5 == 0 && stored:
+				t.Errorf("writer %d failed but its write was kept", i)
+			case i%5 != 0 && (err != nil || !stored):
+				t.Errorf("writer %d: err = %v, stored = %v; want nil, true", i, err, stored)
+			}
+		}
+		return nil
+	})
+}
+
+func TestScanPrefixAndJSON(t *testing.T) {
+	s, _ := openTemp(t)
+	type rec struct{ N int }
+	err := s.Update(func(tx Tx) error {
+		for i, k := range []string{"a/1", "a/2", "b/1"} {
+			if err := PutJSON(tx, Programs, []byte(k), rec{i}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.View(func(tx Tx) error {
+		var keys []string
+		tx.Scan(Programs, []byte("a/"), func(k, v []byte) error { keys = append(keys, string(k)); return nil })
+		if len(keys) != 2 || keys[0] != "a/1" || keys[1] != "a/2" {
+			t.Errorf("scan a/ = %v, want [a/1 a/2]", keys)
+		}
+		var r rec
+		if err := GetJSON(tx, Programs, []byte("b/1"), &r); err != nil || r.N != 2 {
+			t.Errorf("GetJSON b/1 = %v, %v; want {2}", r, err)
+		}
+		if err := GetJSON(tx, Programs, []byte("zz"), &r); !errors.Is(err, ErrNotFound) {
+			t.Errorf("GetJSON missing = %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+}
+
+func TestBackupIsAnOpenableSnapshot(t *testing.T) {
+	s, _ := openTemp(t)
+	s.Update(func(tx Tx) error { return tx.Put(Meta, []byte("k"), []byte("v")) })
+	out := filepath.Join(t.TempDir(), "backup.db")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Backup(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	b, err := OpenBolt(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.View(func(tx Tx) error {
+		if string(tx.Get(Meta, []byte("k"))) != "v" {
+			t.Error("backup lacks the value written before it")
+		}
+		return nil
+	})
+}
