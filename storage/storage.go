@@ -26,6 +26,7 @@ const (
 	APIKeys     Bucket = "apikeys"     // sha256(token) -> API key record
 	Programs    Bucket = "programs"    // merchant/program -> program
 	Credentials Bucket = "credentials" // serial -> issuance record and use state
+	History     Bucket = "history"     // serial + sequence -> one event of a credential
 	Idempotency Bucket = "idempotency" // merchant/key -> first answer
 	ShortCodes  Bucket = "shortcodes"  // keyed hash of a short code -> serial
 	Alerts      Bucket = "alerts"      // alert id -> alert
@@ -35,7 +36,7 @@ const (
 )
 
 // Buckets lists every keyspace.
-var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, Idempotency, ShortCodes, Alerts, AlertIndex, Blocklist, Meta}
+var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, Idempotency, ShortCodes, Alerts, AlertIndex, Blocklist, Meta}
 
 // Tx is one serializable transaction.
 type Tx interface {

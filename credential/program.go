@@ -1,0 +1,76 @@
+package credential
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Program is a merchant's stamp-card program: what fills a card and what a
+// full card earns.
+type Program struct {
+	Merchant       string        `json:"merchant"`
+	ID             string        `json:"id"`
+	StampsRequired int           `json:"stamps_required"`
+	Reward         string        `json:"reward"`
+	RewardValidFor time.Duration `json:"reward_valid_for"`
+	Limits         Limits        `json:"limits"`
+	CreatedAt      time.Time     `json:"created_at"`
+}
+
+// Limits caps the stamps one card may receive; 0 means no limit.
+type Limits struct {
+	PerRequest int `json:"per_request"`
+	PerHour    int `json:"per_hour"`
+	PerDay     int `json:"per_day"`
+}
+
+// DefaultLimits fit a coffee shop: nobody buys more than five coffees at
+// once, ten in an hour or twenty in a day.
+var DefaultLimits = Limits{PerRequest: 5, PerHour: 10, PerDay: 20}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+
+// ValidID checks a merchant or program id: lowercase letters, digits, '.',
+// '_' and '-', starting with a letter or digit, at most MaxMerchantLen long.
+func ValidID(id string) error {
+	if len(id) == 0 || len(id) > MaxMerchantLen || !idPattern.MatchString(id) {
+		return fmt.Errorf("id %q must be 1 to %d characters of a-z, 0-9, '.', '_', '-'", id, MaxMerchantLen)
+	}
+	return nil
+}
+
+// Validate checks a program before it is stored.
+func (p *Program) Validate() error {
+	if err := ValidID(p.Merchant); err != nil {
+		return fmt.Errorf("merchant: %w", err)
+	}
+	if err := ValidID(p.ID); err != nil {
+		return fmt.Errorf("program: %w", err)
+	}
+	switch {
+	case p.StampsRequired < 1 || p.StampsRequired > 1000:
+		return errors.New("stamps_required must be 1 to 1000")
+	case p.Reward == "" || len(p.Reward) > 200:
+		return errors.New("reward must be 1 to 200 characters")
+	case p.RewardValidFor < time.Hour || p.RewardValidFor > 5*366*24*time.Hour:
+		return errors.New("reward_valid_for must be between 1h and 5 years")
+	case p.Limits.PerRequest < 0 || p.Limits.PerHour < 0 || p.Limits.PerDay < 0:
+		return errors.New("limits must not be negative")
+	}
+	return nil
+}
+
+// ProgramKey is the storage key of a program.
+func ProgramKey(merchant, id string) []byte { return []byte(merchant + "/" + id) }
+
+// Issued is a credential as handed to the issuer: its code and short code
+// are shown to the customer, never logged.
+type Issued struct {
+	Serial    string    `json:"serial"`
+	Code      string    `json:"code"`
+	Kind      Kind      `json:"kind"`
+	ShortCode string    `json:"short_code,omitempty"`
+	Expires   time.Time `json:"expires,omitzero"`
+}

@@ -1,0 +1,227 @@
+// Package issuer builds and signs credentials: stamp cards, punch tokens and
+// coupons. Every serial it signs is recorded in the ledger in the same
+// transaction that hands the code out, so that a validly signed code with
+// no record can only come from a leaked key.
+package issuer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/storage"
+)
+
+// MaxBatch is the most coupons one call may mint.
+const MaxBatch = 1000
+
+// Errors for requests the issuer refuses.
+var (
+	ErrProgramExists  = errors.New("program already exists")
+	ErrUnknownProgram = errors.New("no such program")
+	ErrInvalid        = errors.New("invalid request")
+)
+
+// Signer signs with a merchant's primary key; keys.Ring is one.
+type Signer interface {
+	Sign(merchant string, msg []byte) (sig []byte, keyID uint32, err error)
+}
+
+// ShortCodes gives every serial its typeable short code and the keyed hash
+// under which the ledger finds it (the short code itself is never stored).
+type ShortCodes interface {
+	Derive(serial credential.Serial) string
+	LookupKey(shortCode string) []byte
+}
+
+// Issuer mints credentials. It is safe for concurrent use.
+type Issuer struct {
+	store  storage.Backend
+	signer Signer
+	short  ShortCodes
+	now    func() time.Time
+}
+
+// Option configures an Issuer.
+type Option func(*Issuer)
+
+// WithClock replaces the clock, for tests.
+func WithClock(now func() time.Time) Option { return func(i *Issuer) { i.now = now } }
+
+// WithShortCodes gives every credential a short code.
+func WithShortCodes(s ShortCodes) Option { return func(i *Issuer) { i.short = s } }
+
+// New returns an Issuer that records into store and signs with signer.
+func New(store storage.Backend, signer Signer, opts ...Option) *Issuer {
+	i := &Issuer{store: store, signer: signer, now: time.Now}
+	for _, o := range opts {
+		o(i)
+	}
+	return i
+}
+
+// Now is the issuer's clock.
+func (i *Issuer) Now() time.Time { return i.now() }
+
+// CouponRequest describes a batch of identical coupons.
+type CouponRequest struct {
+	Merchant  string
+	Offer     string
+	ValidFor  time.Duration // 0: no expiry
+	NotBefore time.Time     // zero: valid at once
+	MaxUses   int           // 0 means 1
+	Count     int           // 0 means 1
+}
+
+func (r *CouponRequest) validate() error {
+	switch {
+	case r.Offer == "" || len(r.Offer) > 200:
+		return fmt.Errorf("%w: offer must be 1 to 200 characters", ErrInvalid)
+	case r.ValidFor < 0 || r.ValidFor > 5*366*24*time.Hour:
+		return fmt.Errorf("%w: valid_for must be between 0 and 5 years", ErrInvalid)
+	case r.MaxUses < 0 || r.MaxUses > 1000:
+		return fmt.Errorf("%w: max_uses must be 1 to 1000", ErrInvalid)
+	case r.Count < 0 || r.Count > MaxBatch:
+		return fmt.Errorf("%w: count must be 1 to %d", ErrInvalid, MaxBatch)
+	}
+	return nil
+}
+
+// Coupons mints a batch of coupons in one transaction: either all are
+// recorded and returned, or none.
+func (i *Issuer) Coupons(req CouponRequest) ([]credential.Issued, error) {
+	if err := req.validate(); err != nil {
+		return nil, err
+	}
+	count, maxUses := max(req.Count, 1), max(req.MaxUses, 1)
+	now := i.now()
+	start := now
+	if req.NotBefore.After(now) {
+		start = req.NotBefore
+	}
+	drafts := make([]draft, 0, count)
+	for range count {
+		d, err := i.sign(credential.Claims{
+			Kind: credential.KindCoupon, Merchant: req.Merchant,
+			IssuedAt: now.Unix(), NotBefore: int64(start.Sub(now) / time.Second),
+			ValidFor: int64(req.ValidFor / time.Second), Count: uint32(maxUses),
+		}, credential.Record{Offer: req.Offer, MaxUses: maxUses})
+		if err != nil {
+			return nil, err
+		}
+		drafts = append(drafts, d)
+	}
+	if err := i.store.Update(func(tx storage.Tx) error { return i.record(tx, drafts...) }); err != nil {
+		return nil, fmt.Errorf("record coupons: %w", err)
+	}
+	return issued(drafts), nil
+}
+
+// Card issues a stamp card of a program. Cards do not expire: the program
+// decides what a card is worth.
+func (i *Issuer) Card(merchant, program string) (credential.Issued, error) {
+	return i.forProgram(merchant, program, credential.KindCard, 0, 0)
+}
+
+// Punch issues a punch token worth stamps on a card of the program.
+func (i *Issuer) Punch(merchant, program string, stamps int, validFor time.Duration) (credential.Issued, error) {
+	if stamps < 1 || stamps > 100 {
+		return credential.Issued{}, fmt.Errorf("%w: stamps must be 1 to 100", ErrInvalid)
+	}
+	if validFor <= 0 || validFor > 366*24*time.Hour {
+		return credential.Issued{}, fmt.Errorf("%w: valid_for must be between 1s and 1 year", ErrInvalid)
+	}
+	return i.forProgram(merchant, program, credential.KindPunch, stamps, validFor)
+}
+
+func (i *Issuer) forProgram(merchant, program string, kind credential.Kind, stamps int, validFor time.Duration) (credential.Issued, error) {
+	if _, err := i.Program(merchant, program); err != nil {
+		return credential.Issued{}, err
+	}
+	d, err := i.sign(credential.Claims{
+		Kind: kind, Merchant: merchant, IssuedAt: i.now().Unix(),
+		ValidFor: int64(validFor / time.Second), Program: program, Count: uint32(stamps),
+	}, credential.Record{Program: program, Stamps: stamps})
+	if err != nil {
+		return credential.Issued{}, err
+	}
+	if err := i.store.Update(func(tx storage.Tx) error { return i.record(tx, d) }); err != nil {
+		return credential.Issued{}, fmt.Errorf("record %s: %w", kind, err)
+	}
+	return issued([]draft{d})[0], nil
+}
+
+// MintReward signs and records, inside the caller's transaction, the reward
+// coupon a full card earns, so that stamp and reward commit together.
+func (i *Issuer) MintReward(tx storage.Tx, p credential.Program, card string, now time.Time) (credential.Issued, error) {
+	d, err := i.sign(credential.Claims{
+		Kind: credential.KindCoupon, Merchant: p.Merchant, IssuedAt: now.Unix(),
+		ValidFor: int64(p.RewardValidFor / time.Second), Count: 1,
+	}, credential.Record{Offer: p.Reward, MaxUses: 1, RewardOf: card, Program: p.ID})
+	if err != nil {
+		return credential.Issued{}, err
+	}
+	if err := i.record(tx, d); err != nil {
+		return credential.Issued{}, err
+	}
+	return issued([]draft{d})[0], nil
+}
+
+// draft is a signed credential not yet recorded.
+type draft struct {
+	serial credential.Serial
+	rec    credential.Record
+	short  string
+}
+
+// sign fills in the serial, signs the claims and completes the record.
+func (i *Issuer) sign(c credential.Claims, rec credential.Record) (draft, error) {
+	serial, err := credential.NewSerial()
+	if err != nil {
+		return draft{}, err
+	}
+	c.Serial = serial
+	claims, err := c.Marshal()
+	if err != nil {
+		return draft{}, err
+	}
+	sig, keyID, err := i.signer.Sign(c.Merchant, credential.SigningInput(claims))
+	if err != nil {
+		return draft{}, fmt.Errorf("sign for %s: %w", c.Merchant, err)
+	}
+	rec.Kind, rec.Merchant, rec.KeyID = c.Kind, c.Merchant, keyID
+	rec.IssuedAt, rec.NotBefore, rec.Expires = time.Unix(c.IssuedAt, 0).UTC(), c.ValidFrom(), c.Expires()
+	rec.Code = credential.Encode(claims, sig)
+	d := draft{serial: serial, rec: rec}
+	if i.short != nil {
+		d.short = i.short.Derive(serial)
+	}
+	return d, nil
+}
+
+// record writes the issuance records and short-code index entries.
+func (i *Issuer) record(tx storage.Tx, drafts ...draft) error {
+	for _, d := range drafts {
+		if tx.Get(storage.Credentials, d.serial[:]) != nil {
+			return fmt.Errorf("serial collision %s", d.serial) // 2^-128: a broken RNG
+		}
+		if err := storage.PutJSON(tx, storage.Credentials, d.serial[:], d.rec); err != nil {
+			return err
+		}
+		if d.short != "" {
+			if err := tx.Put(storage.ShortCodes, i.short.LookupKey(d.short), d.serial[:]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func issued(drafts []draft) []credential.Issued {
+	out := make([]credential.Issued, len(drafts))
+	for n, d := range drafts {
+		out[n] = credential.Issued{Serial: d.serial.String(), Code: d.rec.Code, Kind: d.rec.Kind, ShortCode: d.short, Expires: d.rec.Expires}
+	}
+	return out
+}

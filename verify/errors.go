@@ -1,0 +1,86 @@
+package verify
+
+import (
+	"fmt"
+	"time"
+)
+
+// Refusal is why a code did not pass. Code is the stable snake_case reason
+// the API answers with; the message is safe to show to a cashier.
+type Refusal struct {
+	Code    string
+	Message string
+	// Status is what a verification reports for the credential.
+	Status string
+}
+
+func (r *Refusal) Error() string { return r.Message }
+
+// The refusals. Compare with errors.Is.
+var (
+	ErrMalformed         = &Refusal{"malformed", "the code is not a stampseal code", StatusInvalid}
+	ErrInvalidSignature  = &Refusal{"invalid_signature", "the code's signature does not verify", StatusInvalid}
+	ErrUnknownKey        = &Refusal{"unknown_key", "the code was signed by a key this merchant does not have", StatusInvalid}
+	ErrWrongMerchant     = &Refusal{"wrong_merchant", "the code belongs to another merchant", StatusInvalid}
+	ErrUnissued          = &Refusal{"unissued_serial", "the code was never issued", StatusInvalid}
+	ErrRevoked           = &Refusal{"revoked", "the key that signed the code is no longer trusted", StatusRevoked}
+	ErrBlocked           = &Refusal{"blocked", "the credential is blocked", StatusBlocked}
+	ErrExpired           = &Refusal{"expired", "the code has expired", StatusExpired}
+	ErrNotYetValid       = &Refusal{"not_yet_valid", "the code is not valid yet", StatusNotYetValid}
+	ErrWrongKind         = &Refusal{"wrong_kind", "this kind of credential cannot be used here", StatusActive}
+	ErrWrongProgram      = &Refusal{"wrong_program", "the punch belongs to another program than the card", StatusActive}
+	ErrLimitExceeded     = &Refusal{"limit_exceeded", "the program's stamp limit for this card is reached", StatusActive}
+	ErrBadShortCode      = &Refusal{"bad_short_code", "the short code is mistyped (check character does not match)", StatusInvalid}
+	ErrUnknownShortCode  = &Refusal{"unknown_short_code", "no credential has this short code", StatusInvalid}
+	ErrAlreadyRedeemed   = &Refusal{"already_redeemed", "the code has already been used", StatusRedeemed}
+	ErrIdempotencyReused = &Refusal{"idempotency_key_reused", "the idempotency key was already used for a different request", StatusActive}
+)
+
+// errCompromised is ErrRevoked for a key marked compromised: the same answer
+// to the register, a louder event to the fraud module.
+var errCompromised = &compromised{}
+
+type compromised struct{}
+
+func (*compromised) Error() string        { return ErrRevoked.Message }
+func (*compromised) Is(target error) bool { return target == ErrRevoked }
+func (*compromised) As(target any) bool {
+	if r, ok := target.(**Refusal); ok {
+		*r = ErrRevoked
+		return true
+	}
+	return false
+}
+
+// AlreadyRedeemedError says when and where a credential was first used.
+type AlreadyRedeemedError struct {
+	At       time.Time
+	Register string
+}
+
+func (e *AlreadyRedeemedError) Error() string {
+	return fmt.Sprintf("already redeemed at %s by %s", e.At.Format(time.RFC3339), e.Register)
+}
+
+// Is makes errors.Is(err, ErrAlreadyRedeemed) true.
+func (e *AlreadyRedeemedError) Is(target error) bool { return target == ErrAlreadyRedeemed }
+
+// As lets callers find the Refusal behind it.
+func (e *AlreadyRedeemedError) As(target any) bool {
+	if r, ok := target.(**Refusal); ok {
+		*r = ErrAlreadyRedeemed
+		return true
+	}
+	return false
+}
+
+// Statuses a verification reports.
+const (
+	StatusActive      = "active"
+	StatusRedeemed    = "redeemed"
+	StatusExpired     = "expired"
+	StatusNotYetValid = "not_yet_valid"
+	StatusRevoked     = "revoked"
+	StatusBlocked     = "blocked"
+	StatusInvalid     = "invalid"
+)

@@ -1,0 +1,92 @@
+package verify
+
+import (
+	"errors"
+	"time"
+
+	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/storage"
+)
+
+// Redemption is the answer to a successful redeem.
+type Redemption struct {
+	Redeemed   bool      `json:"redeemed"`
+	Serial     string    `json:"serial"`
+	UsesLeft   int       `json:"uses_left"`
+	RedeemedAt time.Time `json:"redeemed_at"`
+	Register   string    `json:"register"`
+}
+
+// Redeem uses a coupon once. The check (issued, not blocked, in its window,
+// uses left) and the mark happen in one write transaction, so that of any
+// number of concurrent redemptions exactly max_uses succeed. A retry with
+// the same idempotency key returns the first answer and changes nothing.
+//
+// Errors: a *Refusal (see errors.go), an *AlreadyRedeemedError, or a failure
+// of the service (storage.ErrUnavailable among them).
+func (v *Verifier) Redeem(req Request) (Redemption, error) {
+	now := v.now()
+	p, err := v.authenticate(&req)
+	if err == nil && p.code.Claims.Kind != credential.KindCoupon {
+		err = ErrWrongKind
+	}
+	if err != nil {
+		v.emit(fraud.OpRedeem, &req, p, err, now, nil)
+		return Redemption{}, err
+	}
+	fp := fingerprint("redeem", p.serial.String())
+	var (
+		out     Redemption
+		retry   bool
+		refused error
+	)
+	err = v.store.Update(func(tx storage.Tx) error {
+		out, retry, refused = Redemption{}, false, nil
+		r, err := recall(tx, req.Merchant, req.IdempotencyKey, fp)
+		if err != nil {
+			return refuse(err, &refused)
+		}
+		if r != nil && r.Redemption != nil {
+			out, retry = *r.Redemption, true
+			return nil
+		}
+		rec, err := ledger(tx, p, now)
+		if err == nil && rec.UsesLeft() == 0 {
+			err = firstUse(rec)
+		}
+		if err != nil {
+			return refuse(err, &refused)
+		}
+		rec.Uses = append(rec.Uses, credential.Use{At: now.UTC(), Register: req.Register})
+		if err := storage.PutJSON(tx, storage.Credentials, p.serial[:], rec); err != nil {
+			return err
+		}
+		if err := appendHistory(tx, p.serial, Entry{At: now.UTC(), Op: "redeem", Register: req.Register}); err != nil {
+			return err
+		}
+		out = Redemption{Redeemed: true, Serial: p.serial.String(), UsesLeft: rec.UsesLeft(), RedeemedAt: now.UTC(), Register: req.Register}
+		return remember(tx, req.Merchant, req.IdempotencyKey, remembered{Fingerprint: fp, Redemption: &out})
+	})
+	if err == nil {
+		err = refused
+	}
+	v.emit(fraud.OpRedeem, &req, p, err, now, func(ev *fraud.Event) { ev.Retry = retry })
+	if err != nil {
+		return Redemption{}, err
+	}
+	return out, nil
+}
+
+// refuse files a refusal as the transaction's answer and lets the
+// transaction end cleanly (nothing was written before a refusal), so that a
+// refused request does not force its group commit to be re-run. Any other
+// error aborts the transaction.
+func refuse(err error, refused *error) error {
+	var r *Refusal
+	if errors.As(err, &r) {
+		*refused = err
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,208 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/storage"
+)
+
+// StampResult is a card's state after stamps were added.
+type StampResult struct {
+	Serial         string              `json:"serial"`
+	Stamps         int                 `json:"stamps"`
+	StampsRequired int                 `json:"stamps_required"`
+	StampsTotal    int                 `json:"stamps_total"`
+	Added          int                 `json:"added"`
+	Rewards        []credential.Issued `json:"rewards"`
+}
+
+// StampRequest adds stamps to a card at a register.
+type StampRequest struct {
+	Request     // Code is the card's code
+	Stamps  int // stamps for this purchase
+}
+
+// Stamp adds stamps to a card. Each time the card fills, a reward coupon is
+// minted in the same transaction and returned; stamps beyond a full card
+// carry over. A retry with the same idempotency key returns the first
+// answer and adds nothing.
+func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
+	if req.Stamps < 1 || req.Stamps > 100 {
+		return StampResult{}, fmt.Errorf("%w: stamps must be 1 to 100", ErrInvalidRequest)
+	}
+	now := v.now()
+	card, err := v.authenticateKind(&req.Request, credential.KindCard)
+	if err != nil {
+		v.emit(fraud.OpStamp, &req.Request, card, err, now, nil)
+		return StampResult{}, err
+	}
+	fp := fingerprint("stamp", card.serial.String(), fmt.Sprint(req.Stamps))
+	var (
+		out     StampResult
+		retry   bool
+		refused error
+	)
+	err = v.store.Update(func(tx storage.Tx) error {
+		out, retry, refused = StampResult{}, false, nil
+		r, err := recall(tx, req.Merchant, req.IdempotencyKey, fp)
+		if err != nil {
+			return refuse(err, &refused)
+		}
+		if r != nil && r.Stamp != nil {
+			out, retry = *r.Stamp, true
+			return nil
+		}
+		out, err = v.addStamps(tx, card, req.Stamps, Entry{At: now.UTC(), Op: "stamp", Register: req.Register, Stamps: req.Stamps, Source: "register"}, now)
+		if err != nil {
+			return refuse(err, &refused)
+		}
+		return remember(tx, req.Merchant, req.IdempotencyKey, remembered{Fingerprint: fp, Stamp: &out})
+	})
+	if err == nil {
+		err = refused
+	}
+	v.emit(fraud.OpStamp, &req.Request, card, err, now, func(ev *fraud.Event) {
+		ev.Retry, ev.Stamps = retry, req.Stamps
+	})
+	return out, err
+}
+
+// ClaimRequest puts a punch token's stamps onto a card.
+type ClaimRequest struct {
+	Request          // Code is the card's code
+	PunchCode string // the punch token's code
+}
+
+// Claim moves a punch's stamps onto a card of the same program, once: a
+// second claim of the punch is an *AlreadyRedeemedError.
+func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
+	now := v.now()
+	card, err := v.authenticateKind(&req.Request, credential.KindCard)
+	if err != nil {
+		v.emit(fraud.OpClaim, &req.Request, card, err, now, nil)
+		return StampResult{}, err
+	}
+	preq := req.Request
+	preq.Code, preq.ShortCode = req.PunchCode, ""
+	punch, err := v.authenticateKind(&preq, credential.KindPunch)
+	if err == nil && punch.code.Claims.Program != card.code.Claims.Program {
+		err = ErrWrongProgram
+	}
+	if err != nil {
+		v.emit(fraud.OpClaim, &preq, punch, err, now, nil)
+		return StampResult{}, err
+	}
+	var (
+		out     StampResult
+		stamps  int
+		refused error
+	)
+	err = v.store.Update(func(tx storage.Tx) error {
+		out, stamps, refused = StampResult{}, 0, nil
+		prec, err := ledger(tx, punch, now)
+		if err == nil && prec.UsesLeft() == 0 {
+			err = firstUse(prec)
+		}
+		if err != nil {
+			return refuse(err, &refused)
+		}
+		stamps = prec.Stamps
+		entry := Entry{At: now.UTC(), Op: "claim", Register: req.Register, Stamps: stamps, Source: "punch", Punch: punch.serial.String()}
+		if out, err = v.addStamps(tx, card, stamps, entry, now); err != nil {
+			return refuse(err, &refused)
+		}
+		prec.Uses = append(prec.Uses, credential.Use{At: now.UTC(), Register: req.Register, Card: card.serial.String()})
+		if err := storage.PutJSON(tx, storage.Credentials, punch.serial[:], prec); err != nil {
+			return err
+		}
+		return appendHistory(tx, punch.serial, Entry{At: now.UTC(), Op: "claim", Register: req.Register, Stamps: stamps, Card: card.serial.String()})
+	})
+	if err == nil {
+		err = refused
+	}
+	v.emit(fraud.OpClaim, &preq, punch, err, now, func(ev *fraud.Event) {
+		ev.Stamps, ev.Card = stamps, card.serial.String()
+	})
+	return out, err
+}
+
+// ErrInvalidRequest marks requests that are wrong in themselves.
+var ErrInvalidRequest = errors.New("invalid request")
+
+func (v *Verifier) authenticateKind(req *Request, kind credential.Kind) (*presented, error) {
+	p, err := v.authenticate(req)
+	if err == nil && p.code.Claims.Kind != kind {
+		err = ErrWrongKind
+	}
+	return p, err
+}
+
+// addStamps checks the card and the program's limits and adds stamps,
+// minting a reward each time the card fills. Refusals are written nothing.
+func (v *Verifier) addStamps(tx storage.Tx, card *presented, stamps int, entry Entry, now time.Time) (StampResult, error) {
+	if v.minter == nil {
+		return StampResult{}, errors.New("stamping is not configured")
+	}
+	rec, err := ledger(tx, card, now)
+	if err != nil {
+		return StampResult{}, err
+	}
+	var prog credential.Program
+	if err := storage.GetJSON(tx, storage.Programs, credential.ProgramKey(rec.Merchant, rec.Program), &prog); err != nil {
+		return StampResult{}, fmt.Errorf("program %s of card: %w", rec.Program, err)
+	}
+	rec.Recent = withinDay(rec.Recent, now)
+	if err := checkLimits(prog.Limits, rec.Recent, stamps, now); err != nil {
+		return StampResult{}, err
+	}
+	rec.Recent = append(rec.Recent, credential.Mark{At: now.UTC(), Stamps: stamps})
+	rec.Stamps += stamps
+	rec.StampsTotal += stamps
+	if err := appendHistory(tx, card.serial, entry); err != nil {
+		return StampResult{}, err
+	}
+	out := StampResult{Serial: card.serial.String(), StampsRequired: prog.StampsRequired, Added: stamps, Rewards: []credential.Issued{}}
+	for rec.Stamps >= prog.StampsRequired {
+		rec.Stamps -= prog.StampsRequired
+		reward, err := v.minter.MintReward(tx, prog, card.serial.String(), now)
+		if err != nil {
+			return StampResult{}, fmt.Errorf("mint reward: %w", err)
+		}
+		rec.Rewards = append(rec.Rewards, reward.Serial)
+		out.Rewards = append(out.Rewards, reward)
+		if err := appendHistory(tx, card.serial, Entry{At: now.UTC(), Op: "reward", Reward: reward.Serial}); err != nil {
+			return StampResult{}, err
+		}
+	}
+	out.Stamps, out.StampsTotal = rec.Stamps, rec.StampsTotal
+	return out, storage.PutJSON(tx, storage.Credentials, card.serial[:], rec)
+}
+
+func withinDay(marks []credential.Mark, now time.Time) []credential.Mark {
+	cut := 0
+	for cut < len(marks) && now.Sub(marks[cut].At) >= 24*time.Hour {
+		cut++
+	}
+	return marks[cut:]
+}
+
+func checkLimits(l credential.Limits, recent []credential.Mark, stamps int, now time.Time) error {
+	if l.PerRequest > 0 && stamps > l.PerRequest {
+		return ErrLimitExceeded
+	}
+	hour, day := stamps, stamps
+	for _, m := range recent {
+		day += m.Stamps
+		if now.Sub(m.At) < time.Hour {
+			hour += m.Stamps
+		}
+	}
+	if (l.PerHour > 0 && hour > l.PerHour) || (l.PerDay > 0 && day > l.PerDay) {
+		return ErrLimitExceeded
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package verify
+
+import (
+	"errors"
+
+	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/storage"
+)
+
+// ErrNotFound is returned for a serial the caller's merchant did not issue.
+var ErrNotFound = errors.New("no such credential")
+
+// Status is what the ledger knows of one credential.
+type Status struct {
+	Serial         string         `json:"serial"`
+	Kind           string         `json:"kind"`
+	Merchant       string         `json:"merchant"`
+	Status         string         `json:"status"`
+	UsesLeft       int            `json:"uses_left"`
+	Stamps         *int           `json:"stamps,omitempty"`
+	StampsRequired int            `json:"stamps_required,omitempty"`
+	StampsTotal    int            `json:"stamps_total,omitempty"`
+	Rewards        []RewardStatus `json:"rewards,omitempty"`
+	Program        string         `json:"program,omitempty"`
+	Offer          string         `json:"offer,omitempty"`
+	RewardOf       string         `json:"reward_of,omitempty"`
+	IssuedAt       string         `json:"issued_at"`
+	Expires        string         `json:"expires,omitempty"`
+	History        []Entry        `json:"history"`
+}
+
+// RewardStatus is a reward coupon earned on a card.
+type RewardStatus struct {
+	Serial   string `json:"serial"`
+	Redeemed bool   `json:"redeemed"`
+}
+
+// Record returns the issuance record of a serial of merchant.
+func (v *Verifier) Record(merchant, serial string) (credential.Record, error) {
+	s, err := credential.ParseSerial(serial)
+	if err != nil {
+		return credential.Record{}, ErrNotFound
+	}
+	var rec credential.Record
+	err = v.store.View(func(tx storage.Tx) error { return storage.GetJSON(tx, storage.Credentials, s[:], &rec) })
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && rec.Merchant != merchant) {
+		return credential.Record{}, ErrNotFound
+	}
+	return rec, err
+}
+
+// Status reports a credential's state and history to its merchant.
+func (v *Verifier) Status(merchant, serial string) (Status, error) {
+	s, err := credential.ParseSerial(serial)
+	if err != nil {
+		return Status{}, ErrNotFound
+	}
+	now := v.now()
+	var out Status
+	err = v.store.View(func(tx storage.Tx) error {
+		var rec credential.Record
+		if err := storage.GetJSON(tx, storage.Credentials, s[:], &rec); err != nil {
+			return err
+		}
+		if rec.Merchant != merchant {
+			return storage.ErrNotFound
+		}
+		out = Status{Serial: serial, Kind: rec.Kind.String(), Merchant: rec.Merchant, Status: StatusActive,
+			UsesLeft: rec.UsesLeft(), Program: rec.Program, Offer: rec.Offer, RewardOf: rec.RewardOf,
+			IssuedAt: rec.IssuedAt.Format(timeFormat)}
+		if !rec.Expires.IsZero() {
+			out.Expires = rec.Expires.Format(timeFormat)
+		}
+		switch {
+		case tx.Get(storage.Blocklist, []byte(serial)) != nil:
+			out.Status = StatusBlocked
+		case rec.Kind != credential.KindCard && out.UsesLeft == 0:
+			out.Status = StatusRedeemed
+		case !rec.Expires.IsZero() && !now.Before(rec.Expires):
+			out.Status = StatusExpired
+		case now.Before(rec.NotBefore):
+			out.Status = StatusNotYetValid
+		}
+		if rec.Kind == credential.KindCard {
+			stamps := rec.Stamps
+			out.Stamps, out.StampsTotal = &stamps, rec.StampsTotal
+			var prog credential.Program
+			if storage.GetJSON(tx, storage.Programs, credential.ProgramKey(rec.Merchant, rec.Program), &prog) == nil {
+				out.StampsRequired = prog.StampsRequired
+			}
+			for _, r := range rec.Rewards {
+				rs, _ := credential.ParseSerial(r)
+				var rr credential.Record
+				redeemed := storage.GetJSON(tx, storage.Credentials, rs[:], &rr) == nil && rr.UsesLeft() == 0
+				out.Rewards = append(out.Rewards, RewardStatus{Serial: r, Redeemed: redeemed})
+			}
+		}
+		var err error
+		out.History, err = readHistory(tx, s)
+		if out.History == nil {
+			out.History = []Entry{}
+		}
+		return err
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return Status{}, ErrNotFound
+	}
+	return out, err
+}
+
+const timeFormat = "2006-01-02T15:04:05Z07:00"

@@ -1,0 +1,289 @@
+// Package verify decides whether a code presented at a register is good:
+// Verify answers without changing anything; Redeem, Stamp and Claim use a
+// credential exactly as often as it allows, with the check and the mark in
+// one transaction. Every decision is reported to the fraud module.
+package verify
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/keys"
+	"github.com/stampseal/stampseal/storage"
+)
+
+// KeyChecker verifies a signature with a merchant's key; keys.Ring is one.
+type KeyChecker interface {
+	Verify(merchant string, keyID uint32, sig, msg []byte) error
+}
+
+// Observer receives one event per decision; fraud.Monitor is one.
+type Observer interface {
+	Observe(fraud.Event)
+}
+
+// ShortCodes turns a typed short code into its ledger lookup key, failing
+// for a mistyped one before any lookup.
+type ShortCodes interface {
+	LookupKey(input string) ([]byte, error)
+}
+
+// RewardMinter signs and records a reward coupon inside a transaction;
+// issuer.Issuer is one.
+type RewardMinter interface {
+	MintReward(tx storage.Tx, p credential.Program, card string, now time.Time) (credential.Issued, error)
+}
+
+// Verifier checks and uses codes. It is safe for concurrent use.
+type Verifier struct {
+	store  storage.Backend
+	keys   KeyChecker
+	events Observer
+	short  ShortCodes
+	minter RewardMinter
+	now    func() time.Time
+}
+
+// Option configures a Verifier.
+type Option func(*Verifier)
+
+// WithClock replaces the clock, for tests.
+func WithClock(now func() time.Time) Option { return func(v *Verifier) { v.now = now } }
+
+// WithObserver sends events to o.
+func WithObserver(o Observer) Option { return func(v *Verifier) { v.events = o } }
+
+// WithShortCodes enables short-code look-ups.
+func WithShortCodes(s ShortCodes) Option { return func(v *Verifier) { v.short = s } }
+
+// WithRewards enables stamping, with rewards minted by m.
+func WithRewards(m RewardMinter) Option { return func(v *Verifier) { v.minter = m } }
+
+type noObserver struct{}
+
+func (noObserver) Observe(fraud.Event) {}
+
+// New returns a Verifier over store whose signatures are checked by k.
+func New(store storage.Backend, k KeyChecker, opts ...Option) *Verifier {
+	v := &Verifier{store: store, keys: k, events: noObserver{}, now: time.Now}
+	for _, o := range opts {
+		o(v)
+	}
+	return v
+}
+
+// Request is a code presented at a register, with who presented it.
+type Request struct {
+	Merchant       string // merchant of the caller's API key
+	Code           string // the full code, or
+	ShortCode      string // the short code typed by a cashier
+	Register       string
+	APIKey         string // id of the caller's API key
+	Source         string // client address
+	IdempotencyKey string
+}
+
+// Result is the answer to a verification.
+type Result struct {
+	Valid    bool      `json:"valid"`
+	Kind     string    `json:"kind,omitempty"`
+	Serial   string    `json:"serial,omitempty"`
+	Merchant string    `json:"merchant,omitempty"`
+	Status   string    `json:"status"`
+	Reason   string    `json:"reason,omitempty"`
+	UsesLeft *int      `json:"uses_left,omitempty"`
+	Offer    string    `json:"offer,omitempty"`
+	Program  string    `json:"program,omitempty"`
+	Expires  time.Time `json:"expires,omitzero"`
+}
+
+// presented is a code that passed the checks that need no ledger: format,
+// merchant, key and signature.
+type presented struct {
+	code   *credential.Code
+	serial credential.Serial
+	hash   string
+}
+
+// authenticate runs the ledger-free checks. On a refusal it still returns
+// what it could decode, for the event.
+func (v *Verifier) authenticate(req *Request) (*presented, error) {
+	text := req.Code
+	if text == "" && req.ShortCode != "" {
+		var err error
+		if text, err = v.resolveShort(req.ShortCode); err != nil {
+			return &presented{hash: hashCode(req.ShortCode)}, err
+		}
+	}
+	p := &presented{hash: hashCode(text)}
+	code, err := credential.Parse(text)
+	if err != nil {
+		return p, ErrMalformed
+	}
+	p.code, p.serial = code, code.Claims.Serial
+	if code.Claims.Merchant != req.Merchant {
+		return p, ErrWrongMerchant
+	}
+	switch err := v.keys.Verify(code.Claims.Merchant, code.KeyID, code.Signature, code.Signed); {
+	case err == nil:
+		return p, nil
+	case errors.Is(err, keys.ErrUnknownKey), errors.Is(err, keys.ErrUnknownMerchant):
+		return p, ErrUnknownKey
+	case errors.Is(err, keys.ErrInvalidSignature):
+		return p, ErrInvalidSignature
+	case errors.Is(err, keys.ErrCompromised):
+		return p, errCompromised
+	case errors.Is(err, keys.ErrRetired):
+		return p, ErrRevoked
+	default:
+		return p, fmt.Errorf("verify signature: %w", err)
+	}
+}
+
+func (v *Verifier) resolveShort(input string) (string, error) {
+	if v.short == nil {
+		return "", ErrUnknownShortCode
+	}
+	key, err := v.short.LookupKey(input)
+	if err != nil {
+		return "", ErrBadShortCode
+	}
+	var code string
+	err = v.store.View(func(tx storage.Tx) error {
+		serial := tx.Get(storage.ShortCodes, key)
+		if serial == nil {
+			return ErrUnknownShortCode
+		}
+		var rec credential.Record
+		if err := storage.GetJSON(tx, storage.Credentials, serial, &rec); err != nil {
+			return err
+		}
+		code = rec.Code
+		return nil
+	})
+	return code, err
+}
+
+// hashCode identifies a presented code in events without carrying it.
+func hashCode(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:8])
+}
+
+// ledger loads the credential's record and checks what the ledger decides
+// for any use: issued, not blocked, inside its validity window.
+func ledger(tx storage.Tx, p *presented, now time.Time) (credential.Record, error) {
+	var rec credential.Record
+	if err := storage.GetJSON(tx, storage.Credentials, p.serial[:], &rec); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return rec, ErrUnissued
+		}
+		return rec, err
+	}
+	c := &p.code.Claims
+	if rec.Kind != c.Kind || rec.Merchant != c.Merchant {
+		return rec, ErrUnissued
+	}
+	if tx.Get(storage.Blocklist, []byte(p.serial.String())) != nil {
+		return rec, ErrBlocked
+	}
+	if now.Before(c.ValidFrom()) {
+		return rec, ErrNotYetValid
+	}
+	if exp := c.Expires(); !exp.IsZero() && !now.Before(exp) {
+		return rec, ErrExpired
+	}
+	return rec, nil
+}
+
+// Verify checks a code without changing anything. A refusal is an answer
+// (Valid false, with Reason), not an error; the error is for failures of
+// the service itself.
+func (v *Verifier) Verify(req Request) (Result, error) {
+	now := v.now()
+	p, err := v.authenticate(&req)
+	var rec credential.Record
+	if err == nil {
+		err = v.store.View(func(tx storage.Tx) error {
+			var err error
+			rec, err = ledger(tx, p, now)
+			return err
+		})
+		if err == nil && rec.Kind != credential.KindCard && rec.UsesLeft() == 0 {
+			err = firstUse(rec)
+		}
+	}
+	v.emit(fraud.OpVerify, &req, p, err, now, nil)
+	var refusal *Refusal
+	switch {
+	case err == nil:
+		res := describe(p, rec)
+		res.Valid, res.Status = true, StatusActive
+		return res, nil
+	case errors.As(err, &refusal):
+		res := Result{Status: refusal.Status, Reason: refusal.Code}
+		if refusal.Status != StatusInvalid {
+			res = describe(p, rec)
+			res.Status, res.Reason = refusal.Status, refusal.Code
+		}
+		return res, nil
+	default:
+		return Result{}, err
+	}
+}
+
+func describe(p *presented, rec credential.Record) Result {
+	c := &p.code.Claims
+	res := Result{Kind: c.Kind.String(), Serial: p.serial.String(), Merchant: c.Merchant,
+		Offer: rec.Offer, Program: rec.Program, Expires: c.Expires()}
+	if c.Kind != credential.KindCard {
+		n := rec.UsesLeft()
+		res.UsesLeft = &n
+	}
+	return res
+}
+
+func firstUse(rec credential.Record) error {
+	if len(rec.Uses) == 0 {
+		return ErrAlreadyRedeemed
+	}
+	return &AlreadyRedeemedError{At: rec.Uses[0].At, Register: rec.Uses[0].Register}
+}
+
+// emit reports one decision to the fraud module.
+func (v *Verifier) emit(op fraud.Op, req *Request, p *presented, err error, now time.Time, extra func(*fraud.Event)) {
+	ev := fraud.Event{Time: now, Op: op, Result: fraud.ResultOK, Merchant: req.Merchant,
+		Register: req.Register, APIKey: req.APIKey, Source: req.Source}
+	if p != nil {
+		ev.CodeHash = p.hash
+		if p.code != nil {
+			c := &p.code.Claims
+			ev.CodeMerchant, ev.Kind, ev.KeyID, ev.Program = c.Merchant, c.Kind.String(), p.code.KeyID, c.Program
+			ev.Serial = p.serial.String()
+		}
+	}
+	if err != nil {
+		ev.Result = reason(err)
+	}
+	if extra != nil {
+		extra(&ev)
+	}
+	v.events.Observe(ev)
+}
+
+// reason is the event result for an error.
+func reason(err error) string {
+	if errors.Is(err, errCompromised) {
+		return "compromised_key"
+	}
+	var r *Refusal
+	if errors.As(err, &r) {
+		return r.Code
+	}
+	return "error"
+}
