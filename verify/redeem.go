@@ -62,9 +62,6 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 		if err := storage.PutJSON(tx, storage.Credentials, p.serial[:], rec); err != nil {
 			return err
 		}
-		if err := appendHistory(tx, p.serial, Entry{At: now.UTC(), Op: "redeem", Register: req.Register}); err != nil {
-			return err
-		}
 		out = Redemption{Redeemed: true, Serial: p.serial.String(), UsesLeft: rec.UsesLeft(), RedeemedAt: now.UTC(), Register: req.Register}
 		return remember(tx, req.Merchant, req.IdempotencyKey, remembered{Fingerprint: fp, Redemption: &out})
 	})

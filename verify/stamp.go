@@ -116,10 +116,8 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 			return refuse(err, &refused)
 		}
 		prec.Uses = append(prec.Uses, credential.Use{At: now.UTC(), Register: req.Register, Card: card.serial.String()})
-		if err := storage.PutJSON(tx, storage.Credentials, punch.serial[:], prec); err != nil {
-			return err
-		}
-		return appendHistory(tx, punch.serial, Entry{At: now.UTC(), Op: "claim", Register: req.Register, Stamps: stamps, Card: card.serial.String()})
+		// The punch's Uses are its history; only cards keep History entries.
+		return storage.PutJSON(tx, storage.Credentials, punch.serial[:], prec)
 	})
 	if err == nil {
 		err = refused

@@ -95,11 +95,20 @@ func (v *Verifier) Status(merchant, serial string) (Status, error) {
 				out.Rewards = append(out.Rewards, RewardStatus{Serial: r, Redeemed: redeemed})
 			}
 		}
-		var err error
-		out.History, err = readHistory(tx, s)
-		if out.History == nil {
-			out.History = []Entry{}
+		out.History = []Entry{}
+		if rec.Kind != credential.KindCard {
+			// Coupons and punches keep their uses in the record itself.
+			for _, u := range rec.Uses {
+				op := "redeem"
+				if rec.Kind == credential.KindPunch {
+					op = "claim"
+				}
+				out.History = append(out.History, Entry{At: u.At, Op: op, Register: u.Register, Card: u.Card})
+			}
+			return nil
 		}
+		h, err := readHistory(tx, s)
+		out.History = append(out.History, h...)
 		return err
 	})
 	if errors.Is(err, storage.ErrNotFound) {

@@ -44,7 +44,7 @@ func newWorld(t testing.TB, merchants ...string) *world {
 	return w
 }
 
-func (w *world) now() time.Time        { return *w.clock.Load() }
+func (w *world) now() time.Time          { return *w.clock.Load() }
 func (w *world) advance(d time.Duration) { n := w.now().Add(d); w.clock.Store(&n) }
 
 func (w *world) open() {
