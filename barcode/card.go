@@ -1,13 +1,11 @@
 package barcode
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
-	"image/png"
 	"sync"
 
 	"golang.org/x/image/font"
@@ -95,30 +93,33 @@ func CardPNG(face CardFace) ([]byte, error) {
 	draw.Draw(img, qrImg.Bounds().Add(image.Pt(cardQRX, cardQRY)), qrImg, image.Point{}, draw.Src)
 
 	x := cardMargin
-	text(img, fonts[1], 46, face.Merchant, x, 100, cardTextW, ink)
-	text(img, fonts[0], 28, face.Program, x, 145, cardTextW, faint)
-	stampBoxes(img, image.Rect(x, 180, x+cardTextW, 420), face.Stamps, face.StampsRequired)
+	text(img, fonts[1], 46, 30, face.Merchant, x, 100, cardTextW, ink)
+	text(img, fonts[0], 28, 20, face.Program, x, 145, cardTextW, faint)
+	stampBoxes(img, stampArea, face.Stamps, face.StampsRequired)
 	if face.ShortCode != "" {
-		text(img, fonts[0], 20, "If the scan fails, type:", x, 480, cardTextW, faint)
-		text(img, fonts[2], 50, face.ShortCode, x, 540, cardTextW, ink)
+		text(img, fonts[0], 20, 20, "If the scan fails, type:", x, 480, cardTextW, faint)
+		text(img, fonts[2], 50, 30, face.ShortCode, x, 540, cardTextW, ink)
 	}
 
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return nil, fmt.Errorf("barcode: encode card png: %w", err)
-	}
-	return buf.Bytes(), nil
+	return encodePNG(img)
 }
 
-// text draws s with its baseline at y, cut with "…" to fit width.
-func text(dst draw.Image, f *opentype.Font, size float64, s string, x, y, width int, c color.Color) {
-	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull})
-	if err != nil {
-		return // only for sizes <= 0, which we never pass
-	}
-	defer face.Close()
-	d := font.Drawer{Dst: dst, Src: image.NewUniform(c), Face: face, Dot: fixed.P(x, y)}
+// text draws s with its baseline at y in the largest size from size down
+// to minSize that fits width; if none does, s is cut with "…".
+func text(dst draw.Image, f *opentype.Font, size, minSize float64, s string, x, y, width int, c color.Color) {
 	limit := fixed.I(width)
+	d := font.Drawer{Dst: dst, Src: image.NewUniform(c), Dot: fixed.P(x, y)}
+	for ; ; size -= 2 {
+		face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull})
+		if err != nil {
+			return // only for sizes <= 0, which we never pass
+		}
+		defer face.Close()
+		d.Face = face
+		if size-2 < minSize || d.MeasureString(s) <= limit {
+			break
+		}
+	}
 	if d.MeasureString(s) > limit {
 		r := []rune(s)
 		for len(r) > 0 && d.MeasureString(string(r)+"…") > limit {
@@ -129,9 +130,12 @@ func text(dst draw.Image, f *opentype.Font, size float64, s string, x, y, width 
 	d.DrawString(s)
 }
 
-// stampBoxes lays out required boxes in rows of five (ten when there are
-// more than ten) inside area, filling the first filled ones.
-func stampBoxes(dst *image.RGBA, area image.Rectangle, filled, required int) {
+// stampArea is where the stamp boxes go.
+var stampArea = image.Rect(cardMargin, 180, cardMargin+cardTextW, 420)
+
+// stampRects lays out required boxes in rows of five (ten when there are
+// more than ten), as large as area allows.
+func stampRects(area image.Rectangle, required int) []image.Rectangle {
 	const gap = 14
 	perRow := 5
 	if required > 10 {
@@ -139,9 +143,17 @@ func stampBoxes(dst *image.RGBA, area image.Rectangle, filled, required int) {
 	}
 	rows := (required + perRow - 1) / perRow
 	box := min((area.Dx()-(perRow-1)*gap)/perRow, (area.Dy()-(rows-1)*gap)/rows)
-	for i := range required {
+	rs := make([]image.Rectangle, required)
+	for i := range rs {
 		p := area.Min.Add(image.Pt((i%perRow)*(box+gap), (i/perRow)*(box+gap)))
-		r := image.Rectangle{p, p.Add(image.Pt(box, box))}
+		rs[i] = image.Rectangle{p, p.Add(image.Pt(box, box))}
+	}
+	return rs
+}
+
+// stampBoxes draws required boxes in area, the first filled ones solid.
+func stampBoxes(dst *image.RGBA, area image.Rectangle, filled, required int) {
+	for i, r := range stampRects(area, required) {
 		if i < filled {
 			draw.Draw(dst, r, image.NewUniform(accent), image.Point{}, draw.Src)
 		} else {

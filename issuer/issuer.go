@@ -31,8 +31,8 @@ type Signer interface {
 // ShortCodes gives every serial its typeable short code and the keyed hash
 // under which the ledger finds it (the short code itself is never stored).
 type ShortCodes interface {
-	Derive(serial credential.Serial) string
-	LookupKey(shortCode string) []byte
+	Derive(serial []byte) string
+	LookupKey(shortCode string) ([]byte, error)
 }
 
 // Issuer mints credentials. It is safe for concurrent use.
@@ -195,7 +195,7 @@ func (i *Issuer) sign(c credential.Claims, rec credential.Record) (draft, error)
 	rec.Code = credential.Encode(claims, sig)
 	d := draft{serial: serial, rec: rec}
 	if i.short != nil {
-		d.short = i.short.Derive(serial)
+		d.short = i.short.Derive(serial[:])
 	}
 	return d, nil
 }
@@ -210,7 +210,11 @@ func (i *Issuer) record(tx storage.Tx, drafts ...draft) error {
 			return err
 		}
 		if d.short != "" {
-			if err := tx.Put(storage.ShortCodes, i.short.LookupKey(d.short), d.serial[:]); err != nil {
+			key, err := i.short.LookupKey(d.short)
+			if err != nil {
+				return err
+			}
+			if err := tx.Put(storage.ShortCodes, key, d.serial[:]); err != nil {
 				return err
 			}
 		}

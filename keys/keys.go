@@ -62,7 +62,7 @@ type merchantKeys struct {
 
 // stored is the keyset record: the encrypted keyset and key states.
 type stored struct {
-	Keyset []byte            `json:"keyset"` // Tink EncryptedKeyset, binary
+	Keyset []byte           `json:"keyset"` // Tink EncryptedKeyset, binary
 	States map[string]State `json:"states"` // key id -> state
 }
 
@@ -72,6 +72,14 @@ func NewRing(store storage.Backend, master tink.AEAD) *Ring {
 }
 
 func associatedData(merchant string) []byte { return []byte("stampseal keyset:" + merchant) }
+
+// Ensure creates the merchant's keyset unless it has one.
+func (r *Ring) Ensure(merchant string) error {
+	if err := r.Create(merchant); err != nil && !errors.Is(err, ErrExists) {
+		return err
+	}
+	return nil
+}
 
 // Create makes the merchant's first keyset. ErrExists if it has one.
 func (r *Ring) Create(merchant string) error {

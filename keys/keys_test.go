@@ -162,3 +162,21 @@ func BenchmarkSignEd25519(b *testing.B) {
 		r.Sign("m", msg)
 	}
 }
+
+func TestSecretIsStableAndSealed(t *testing.T) {
+	r, db, master := newRing(t)
+	a, err := r.Secret("short-codes")
+	if err != nil || len(a) != 32 {
+		t.Fatalf("Secret = %x, %v", a, err)
+	}
+	b, _ := NewRing(db, master).Secret("short-codes")
+	if !bytes.Equal(a, b) {
+		t.Error("secret changed between two rings over one store")
+	}
+	db.View(func(tx storage.Tx) error {
+		if bytes.Contains(tx.Get(storage.Meta, []byte("secret:short-codes")), a) {
+			t.Error("secret stored in clear")
+		}
+		return nil
+	})
+}

@@ -86,11 +86,16 @@ func New() (string, error) {
 	if _, err := rand.Read(v[:dataLen]); err != nil {
 		return "", fmt.Errorf("shortcode: read random: %w", err)
 	}
+	return fromBytes(v), nil
+}
+
+// fromBytes makes a code of the low five bits of the first dataLen bytes.
+func fromBytes(v [codeLen]byte) string {
 	for i := range dataLen {
 		v[i] &= 0x1f // the low five bits of a random byte are uniform
 	}
 	v[dataLen] = checkSymbol(v[:dataLen])
-	return format(v[:]), nil
+	return format(v[:])
 }
 
 // Parse normalises input as a cashier may type it (surrounding space, lower

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -269,4 +270,33 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(Parse(%q)=%q) = %q, %v; want it unchanged", in, got, again, err)
 		}
 	})
+}
+
+func TestKeyedDerivesStableParsableCodes(t *testing.T) {
+	k, err := NewKeyed(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewKeyed(bytes.Repeat([]byte{8}, 32))
+	serial := []byte("0123456789abcdef")
+	code := k.Derive(serial)
+	if again := k.Derive(serial); again != code {
+		t.Errorf("Derive is not stable: %s then %s", code, again)
+	}
+	if got, err := Parse(code); err != nil || got != code {
+		t.Errorf("Parse(Derive) = %q, %v; want %q", got, err, code)
+	}
+	if other.Derive(serial) == code {
+		t.Error("two secrets derive the same short code")
+	}
+	key1, err1 := k.LookupKey(strings.ToLower(strings.ReplaceAll(code, "-", " ")))
+	key2, err2 := k.LookupKey(code)
+	if err1 != nil || err2 != nil || !bytes.Equal(key1, key2) {
+		t.Errorf("spellings of one code look up differently: %v %v", err1, err2)
+	}
+	typo := []byte(code)
+	typo[0] = alphabet[(value[typo[0]]+1)%32]
+	if _, err := k.LookupKey(string(typo)); !errors.Is(err, ErrBadCheck) {
+		t.Errorf("LookupKey of a typo = %v, want ErrBadCheck", err)
+	}
 }

@@ -1,0 +1,215 @@
+// Package access keeps merchants and the API keys that act for them. A key
+// is shown once at creation and stored only as its SHA-256: the tokens are
+// 256-bit random strings, so a fast hash is as good as a slow one and keeps
+// authentication off the hot path.
+package access
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/storage"
+)
+
+// Role is what an API key may do.
+type Role string
+
+// The roles.
+const (
+	Admin    Role = "admin"
+	Issuer   Role = "issuer"
+	Register Role = "register"
+	Auditor  Role = "auditor"
+)
+
+// AllMerchants is the scope of the bootstrap admin key.
+const AllMerchants = "*"
+
+// Errors of this package.
+var (
+	ErrUnauthenticated = errors.New("missing or unknown API key")
+	ErrMerchantExists  = errors.New("merchant already exists")
+	ErrUnknownMerchant = errors.New("no such merchant")
+	ErrInvalid         = errors.New("invalid request")
+)
+
+// Merchant is a shop that issues credentials.
+type Merchant struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Key is an API key as stored: never the token itself.
+type Key struct {
+	ID        string    `json:"id"`
+	Merchant  string    `json:"merchant"`
+	Role      Role      `json:"role"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	Hash      []byte    `json:"hash"`
+}
+
+// Can reports whether the key may act in role for merchant.
+func (k Key) Can(merchant string, roles ...Role) bool {
+	if k.Merchant != AllMerchants && k.Merchant != merchant {
+		return false
+	}
+	for _, r := range roles {
+		if k.Role == r {
+			return true
+		}
+	}
+	return false
+}
+
+// KeyCreator makes a merchant's signing keyset unless it has one;
+// keys.Ring is one.
+type KeyCreator interface {
+	Ensure(merchant string) error
+}
+
+// Service manages merchants and API keys.
+type Service struct {
+	store storage.Backend
+	keys  KeyCreator
+	now   func() time.Time
+}
+
+// New returns a Service over store that creates keysets with keys.
+func New(store storage.Backend, keys KeyCreator) *Service {
+	return &Service{store: store, keys: keys, now: time.Now}
+}
+
+func hashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// NewToken returns a fresh random API token.
+func NewToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "ssk_" + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Authenticate returns the key a token belongs to, or ErrUnauthenticated.
+func (s *Service) Authenticate(token string) (Key, error) {
+	if token == "" || len(token) > 256 {
+		return Key{}, ErrUnauthenticated
+	}
+	h := hashToken(token)
+	var k Key
+	err := s.store.View(func(tx storage.Tx) error { return storage.GetJSON(tx, storage.APIKeys, h, &k) })
+	if errors.Is(err, storage.ErrNotFound) {
+		return Key{}, ErrUnauthenticated
+	}
+	if err != nil {
+		return Key{}, err
+	}
+	// The lookup found the key by its hash; compare in constant time anyway
+	// so that no code path compares a secret with ==.
+	if subtle.ConstantTimeCompare(k.Hash, h) != 1 {
+		return Key{}, ErrUnauthenticated
+	}
+	return k, nil
+}
+
+// Bootstrap creates the all-merchants admin key with token, unless an
+// admin key was bootstrapped before. It reports whether it created one.
+func (s *Service) Bootstrap(token string) (bool, error) {
+	if len(token) < 16 {
+		return false, fmt.Errorf("%w: bootstrap token must be at least 16 characters", ErrInvalid)
+	}
+	created := false
+	err := s.store.Update(func(tx storage.Tx) error {
+		created = false
+		if tx.Get(storage.Meta, []byte("bootstrapped")) != nil {
+			return nil
+		}
+		k := Key{ID: "bootstrap-admin", Merchant: AllMerchants, Role: Admin, Name: "bootstrap admin", CreatedAt: s.now().UTC(), Hash: hashToken(token)}
+		if err := storage.PutJSON(tx, storage.APIKeys, k.Hash, k); err != nil {
+			return err
+		}
+		created = true
+		return tx.Put(storage.Meta, []byte("bootstrapped"), []byte(k.CreatedAt.Format(time.RFC3339)))
+	})
+	return created, err
+}
+
+// Bootstrapped reports whether the first admin key exists.
+func (s *Service) Bootstrapped() (bool, error) {
+	var ok bool
+	err := s.store.View(func(tx storage.Tx) error { ok = tx.Get(storage.Meta, []byte("bootstrapped")) != nil; return nil })
+	return ok, err
+}
+
+// CreateMerchant records a merchant and creates its signing keyset.
+func (s *Service) CreateMerchant(id, name string) (Merchant, error) {
+	if err := credential.ValidID(id); err != nil {
+		return Merchant{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if name == "" || len(name) > 200 {
+		return Merchant{}, fmt.Errorf("%w: name must be 1 to 200 characters", ErrInvalid)
+	}
+	if _, err := s.Merchant(id); err == nil {
+		return Merchant{}, ErrMerchantExists
+	}
+	// The keyset first: a crash between the two leaves a keyset without a
+	// merchant, which a retry completes, never a merchant that cannot sign.
+	if err := s.keys.Ensure(id); err != nil {
+		return Merchant{}, fmt.Errorf("create keyset: %w", err)
+	}
+	m := Merchant{ID: id, Name: name, CreatedAt: s.now().UTC()}
+	err := s.store.Update(func(tx storage.Tx) error {
+		if tx.Get(storage.Merchants, []byte(id)) != nil {
+			return ErrMerchantExists
+		}
+		return storage.PutJSON(tx, storage.Merchants, []byte(id), m)
+	})
+	return m, err
+}
+
+// Merchant returns a merchant, or ErrUnknownMerchant.
+func (s *Service) Merchant(id string) (Merchant, error) {
+	var m Merchant
+	err := s.store.View(func(tx storage.Tx) error { return storage.GetJSON(tx, storage.Merchants, []byte(id), &m) })
+	if errors.Is(err, storage.ErrNotFound) {
+		return m, ErrUnknownMerchant
+	}
+	return m, err
+}
+
+// CreateKey makes an API key of role for merchant and returns it with its
+// token, which is never stored and cannot be shown again.
+func (s *Service) CreateKey(merchant string, role Role, name string) (Key, string, error) {
+	switch role {
+	case Admin, Issuer, Register, Auditor:
+	default:
+		return Key{}, "", fmt.Errorf("%w: role must be admin, issuer, register or auditor", ErrInvalid)
+	}
+	if name == "" || len(name) > 100 {
+		return Key{}, "", fmt.Errorf("%w: name must be 1 to 100 characters", ErrInvalid)
+	}
+	if _, err := s.Merchant(merchant); err != nil {
+		return Key{}, "", err
+	}
+	token, err := NewToken()
+	if err != nil {
+		return Key{}, "", err
+	}
+	idb := make([]byte, 8)
+	rand.Read(idb)
+	k := Key{ID: "key_" + hex.EncodeToString(idb), Merchant: merchant, Role: role, Name: name, CreatedAt: s.now().UTC(), Hash: hashToken(token)}
+	err = s.store.Update(func(tx storage.Tx) error { return storage.PutJSON(tx, storage.APIKeys, k.Hash, k) })
+	return k, token, err
+}

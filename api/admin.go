@@ -1,0 +1,114 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/stampseal/stampseal/access"
+)
+
+func (a *API) routeAdmin(r *mux.Router) {
+	a.handle(r, "POST", "/v1/merchants", a.createMerchant, access.Admin)
+	a.handle(r, "POST", "/v1/apikeys", a.createAPIKey, access.Admin)
+	a.handle(r, "POST", "/v1/merchants/{id}/keys/rotate", a.rotateKeys, access.Admin)
+	a.handle(r, "GET", "/v1/merchants/{id}/keys/public", a.publicKeyset, access.Admin, access.Issuer, access.Register, access.Auditor)
+	a.handle(r, "GET", "/v1/admin/backup", a.backup, access.Admin)
+}
+
+func (a *API) createMerchant(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var req struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	// Only the all-merchants admin creates merchants.
+	if k.Merchant != access.AllMerchants {
+		return errForbidden
+	}
+	m, err := a.Access.CreateMerchant(req.ID, req.Name)
+	if err != nil {
+		return err
+	}
+	a.log.Info("merchant created", "merchant", m.ID, "by", k.ID)
+	writeJSON(w, http.StatusCreated, m)
+	return nil
+}
+
+func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var req struct {
+		Merchant string      `json:"merchant"`
+		Role     access.Role `json:"role"`
+		Name     string      `json:"name"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := scope(k, req.Merchant, access.Admin); err != nil {
+		return err
+	}
+	key, token, err := a.Access.CreateKey(req.Merchant, req.Role, req.Name)
+	if err != nil {
+		return err
+	}
+	a.log.Info("api key created", "merchant", key.Merchant, "role", key.Role, "key_id", key.ID, "by", k.ID)
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"id": key.ID, "token": token, "merchant": key.Merchant, "role": key.Role, "name": key.Name, "created_at": key.CreatedAt,
+	})
+	return nil
+}
+
+func (a *API) rotateKeys(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var req struct {
+		Compromised bool `json:"compromised"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &req); err != nil {
+			return err
+		}
+	}
+	merchant := mux.Vars(r)["id"]
+	if err := scope(k, merchant, access.Admin); err != nil {
+		return err
+	}
+	id, err := a.Keys.Rotate(merchant, req.Compromised)
+	if err != nil {
+		return err
+	}
+	a.log.Warn("signing key rotated", "merchant", merchant, "primary_key_id", id, "compromised", req.Compromised, "by", k.ID)
+	writeJSON(w, http.StatusOK, map[string]any{"primary_key_id": id})
+	return nil
+}
+
+func (a *API) publicKeyset(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	merchant := mux.Vars(r)["id"]
+	if err := scope(k, merchant, access.Admin, access.Issuer, access.Register, access.Auditor); err != nil {
+		return err
+	}
+	pub, err := a.Keys.PublicKeyset(merchant)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(pub)
+	return nil
+}
+
+func (a *API) backup(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	// The snapshot holds every merchant's ledger: all-merchants admins only.
+	if k.Merchant != access.AllMerchants {
+		return errForbidden
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="stampseal-backup.db"`)
+	n, err := a.Store.Backup(w)
+	if err != nil {
+		// Headers are gone; the client sees a truncated body.
+		a.log.Error("backup failed", "bytes", n, "err", err)
+		return nil
+	}
+	a.log.Info("backup served", "bytes", n, "by", k.ID)
+	return nil
+}

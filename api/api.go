@@ -1,0 +1,194 @@
+// Package api is stampseal's HTTP API v1: it authenticates, decodes,
+// calls the domain packages and renders their answers. It holds no business
+// rule of its own.
+package api
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/issuer"
+	"github.com/stampseal/stampseal/keys"
+	"github.com/stampseal/stampseal/metrics"
+	"github.com/stampseal/stampseal/storage"
+	"github.com/stampseal/stampseal/verify"
+)
+
+// Throttle says whether a register or address is being slowed down for
+// sending too many invalid codes; fraud.Monitor is one.
+type Throttle interface {
+	Throttled(merchant, register, source string) (time.Duration, bool)
+}
+
+// Deps are the domain services the API fronts.
+type Deps struct {
+	Access   *access.Service
+	Keys     *keys.Ring
+	Issuer   *issuer.Issuer
+	Verifier *verify.Verifier
+	Store    storage.Backend
+	Throttle Throttle         // optional
+	Observer verify.Observer  // optional: told of every issuance
+	Metrics  *metrics.Metrics // optional
+	Log      *slog.Logger     // optional
+	// MaxInFlight caps concurrent requests; more are answered 503 at once
+	// rather than queued without bound. 0 means 1024.
+	MaxInFlight int
+}
+
+// API serves HTTP API v1.
+type API struct {
+	Deps
+	log    *slog.Logger
+	router *mux.Router
+	slots  chan struct{}
+}
+
+// New builds the router with every route of API v1.
+func New(d Deps) *API {
+	a := &API{Deps: d, log: d.Log, router: mux.NewRouter()}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if d.MaxInFlight <= 0 {
+		d.MaxInFlight = 1024
+	}
+	a.slots = make(chan struct{}, d.MaxInFlight)
+	r := a.router
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.renderError(w, r, errNotFound) })
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.renderError(w, r, fail(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this path"))
+	})
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) }).Methods("GET")
+	if d.Metrics != nil {
+		r.Handle("/metrics", d.Metrics.Handler()).Methods("GET")
+	}
+	a.routeAdmin(r)
+	a.routeIssue(r)
+	a.routeRegister(r)
+	return a
+}
+
+// Router exposes the router so that other packages can mount routes.
+func (a *API) Router() *mux.Router { return a.router }
+
+// ServeHTTP applies the in-flight cap, panic recovery and request metrics.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	select {
+	case a.slots <- struct{}{}:
+		defer func() { <-a.slots }()
+	default:
+		a.renderError(w, r, &Error{Status: http.StatusServiceUnavailable, Code: "overloaded",
+			Message: "too many requests in flight; retry shortly", Details: map[string]any{"retry_after_seconds": 1}})
+		return
+	}
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: 200}
+	defer func() {
+		if p := recover(); p != nil {
+			a.log.Error("panic serving request", "method", r.Method, "route", routeName(r), "panic", p)
+			if !rec.wrote {
+				a.renderError(rec, r, fail(http.StatusInternalServerError, "internal", "internal error"))
+			}
+		}
+		if a.Metrics != nil {
+			a.Metrics.HTTPRequest(routeName(r), r.Method, rec.status, time.Since(start))
+		}
+	}()
+	a.router.ServeHTTP(rec, r)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
+}
+
+// routeName is the route template, a bounded label for logs and metrics.
+func routeName(r *http.Request) string {
+	if rt := mux.CurrentRoute(r); rt != nil {
+		if t, err := rt.GetPathTemplate(); err == nil {
+			return t
+		}
+	}
+	return "unmatched"
+}
+
+// handler is a route's function: it writes a success or returns an error
+// that renderError turns into the answer.
+type handler func(w http.ResponseWriter, r *http.Request, k access.Key) error
+
+// handle mounts h behind authentication: no or unknown key is 401, a key
+// without one of roles is 403. Merchant scope is checked by h, where the
+// merchant is known.
+func (a *API) handle(r *mux.Router, method, path string, h handler, roles ...access.Role) {
+	r.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
+		k, err := a.authenticate(req)
+		if err == nil && !hasRole(k, roles) {
+			err = errForbidden
+		}
+		if err == nil {
+			err = h(w, req, k)
+		}
+		if err != nil {
+			a.renderError(w, req, err)
+		}
+	}).Methods(method)
+}
+
+func hasRole(k access.Key, roles []access.Role) bool {
+	for _, r := range roles {
+		if k.Role == r {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *API) authenticate(r *http.Request) (access.Key, error) {
+	const prefix = "Bearer "
+	h := r.Header.Get("Authorization")
+	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+		return access.Key{}, errUnauthenticated
+	}
+	k, err := a.Access.Authenticate(h[len(prefix):])
+	if err == access.ErrUnauthenticated {
+		return k, errUnauthenticated
+	}
+	return k, err
+}
+
+// scope checks that k may act for merchant in one of roles.
+func scope(k access.Key, merchant string, roles ...access.Role) error {
+	if !k.Can(merchant, roles...) {
+		return errForbidden
+	}
+	return nil
+}
+
+// source is the client address of a request, for fraud evidence and
+// throttling; stampseal does not trust forwarding headers.
+func source(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,150 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/issuer"
+)
+
+func (a *API) routeIssue(r *mux.Router) {
+	a.handle(r, "POST", "/v1/programs", a.createProgram, access.Issuer, access.Admin)
+	a.handle(r, "POST", "/v1/cards", a.issueCard, access.Issuer, access.Admin)
+	a.handle(r, "POST", "/v1/punches", a.issuePunch, access.Issuer, access.Admin)
+	a.handle(r, "POST", "/v1/coupons", a.issueCoupons, access.Issuer, access.Admin)
+}
+
+func (a *API) createProgram(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var req struct {
+		Merchant       string             `json:"merchant"`
+		ID             string             `json:"id"`
+		StampsRequired int                `json:"stamps_required"`
+		Reward         string             `json:"reward"`
+		RewardValidFor string             `json:"reward_valid_for"`
+		Limits         *credential.Limits `json:"limits"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
+		return err
+	}
+	validFor, err := duration("reward_valid_for", req.RewardValidFor, 30*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	p := credential.Program{Merchant: req.Merchant, ID: req.ID, StampsRequired: req.StampsRequired,
+		Reward: req.Reward, RewardValidFor: validFor, Limits: credential.DefaultLimits}
+	if req.Limits != nil {
+		p.Limits = *req.Limits
+	}
+	if p, err = a.Issuer.CreateProgram(p); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"merchant": p.Merchant, "id": p.ID, "stamps_required": p.StampsRequired, "reward": p.Reward,
+		"reward_valid_for": p.RewardValidFor.String(), "limits": p.Limits,
+	})
+	return nil
+}
+
+func (a *API) issueCard(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var req struct {
+		Merchant string `json:"merchant"`
+		Program  string `json:"program"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
+		return err
+	}
+	c, err := a.Issuer.Card(req.Merchant, req.Program)
+	if err != nil {
+		return err
+	}
+	a.issued(r, k, c)
+	writeJSON(w, http.StatusCreated, c)
+	return nil
+}
+
+func (a *API) issuePunch(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var req struct {
+		Merchant string `json:"merchant"`
+		Program  string `json:"program"`
+		Stamps   int    `json:"stamps"`
+		ValidFor string `json:"valid_for"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
+		return err
+	}
+	validFor, err := duration("valid_for", req.ValidFor, 72*time.Hour)
+	if err != nil {
+		return err
+	}
+	if req.Stamps == 0 {
+		req.Stamps = 1
+	}
+	p, err := a.Issuer.Punch(req.Merchant, req.Program, req.Stamps, validFor)
+	if err != nil {
+		return err
+	}
+	a.issued(r, k, p)
+	writeJSON(w, http.StatusCreated, p)
+	return nil
+}
+
+func (a *API) issueCoupons(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var req struct {
+		Merchant  string     `json:"merchant"`
+		Offer     string     `json:"offer"`
+		ValidFor  string     `json:"valid_for"`
+		NotBefore *time.Time `json:"not_before"`
+		MaxUses   int        `json:"max_uses"`
+		Count     int        `json:"count"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
+		return err
+	}
+	validFor, err := duration("valid_for", req.ValidFor, 0)
+	if err != nil {
+		return err
+	}
+	cr := issuer.CouponRequest{Merchant: req.Merchant, Offer: req.Offer, ValidFor: validFor, MaxUses: req.MaxUses, Count: req.Count}
+	if req.NotBefore != nil {
+		cr.NotBefore = *req.NotBefore
+	}
+	coupons, err := a.Issuer.Coupons(cr)
+	if err != nil {
+		return err
+	}
+	a.issued(r, k, coupons...)
+	writeJSON(w, http.StatusCreated, map[string]any{"coupons": coupons})
+	return nil
+}
+
+// issued counts issuance for metrics and tells the fraud module, which
+// watches for issuer keys minting far beyond their norm.
+func (a *API) issued(r *http.Request, k access.Key, list ...credential.Issued) {
+	now := time.Now()
+	for _, c := range list {
+		if a.Metrics != nil {
+			a.Metrics.Issued(c.Kind.String(), 1)
+		}
+		if a.Observer != nil {
+			a.Observer.Observe(fraud.Event{Time: now, Op: fraud.OpIssue, Result: fraud.ResultOK, Merchant: k.Merchant,
+				CodeMerchant: k.Merchant, Kind: c.Kind.String(), Serial: c.Serial, APIKey: k.ID, Register: k.Name, Source: source(r)})
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/verify"
+)
+
+func (a *API) routeRegister(r *mux.Router) {
+	a.handle(r, "POST", "/v1/verify", a.verify, access.Register)
+	a.handle(r, "POST", "/v1/redeem", a.redeem, access.Register)
+	a.handle(r, "POST", "/v1/cards/stamp", a.stamp, access.Register)
+	a.handle(r, "POST", "/v1/cards/claim", a.claim, access.Register)
+	a.handle(r, "GET", "/v1/credentials/{serial}", a.credential, access.Register)
+}
+
+// codeRequest is the part every register call shares.
+type codeRequest struct {
+	Code           string `json:"code"`
+	ShortCode      string `json:"short_code"`
+	Register       string `json:"register"`
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+// toVerify validates the shared part and builds the domain request.
+func (a *API) toVerify(r *http.Request, k access.Key, c codeRequest) (verify.Request, error) {
+	switch {
+	case c.Code == "" && c.ShortCode == "":
+		return verify.Request{}, badRequest("invalid_request", errors.New("code or short_code is required"))
+	case c.Code != "" && c.ShortCode != "":
+		return verify.Request{}, badRequest("invalid_request", errors.New("send code or short_code, not both"))
+	case len(c.Register) > 64:
+		return verify.Request{}, badRequest("invalid_request", errors.New("register must be at most 64 characters"))
+	case len(c.IdempotencyKey) > verify.MaxIdempotencyKey:
+		return verify.Request{}, badRequest("invalid_request", fmt.Errorf("idempotency_key must be at most %d characters", verify.MaxIdempotencyKey))
+	}
+	if c.Register == "" {
+		c.Register = k.Name
+	}
+	req := verify.Request{Merchant: k.Merchant, Code: c.Code, ShortCode: c.ShortCode, Register: c.Register,
+		APIKey: k.ID, Source: source(r), IdempotencyKey: c.IdempotencyKey}
+	if a.Throttle != nil {
+		if wait, ok := a.Throttle.Throttled(req.Merchant, req.Register, req.Source); ok {
+			return req, &Error{Status: http.StatusTooManyRequests, Code: "throttled",
+				Message: "too many invalid codes from this register; wait before trying again",
+				Details: map[string]any{"retry_after_seconds": int(math.Ceil(wait.Seconds()))}}
+		}
+	}
+	return req, nil
+}
+
+func (a *API) verify(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var c codeRequest
+	if err := decode(w, r, &c); err != nil {
+		return err
+	}
+	req, err := a.toVerify(r, k, c)
+	if err != nil {
+		return err
+	}
+	res, err := a.Verifier.Verify(req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (a *API) redeem(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var c codeRequest
+	if err := decode(w, r, &c); err != nil {
+		return err
+	}
+	req, err := a.toVerify(r, k, c)
+	if err != nil {
+		return err
+	}
+	res, err := a.Verifier.Redeem(req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (a *API) stamp(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var body struct {
+		CardCode       string `json:"card_code"`
+		ShortCode      string `json:"short_code"`
+		Stamps         int    `json:"stamps"`
+		Register       string `json:"register"`
+		IdempotencyKey string `json:"idempotency_key"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	req, err := a.toVerify(r, k, codeRequest{Code: body.CardCode, ShortCode: body.ShortCode, Register: body.Register, IdempotencyKey: body.IdempotencyKey})
+	if err != nil {
+		return err
+	}
+	if body.Stamps == 0 {
+		body.Stamps = 1
+	}
+	res, err := a.Verifier.Stamp(verify.StampRequest{Request: req, Stamps: body.Stamps})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (a *API) claim(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var body struct {
+		CardCode  string `json:"card_code"`
+		PunchCode string `json:"punch_code"`
+		Register  string `json:"register"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	if body.PunchCode == "" {
+		return badRequest("invalid_request", errors.New("punch_code is required"))
+	}
+	req, err := a.toVerify(r, k, codeRequest{Code: body.CardCode, Register: body.Register})
+	if err != nil {
+		return err
+	}
+	res, err := a.Verifier.Claim(verify.ClaimRequest{Request: req, PunchCode: body.PunchCode})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (a *API) credential(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	st, err := a.Verifier.Status(k.Merchant, mux.Vars(r)["serial"])
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}

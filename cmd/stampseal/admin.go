@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/stampseal/stampseal/access"
+)
+
+func merchantCreate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("merchant create", "Create a merchant and its signing keyset (server must be stopped; or use POST /v1/merchants).", stderr)
+	var df dataFlags
+	df.register(fs)
+	id := fs.String("id", "", "merchant id, e.g. bakery-1 (required)")
+	name := fs.String("name", "", "merchant name shown on cards (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *id == "" || *name == "" {
+		fs.Usage()
+		return errors.New("--id and --name are required")
+	}
+	l, err := df.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+	m, err := l.access.CreateMerchant(*id, *name)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, m)
+}
+
+func apikeyCreate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("apikey create", "Create an API key. The token is printed once and stored only hashed.", stderr)
+	var df dataFlags
+	df.register(fs)
+	merchant := fs.String("merchant", "", "merchant the key acts for (required)")
+	role := fs.String("role", "", "admin, issuer, register or auditor (required)")
+	name := fs.String("name", "", "who holds the key, e.g. \"till 3\" (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *merchant == "" || *role == "" || *name == "" {
+		fs.Usage()
+		return errors.New("--merchant, --role and --name are required")
+	}
+	l, err := df.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+	k, token, err := l.access.CreateKey(*merchant, access.Role(*role), *name)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]any{"id": k.ID, "token": token, "merchant": k.Merchant, "role": k.Role, "name": k.Name})
+}
+
+func keysRotate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("keys rotate", "Give a merchant a new primary signing key. Old codes keep verifying unless --compromised.", stderr)
+	var df dataFlags
+	df.register(fs)
+	merchant := fs.String("merchant", "", "merchant (required)")
+	compromised := fs.Bool("compromised", false, "the replaced key leaked: its codes fail from now on and raise compromised_key alerts")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *merchant == "" {
+		fs.Usage()
+		return errors.New("--merchant is required")
+	}
+	l, err := df.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+	id, err := l.ring.Rotate(*merchant, *compromised)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]any{"primary_key_id": id})
+}
+
+func keysExport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("keys export", "Print a merchant's public keyset (Tink JSON) for offline verification.", stderr)
+	var df dataFlags
+	df.register(fs)
+	merchant := fs.String("merchant", "", "merchant (required)")
+	out := fs.String("out", "", "write to this file instead of stdout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *merchant == "" {
+		fs.Usage()
+		return errors.New("--merchant is required")
+	}
+	l, err := df.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+	pub, err := l.ring.PublicKeyset(*merchant)
+	if err != nil {
+		return fmt.Errorf("merchant %s: %w", *merchant, err)
+	}
+	if *out != "" {
+		return os.WriteFile(*out, append(pub, '\n'), 0o644)
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", pub)
+	return err
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/tink-crypto/tink-go/v2/tink"
+
+	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/issuer"
+	"github.com/stampseal/stampseal/keys"
+	"github.com/stampseal/stampseal/shortcode"
+	"github.com/stampseal/stampseal/storage"
+	"github.com/stampseal/stampseal/verify"
+)
+
+// dataFlags are the flags every command that opens the ledger shares.
+type dataFlags struct {
+	data          string
+	masterKeyFile string
+}
+
+func (d *dataFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.data, "data", "./stampseal-data", "data directory (created if missing): holds stampseal.db")
+	fs.StringVar(&d.masterKeyFile, "master-key-file", "", "file holding the master key (base64 of 32 bytes); default: $"+keys.MasterKeyEnv+", else <data>/master.key, generated on first start")
+}
+
+func (d *dataFlags) dbPath() string { return filepath.Join(d.data, "stampseal.db") }
+
+// ledger is an opened data directory with the domain services over it.
+type ledger struct {
+	store    *storage.Bolt
+	master   tink.AEAD
+	ring     *keys.Ring
+	access   *access.Service
+	issuer   *issuer.Issuer
+	verifier *verify.Verifier
+	short    *shortcode.Keyed
+}
+
+// open creates the data directory if needed, loads the master key (from
+// flag, environment, or a generated development file, with a warning) and
+// opens the database.
+func (d *dataFlags) open(stderr io.Writer, verifyOpts ...verify.Option) (*ledger, error) {
+	if d.data == "" {
+		return nil, errors.New("--data must not be empty")
+	}
+	if err := os.MkdirAll(d.data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", d.data, err)
+	}
+	master, err := d.loadMaster(stderr)
+	if err != nil {
+		return nil, err
+	}
+	store, err := storage.OpenBolt(d.dbPath())
+	if err != nil {
+		return nil, fmt.Errorf("%w (is another stampseal using %s?)", err, d.data)
+	}
+	l := &ledger{store: store, master: master, ring: keys.NewRing(store, master)}
+	// Short codes are derived under a secret kept encrypted in the ledger.
+	secret, err := l.ring.Secret("short-codes")
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if l.short, err = shortcode.NewKeyed(secret); err != nil {
+		store.Close()
+		return nil, err
+	}
+	l.access = access.New(store, l.ring)
+	l.issuer = issuer.New(store, l.ring, issuer.WithShortCodes(l.short))
+	l.verifier = verify.New(store, l.ring, append([]verify.Option{verify.WithRewards(l.issuer), verify.WithShortCodes(l.short)}, verifyOpts...)...)
+	return l, nil
+}
+
+func (d *dataFlags) loadMaster(stderr io.Writer) (tink.AEAD, error) {
+	if d.masterKeyFile != "" {
+		return keys.LoadMasterKeyFile(d.masterKeyFile)
+	}
+	if v := os.Getenv(keys.MasterKeyEnv); v != "" {
+		m, err := keys.ParseMasterKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("$%s: %w", keys.MasterKeyEnv, err)
+		}
+		return m, nil
+	}
+	path := filepath.Join(d.data, "master.key")
+	m, created, err := keys.EnsureMasterKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		fmt.Fprintf(stderr, "WARNING: generated a development master key at %s. It encrypts every signing key and sits beside the database it protects: in production pass --master-key-file or $%s, and keep it out of backups.\n", path, keys.MasterKeyEnv)
+	}
+	return m, nil
+}
+
+func (l *ledger) close() error { return l.store.Close() }

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/stampseal/stampseal/issuer"
+)
+
+func issueCoupons(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("issue coupons", "Mint coupons and print one code per line (or write them to --out).", stderr)
+	var df dataFlags
+	df.register(fs)
+	merchant := fs.String("merchant", "", "merchant (required)")
+	offer := fs.String("offer", "", "offer text, e.g. \"2 croissants for 1\" (required)")
+	validFor := fs.Duration("valid-for", 168*time.Hour, "how long the coupons stay valid")
+	maxUses := fs.Int("max-uses", 1, "uses per coupon")
+	count := fs.Int("count", 1, "how many coupons")
+	out := fs.String("out", "", "write codes to this file (0600) instead of stdout")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *merchant == "" || *offer == "" {
+		fs.Usage()
+		return errors.New("--merchant and --offer are required")
+	}
+	if *count < 1 {
+		return fmt.Errorf("--count %d: must be at least 1", *count)
+	}
+	l, err := df.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+	w := stdout
+	if *out != "" {
+		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	for done := 0; done < *count; {
+		n := min(*count-done, issuer.MaxBatch)
+		batch, err := l.issuer.Coupons(issuer.CouponRequest{Merchant: *merchant, Offer: *offer, ValidFor: *validFor, MaxUses: *maxUses, Count: n})
+		if err != nil {
+			return err
+		}
+		for _, c := range batch {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", c.Serial, c.ShortCode, c.Code)
+		}
+		done += n
+		if *out != "" {
+			fmt.Fprintf(stderr, "issued %d/%d\n", done, *count)
+		}
+	}
+	return nil
+}

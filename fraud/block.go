@@ -1,0 +1,84 @@
+package fraud
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stampseal/stampseal/storage"
+)
+
+// serialHexLen is the length of a serial in hex: credentials carry 128-bit
+// serials.
+const serialHexLen = 32
+
+// BlockRecord is what storage.Blocklist holds for a blocked serial.
+type BlockRecord struct {
+	Merchant string    `json:"merchant"`
+	Reason   string    `json:"reason"`
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
+}
+
+// Block puts the merchant's serial (32 hex digits) on the blocklist, so that
+// every later verify says blocked. Blocking again replaces the reason. A
+// serial that the ledger, or an earlier block, gives to another merchant is
+// ErrNotFound; a serial that was never issued may be blocked.
+func (m *Monitor) Block(merchant, serial, reason, by string) error {
+	serial = strings.ToLower(serial)
+	raw, err := hex.DecodeString(serial)
+	switch {
+	case merchant == "":
+		return fmt.Errorf("%w: no merchant", ErrInvalid)
+	case err != nil || len(serial) != serialHexLen:
+		return fmt.Errorf("%w: serial must be %d hex digits", ErrInvalid, serialHexLen)
+	case reason == "" || len(reason) > MaxNoteLen || !utf8.ValidString(reason):
+		return fmt.Errorf("%w: reason must be valid UTF-8 of 1 to %d bytes", ErrInvalid, MaxNoteLen)
+	case len(by) > maxByLen || !utf8.ValidString(by):
+		return fmt.Errorf("%w: blocker must be valid UTF-8 of at most %d bytes", ErrInvalid, maxByLen)
+	}
+	rec := BlockRecord{Merchant: merchant, Reason: reason, By: by, At: m.now().UTC()}
+	var refused error
+	err = m.store.Update(func(tx storage.Tx) error {
+		refused = nil
+		if prev, ok := ReadBlock(tx, serial); ok && prev.Merchant != merchant {
+			refused = ErrNotFound
+			return nil
+		}
+		// The ledger keys records by the serial's bytes.
+		var owner struct {
+			Merchant string `json:"merchant"`
+		}
+		switch err := storage.GetJSON(tx, storage.Credentials, raw, &owner); {
+		case err == nil && owner.Merchant != merchant:
+			refused = ErrNotFound
+			return nil
+		case err != nil && !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+		return storage.PutJSON(tx, storage.Blocklist, []byte(serial), rec)
+	})
+	if err != nil {
+		return fmt.Errorf("block %s: %w", serial, err)
+	}
+	return refused
+}
+
+// IsBlocked reports whether serial (hex) is on the blocklist, inside the
+// caller's transaction, so that the check and the redemption it guards are
+// one transaction.
+func IsBlocked(tx storage.Tx, serial string) bool {
+	return tx.Get(storage.Blocklist, []byte(strings.ToLower(serial))) != nil
+}
+
+// ReadBlock returns the block record of serial (hex), if there is one.
+func ReadBlock(tx storage.Tx, serial string) (BlockRecord, bool) {
+	var rec BlockRecord
+	if err := storage.GetJSON(tx, storage.Blocklist, []byte(strings.ToLower(serial)), &rec); err != nil {
+		return BlockRecord{}, false
+	}
+	return rec, true
+}

@@ -1,0 +1,81 @@
+// Package metrics holds stampseal's Prometheus collectors in one registry.
+// Label values come from small fixed sets (operations, result codes, route
+// templates): never a code, serial, key or token.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const namespace = "stampseal"
+
+// Metrics is the set of collectors. The zero value is not usable; call New.
+type Metrics struct {
+	reg        *prometheus.Registry
+	issued     *prometheus.CounterVec
+	decisions  *prometheus.CounterVec
+	httpDur    *prometheus.HistogramVec
+	alerts     *prometheus.CounterVec
+	openAlerts prometheus.Gauge
+}
+
+// New registers the collectors, plus Go runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		issued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "issued_credentials_total",
+			Help: "Credentials issued, by kind.",
+		}, []string{"kind"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "decisions_total",
+			Help: "Verifications, redemptions, stamps and claims, by operation and result (ok or a refusal reason).",
+		}, []string{"op", "result"}),
+		httpDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "http_request_duration_seconds",
+			Help:    "HTTP request latency by route template, method and status code.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method", "code"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "fraud_alerts_total",
+			Help: "Fraud alerts raised, by kind.",
+		}, []string{"kind"}),
+		openAlerts: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "fraud_open_alerts",
+			Help: "Fraud alerts not yet resolved.",
+		}),
+	}
+	m.reg.MustRegister(m.issued, m.decisions, m.httpDur, m.alerts, m.openAlerts,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Register adds a further collector (such as StorageCollector).
+func (m *Metrics) Register(c prometheus.Collector) { m.reg.MustRegister(c) }
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Issued counts n credentials of kind.
+func (m *Metrics) Issued(kind string, n int) { m.issued.WithLabelValues(kind).Add(float64(n)) }
+
+// Decision counts one verification, redemption, stamp or claim.
+func (m *Metrics) Decision(op, result string) { m.decisions.WithLabelValues(op, result).Inc() }
+
+// HTTPRequest observes one request; route is the mux template, not the path.
+func (m *Metrics) HTTPRequest(route, method string, code int, d time.Duration) {
+	m.httpDur.WithLabelValues(route, method, http.StatusText(code)).Observe(d.Seconds())
+}
+
+// AlertRaised counts a new fraud alert.
+func (m *Metrics) AlertRaised(kind string) { m.alerts.WithLabelValues(kind).Inc() }
+
+// OpenAlerts sets the number of open alerts.
+func (m *Metrics) OpenAlerts(n int) { m.openAlerts.Set(float64(n)) }
