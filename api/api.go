@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/metrics"
@@ -34,6 +35,9 @@ type Deps struct {
 	Store    storage.Backend
 	Throttle Throttle         // optional
 	Observer verify.Observer  // optional: told of every issuance
+	Review   Review           // optional: the fraud review routes
+	Barcodes *barcode.Cache   // optional: the barcode routes
+	Short    ShortCodes       // optional: short codes on barcodes and cards
 	Metrics  *metrics.Metrics // optional
 	Log      *slog.Logger     // optional
 	// MaxInFlight caps concurrent requests; more are answered 503 at once
@@ -71,6 +75,12 @@ func New(d Deps) *API {
 	a.routeAdmin(r)
 	a.routeIssue(r)
 	a.routeRegister(r)
+	if d.Review != nil {
+		a.routeReview(r)
+	}
+	if d.Barcodes != nil {
+		a.routeBarcodes(r)
+	}
 	return a
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/storage"
@@ -65,6 +66,10 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusConflict, Code: refusal.Code, Message: refusal.Message, Err: err}
 	case errors.As(err, &refusal):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: refusal.Code, Message: refusal.Message, Err: err}
+	case errors.Is(err, fraud.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such alert or credential", Err: err}
+	case errors.Is(err, fraud.ErrInvalid):
+		return badRequest("invalid_request", err)
 	case errors.Is(err, verify.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such credential", Err: err}
 	case errors.Is(err, verify.ErrInvalidRequest), errors.Is(err, issuer.ErrInvalid), errors.Is(err, access.ErrInvalid):

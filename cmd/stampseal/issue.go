@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/issuer"
 )
 
@@ -20,6 +21,7 @@ func issueCoupons(args []string, stdout, stderr io.Writer) error {
 	maxUses := fs.Int("max-uses", 1, "uses per coupon")
 	count := fs.Int("count", 1, "how many coupons")
 	out := fs.String("out", "", "write codes to this file (0600) instead of stdout")
+	pdf := fs.String("pdf", "", "also write a printable A4 sheet of the coupons (12 a page) to this PDF file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -29,6 +31,9 @@ func issueCoupons(args []string, stdout, stderr io.Writer) error {
 	}
 	if *count < 1 {
 		return fmt.Errorf("--count %d: must be at least 1", *count)
+	}
+	if *pdf != "" && *count > barcode.MaxSheetCoupons {
+		return fmt.Errorf("--count %d: a PDF sheet holds at most %d coupons", *count, barcode.MaxSheetCoupons)
 	}
 	l, err := df.open(stderr)
 	if err != nil {
@@ -44,6 +49,7 @@ func issueCoupons(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		w = f
 	}
+	var sheet []barcode.SheetItem
 	for done := 0; done < *count; {
 		n := min(*count-done, issuer.MaxBatch)
 		batch, err := l.issuer.Coupons(issuer.CouponRequest{Merchant: *merchant, Offer: *offer, ValidFor: *validFor, MaxUses: *maxUses, Count: n})
@@ -52,11 +58,28 @@ func issueCoupons(args []string, stdout, stderr io.Writer) error {
 		}
 		for _, c := range batch {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", c.Serial, c.ShortCode, c.Code)
+			if *pdf != "" {
+				sheet = append(sheet, barcode.SheetItem{Code: c.Code, ShortCode: c.ShortCode, Offer: *offer})
+			}
 		}
 		done += n
 		if *out != "" {
 			fmt.Fprintf(stderr, "issued %d/%d\n", done, *count)
 		}
+	}
+	if *pdf != "" {
+		m, err := l.access.Merchant(*merchant)
+		if err != nil {
+			return err
+		}
+		doc, err := barcode.CouponSheetPDF(m.Name, sheet)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*pdf, doc, 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wrote %s (%d coupons)\n", *pdf, len(sheet))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/api"
+	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/metrics"
 	"github.com/stampseal/stampseal/verify"
@@ -30,6 +31,7 @@ func serve(args []string, stderr io.Writer) error {
 	df.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	maxInFlight := fs.Int("max-in-flight", 1024, "concurrent requests served; more are answered 503")
+	cacheMB := fs.Int("barcode-cache-mb", 64, "memory for rendered barcodes, in MiB")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,7 +58,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer l.close()
-	monitor = fraud.New(l.store, fraud.DefaultConfig(), fraud.WithMetrics(m))
+	monitor = fraud.New(l.store, fraud.DefaultConfig(), fraud.WithMetrics(m), fraud.WithLogger(log))
 	m.Register(metrics.NewStorageCollector(l.storageStats))
 
 	if err := bootstrap(l.access, df.data, stderr, log); err != nil {
@@ -64,7 +66,8 @@ func serve(args []string, stderr io.Writer) error {
 	}
 
 	a := api.New(api.Deps{Access: l.access, Keys: l.ring, Issuer: l.issuer, Verifier: l.verifier, Store: l.store,
-		Throttle: monitor, Observer: decisions, Metrics: m, Log: log, MaxInFlight: *maxInFlight})
+		Throttle: monitor, Observer: decisions, Review: monitor, Barcodes: barcode.NewCache(*cacheMB << 20), Short: l.short,
+		Metrics: m, Log: log, MaxInFlight: *maxInFlight})
 	srv := &http.Server{
 		Handler:           a,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -94,6 +97,9 @@ func serve(args []string, stderr io.Writer) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Error("shutdown", "err", err)
+	}
+	if err := monitor.Flush(); err != nil {
+		log.Error("flush fraud alerts", "err", err)
 	}
 	if err := l.close(); err != nil {
 		return fmt.Errorf("close database: %w", err)

@@ -1,0 +1,203 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/gorilla/mux"
+
+	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/barcode"
+	"github.com/stampseal/stampseal/credential"
+)
+
+// ShortCodes derives a credential's short code from its serial.
+type ShortCodes interface {
+	Derive(serial []byte) string
+}
+
+// maxSheetHTTP bounds a sheet rendered on a request (10 pages).
+const maxSheetHTTP = 120
+
+// Who may fetch a credential's images: they carry the code itself.
+var imageRoles = []access.Role{access.Issuer, access.Register, access.Admin}
+
+func (a *API) routeBarcodes(r *mux.Router) {
+	a.handle(r, "GET", "/v1/credentials/{serial}/barcode.png", a.barcodePNG, imageRoles...)
+	a.handle(r, "GET", "/v1/credentials/{serial}/barcode.svg", a.barcodeSVG, imageRoles...)
+	a.handle(r, "GET", "/v1/credentials/{serial}/card.png", a.cardPNG, imageRoles...)
+	a.handle(r, "POST", "/v1/coupons/sheet.pdf", a.couponSheet, access.Issuer, access.Admin)
+}
+
+// credentialFor loads a credential of the key's merchant; another
+// merchant's serial is 404, like one that does not exist.
+func (a *API) credentialFor(r *http.Request, k access.Key) (string, credential.Record, error) {
+	serial := mux.Vars(r)["serial"]
+	merchant := k.Merchant
+	if merchant == access.AllMerchants {
+		merchant = r.URL.Query().Get("merchant")
+	}
+	rec, err := a.Verifier.Record(merchant, serial)
+	return serial, rec, err
+}
+
+// barcodeContent is what a symbol carries: the signed code, except for
+// Code 128, which is too small for it and carries the short code.
+func (a *API) barcodeContent(r *http.Request, serial string, rec credential.Record) (barcode.Symbology, int, string, error) {
+	q := r.URL.Query()
+	sym, err := barcode.ParseSymbology(q.Get("symbology"))
+	if err != nil {
+		return "", 0, "", badRequest("invalid_request", errors.New("symbology must be qr, aztec, pdf417, datamatrix or code128"))
+	}
+	size := barcode.DefaultSize
+	if s := q.Get("size"); s != "" {
+		if size, err = strconv.Atoi(s); err != nil || size < barcode.MinSize || size > barcode.MaxSize {
+			return "", 0, "", badRequest("invalid_request", fmt.Errorf("size must be a number of pixels from %d to %d", barcode.MinSize, barcode.MaxSize))
+		}
+	}
+	content := rec.Code
+	if sym == barcode.Code128 {
+		if a.Short == nil {
+			return "", 0, "", badRequest("invalid_request", errors.New("code128 carries short codes, which are not enabled"))
+		}
+		s, _ := credential.ParseSerial(serial)
+		content = a.Short.Derive(s[:])
+	}
+	return sym, size, content, nil
+}
+
+func (a *API) barcodePNG(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	serial, rec, err := a.credentialFor(r, k)
+	if err != nil {
+		return err
+	}
+	sym, size, content, err := a.barcodeContent(r, serial, rec)
+	if err != nil {
+		return err
+	}
+	png, etag, err := a.Barcodes.PNG(serial, content, sym, size)
+	if err != nil {
+		return barcodeError(err)
+	}
+	// A credential's barcode never changes: cache it for good, but only in
+	// the client (it is a bearer credential, not for shared caches).
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Content-Length", strconv.Itoa(len(png)))
+	w.Write(png)
+	return nil
+}
+
+func (a *API) barcodeSVG(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	serial, rec, err := a.credentialFor(r, k)
+	if err != nil {
+		return err
+	}
+	sym, size, content, err := a.barcodeContent(r, serial, rec)
+	if err != nil {
+		return err
+	}
+	svg, err := barcode.RenderSVG(content, sym, size)
+	if err != nil {
+		return barcodeError(err)
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
+	w.Write(svg)
+	return nil
+}
+
+func (a *API) cardPNG(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	serial, rec, err := a.credentialFor(r, k)
+	if err != nil {
+		return err
+	}
+	if rec.Kind != credential.KindCard {
+		return badRequest("invalid_request", errors.New("card.png is for stamp cards; use barcode.png"))
+	}
+	st, err := a.Verifier.Status(rec.Merchant, serial)
+	if err != nil {
+		return err
+	}
+	m, err := a.Access.Merchant(rec.Merchant)
+	if err != nil {
+		return err
+	}
+	face := barcode.CardFace{Merchant: m.Name, Program: rec.Program, Code: rec.Code, StampsRequired: st.StampsRequired}
+	if st.Stamps != nil {
+		face.Stamps = *st.Stamps
+	}
+	if a.Short != nil {
+		s, _ := credential.ParseSerial(serial)
+		face.ShortCode = a.Short.Derive(s[:])
+	}
+	png, err := barcode.CardPNG(face)
+	if err != nil {
+		return barcodeError(err)
+	}
+	// The stamp boxes change with every stamp: no caching.
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(png)
+	return nil
+}
+
+func (a *API) couponSheet(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var req struct {
+		Merchant string   `json:"merchant"`
+		Title    string   `json:"title"`
+		Serials  []string `json:"serials"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
+		return err
+	}
+	if len(req.Serials) == 0 || len(req.Serials) > maxSheetHTTP {
+		return badRequest("invalid_request", fmt.Errorf("serials must list 1 to %d coupons", maxSheetHTTP))
+	}
+	items := make([]barcode.SheetItem, 0, len(req.Serials))
+	for _, serial := range req.Serials {
+		rec, err := a.Verifier.Record(req.Merchant, serial)
+		if err != nil {
+			return err
+		}
+		if rec.Kind != credential.KindCoupon {
+			return badRequest("invalid_request", fmt.Errorf("%s is not a coupon", serial))
+		}
+		item := barcode.SheetItem{Code: rec.Code, Offer: rec.Offer}
+		if a.Short != nil {
+			s, _ := credential.ParseSerial(serial)
+			item.ShortCode = a.Short.Derive(s[:])
+		}
+		items = append(items, item)
+	}
+	if req.Title == "" {
+		req.Title = req.Merchant
+	}
+	pdf, err := barcode.CouponSheetPDF(req.Title, items)
+	if err != nil {
+		return barcodeError(err)
+	}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(pdf)
+	return nil
+}
+
+func barcodeError(err error) error {
+	for _, e := range []error{barcode.ErrBadSize, barcode.ErrBadContent, barcode.ErrBadSymbology, barcode.ErrBadCard, barcode.ErrBadSheet} {
+		if errors.Is(err, e) {
+			return badRequest("invalid_request", err)
+		}
+	}
+	return err
+}

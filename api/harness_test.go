@@ -1,0 +1,192 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/api"
+	"github.com/stampseal/stampseal/barcode"
+	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/issuer"
+	"github.com/stampseal/stampseal/keys"
+	"github.com/stampseal/stampseal/metrics"
+	"github.com/stampseal/stampseal/shortcode"
+	"github.com/stampseal/stampseal/storage"
+	"github.com/stampseal/stampseal/verify"
+)
+
+const adminToken = "test-admin-token-0123456789"
+
+// server is the whole service in-process: a real bbolt file, real Tink
+// keys, the real router, served over loopback by httptest.
+type server struct {
+	t      testing.TB
+	url    string
+	path   string
+	master string
+	store  *storage.Bolt
+	srv    *httptest.Server
+	fraud  *fraud.Monitor
+	client *http.Client
+}
+
+func newServer(t testing.TB) *server {
+	t.Helper()
+	s := &server{t: t, path: filepath.Join(t.TempDir(), "stampseal.db"), client: &http.Client{}}
+	s.master, _ = keys.NewMasterKeyText()
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *server) start() {
+	t := s.t
+	store, err := storage.OpenBolt(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, _ := keys.ParseMasterKey(s.master)
+	ring := keys.NewRing(store, master)
+	secret, err := ring.Secret("short-codes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, _ := shortcode.NewKeyed(secret)
+	monitor := fraud.New(store, fraud.DefaultConfig())
+	iss := issuer.New(store, ring, issuer.WithShortCodes(short))
+	ver := verify.New(store, ring, verify.WithRewards(iss), verify.WithShortCodes(short), verify.WithObserver(monitor))
+	acc := access.New(store, ring)
+	if _, err := acc.Bootstrap(adminToken); err != nil {
+		t.Fatal(err)
+	}
+	a := api.New(api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver, Store: store, Throttle: monitor,
+		Observer: monitor, Review: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short, Metrics: metrics.New()})
+	s.store, s.fraud = store, monitor
+	s.srv = httptest.NewServer(a)
+	s.url = s.srv.URL
+}
+
+func (s *server) stop() {
+	if s.srv != nil {
+		s.srv.Close()
+		s.fraud.Flush()
+		s.store.Close()
+		s.srv = nil
+	}
+}
+
+// restart closes the database and opens it again behind a new server.
+func (s *server) restart() {
+	s.stop()
+	s.start()
+}
+
+// answer is a decoded JSON answer.
+type answer struct {
+	status int
+	body   map[string]any
+	raw    []byte
+	header http.Header
+}
+
+func (a answer) str(path ...string) string {
+	v := a.get(path...)
+	if v == nil {
+		return ""
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
+}
+
+func (a answer) get(path ...string) any {
+	var v any = a.body
+	for _, p := range path {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[p]
+		case []any:
+			var i int
+			fmt.Sscan(p, &i)
+			if i >= len(x) {
+				return nil
+			}
+			v = x[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+func (s *server) do(method, path, token string, body any) answer {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, _ := json.Marshal(b)
+		rd = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, s.url+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode, raw: raw, header: resp.Header}
+	json.Unmarshal(raw, &a.body)
+	if a.status >= 500 {
+		s.t.Errorf("%s %s answered %d: %s", method, path, a.status, raw)
+	}
+	return a
+}
+
+// must calls do and fails the test unless the status is want.
+func (s *server) must(want int, method, path, token string, body any) answer {
+	s.t.Helper()
+	a := s.do(method, path, token, body)
+	if a.status != want {
+		s.t.Fatalf("%s %s = %d %s; want %d", method, path, a.status, a.raw, want)
+	}
+	return a
+}
+
+// shop is a merchant with one key of each role.
+type shop struct {
+	id                               string
+	admin, issuer, register, auditor string
+}
+
+func (s *server) shop(id string) shop {
+	s.t.Helper()
+	s.must(201, "POST", "/v1/merchants", adminToken, map[string]any{"id": id, "name": "Shop " + id})
+	sh := shop{id: id}
+	for role, dst := range map[string]*string{"admin": &sh.admin, "issuer": &sh.issuer, "register": &sh.register, "auditor": &sh.auditor} {
+		a := s.must(201, "POST", "/v1/apikeys", adminToken, map[string]any{"merchant": id, "role": role, "name": role + " of " + id})
+		*dst = a.str("token")
+	}
+	return sh
+}
+
+func (s *server) coupon(sh shop, maxUses int) (serial, code string) {
+	s.t.Helper()
+	a := s.must(201, "POST", "/v1/coupons", sh.issuer, map[string]any{"merchant": sh.id, "offer": "2 croissants for 1", "valid_for": "168h", "max_uses": maxUses, "count": 1})
+	return a.str("coupons", "0", "serial"), a.str("coupons", "0", "code")
+}
