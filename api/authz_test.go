@@ -36,8 +36,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			n++
 			return map[string]any{"merchant": "bakery-a", "id": fmt.Sprint("p-", n), "stamps_required": 5, "reward": "r", "reward_valid_for": "24h"}
 		}},
-		"issue card":    {"POST", "/v1/cards", func() any { return map[string]any{"merchant": "bakery-a", "program": "coffee"} }},
-		"issue punch":   {"POST", "/v1/punches", func() any { return map[string]any{"merchant": "bakery-a", "program": "coffee", "stamps": 1, "valid_for": "1h"} }},
+		"issue card": {"POST", "/v1/cards", func() any { return map[string]any{"merchant": "bakery-a", "program": "coffee"} }},
+		"issue punch": {"POST", "/v1/punches", func() any {
+			return map[string]any{"merchant": "bakery-a", "program": "coffee", "stamps": 1, "valid_for": "1h"}
+		}},
 		"issue coupons": {"POST", "/v1/coupons", func() any { return map[string]any{"merchant": "bakery-a", "offer": "x", "valid_for": "1h", "count": 1} }},
 		"barcode":       {"GET", "/v1/credentials/" + serial + "/barcode.png?merchant=bakery-a", nil},
 		"verify":        {"POST", "/v1/verify", func() any { _, c := s.coupon(a, 1); return map[string]any{"code": c} }},

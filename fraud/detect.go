@@ -441,11 +441,15 @@ func (m *Monitor) countGuess(ev *Event, now int64, found *findings) {
 		if k.id == "" {
 			continue
 		}
+		limit := m.cfg.GuessLimit
+		if k.scope == scopeSource {
+			limit = m.cfg.SourceGuessLimit
+		}
 		sh := m.shard(k.id)
 		m.lock(sh, now)
 		o := sh.offenders[k]
 		if o == nil {
-			o = &offender{hits: make([]int64, m.cfg.GuessLimit)}
+			o = &offender{hits: make([]int64, limit)}
 			sh.offenders[k] = o
 		}
 		over, was := o.hit(now, int64(m.cfg.GuessWindow)), o.until > now
@@ -460,7 +464,7 @@ func (m *Monitor) countGuess(ev *Event, now int64, found *findings) {
 				scope: k.scope, subject: k.id, serial: ev.Serial, throttledUntil: until}
 			if !was {
 				// The codes that crossed the threshold belong to the incident too.
-				f.weight = m.cfg.GuessLimit
+				f.weight = limit
 			}
 			found.add(f)
 		}

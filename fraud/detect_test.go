@@ -105,12 +105,18 @@ func TestDetectors(t *testing.T) {
 			steps: repeat(19, time.Second, func(int) Event { return refused(OpRedeem, "unknown_short_code", "till-1", "") })},
 		"twenty bad scans over twenty minutes raise nothing": {
 			steps: repeat(20, time.Minute, func(int) Event { return refused(OpVerify, "malformed", "till-1", "") })},
-		"twenty guesses from one address across many tills raise guessing": {
-			steps: repeat(20, time.Second, func(i int) Event {
+		"a hundred guesses from one address across many tills raise guessing": {
+			steps: repeat(100, 500*time.Millisecond, func(i int) Event {
 				e := refused(OpVerify, "bad_short_code", "till-x", "")
 				e.Register, e.Source = serial(i), "203.0.113.9"
 				return e
 			}), wantKinds: []string{KindGuessing}},
+		"twenty guesses from tills sharing one address raise nothing": {
+			steps: repeat(20, time.Second, func(i int) Event {
+				e := refused(OpVerify, "bad_short_code", "till-x", "")
+				e.Register, e.Source = serial(i), "203.0.113.9"
+				return e
+			})},
 
 		// insider
 		"one till giving a card ten stamps in a day raises insider": {

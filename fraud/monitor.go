@@ -34,11 +34,15 @@ type Config struct {
 	// DuplicateWindow: one card used successfully at two different registers
 	// within it raises duplicate_card.
 	DuplicateWindow time.Duration
-	// GuessLimit invalid codes from one register, or one source address,
-	// within GuessWindow raise guessing and throttle it for ThrottleFor.
-	GuessLimit  int
-	GuessWindow time.Duration
-	ThrottleFor time.Duration
+	// GuessLimit invalid codes from one register, or SourceGuessLimit from
+	// one source address, within GuessWindow raise guessing and throttle it
+	// for ThrottleFor. The address limit is higher because the tills of a
+	// shop often share one address: one till's flood throttles that till,
+	// not its neighbours.
+	GuessLimit       int
+	SourceGuessLimit int
+	GuessWindow      time.Duration
+	ThrottleFor      time.Duration
 	// More than VelocityLimit stamps, claims or redemptions of one serial
 	// within VelocityWindow raise velocity.
 	VelocityLimit  int
@@ -71,6 +75,7 @@ func DefaultConfig() Config {
 	return Config{
 		DuplicateWindow:    2 * time.Minute,
 		GuessLimit:         20,
+		SourceGuessLimit:   100,
 		GuessWindow:        time.Minute,
 		ThrottleFor:        5 * time.Minute,
 		VelocityLimit:      5,
@@ -112,6 +117,7 @@ func (c Config) withDefaults() Config {
 	set(&c.ReplayGrace, d.ReplayGrace)
 	set(&c.WriteEvery, d.WriteEvery)
 	seti(&c.GuessLimit, d.GuessLimit)
+	seti(&c.SourceGuessLimit, d.SourceGuessLimit)
 	seti(&c.VelocityLimit, d.VelocityLimit)
 	seti(&c.InsiderMinStamps, d.InsiderMinStamps)
 	seti(&c.InsiderQuickClaims, d.InsiderQuickClaims)
@@ -142,6 +148,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.GuessLimit < 1 || c.GuessLimit > 10000:
 		return fmt.Errorf("fraud config: GuessLimit = %d, want 1 to 10000", c.GuessLimit)
+	case c.SourceGuessLimit < 1 || c.SourceGuessLimit > 10000:
+		return fmt.Errorf("fraud config: SourceGuessLimit = %d, want 1 to 10000", c.SourceGuessLimit)
 	case c.VelocityLimit < 1 || c.VelocityLimit >= maxHistory:
 		return fmt.Errorf("fraud config: VelocityLimit = %d, want 1 to %d", c.VelocityLimit, maxHistory-1)
 	case c.InsiderMinStamps < 1:
