@@ -34,6 +34,7 @@ type server struct {
 	store  *storage.Bolt
 	srv    *httptest.Server
 	fraud  *fraud.Monitor
+	ring   *keys.Ring
 	client *http.Client
 }
 
@@ -68,7 +69,7 @@ func (s *server) start() {
 	}
 	a := api.New(api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver, Store: store, Throttle: monitor,
 		Observer: monitor, Review: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short, Metrics: metrics.New()})
-	s.store, s.fraud = store, monitor
+	s.store, s.fraud, s.ring = store, monitor, ring
 	s.srv = httptest.NewServer(a)
 	s.url = s.srv.URL
 }

@@ -2,6 +2,9 @@ package api_test
 
 import (
 	"testing"
+	"time"
+
+	cred "github.com/stampseal/stampseal/credential"
 )
 
 func TestReplayRaisesAnAlertThatStaffResolveAndBlock(t *testing.T) {
@@ -89,7 +92,9 @@ func TestGuessingThrottlesOneRegisterOnly(t *testing.T) {
 	}
 }
 
-func bytesContain(b []byte, s string) bool { return len(s) > 0 && string(b) != "" && contains(string(b), s) }
+func bytesContain(b []byte, s string) bool {
+	return len(s) > 0 && string(b) != "" && contains(string(b), s)
+}
 
 func contains(a, b string) bool {
 	for i := 0; i+len(b) <= len(a); i++ {
@@ -98,4 +103,50 @@ func contains(a, b string) bool {
 		}
 	}
 	return false
+}
+
+// TestUnissuedSerialMeansALeakedKey signs a code with the merchant's real
+// key outside the issuer, as a thief holding the key would.
+func TestUnissuedSerialMeansALeakedKey(t *testing.T) {
+	s := newServer(t)
+	sh := s.shop("bakery-1")
+	serial, _ := cred.NewSerial()
+	c := cred.Claims{Kind: cred.KindCoupon, Merchant: "bakery-1", Serial: serial,
+		IssuedAt: time.Now().Add(-time.Minute).Unix(), ValidFor: 3600, Count: 1}
+	claims, _ := c.Marshal()
+	sig, keyID, err := s.ring.Sign("bakery-1", cred.SigningInput(claims))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := cred.Encode(claims, sig)
+	v := s.must(200, "POST", "/v1/verify", sh.register, map[string]any{"code": forged})
+	if v.get("valid") != false || v.str("reason") != "unissued_serial" {
+		t.Errorf("verify of a forged code = %s; want invalid, unissued_serial", v.raw)
+	}
+	if a := s.do("POST", "/v1/redeem", sh.register, map[string]any{"code": forged}); a.status != 422 || a.str("error", "code") != "unissued_serial" {
+		t.Errorf("redeem of a forged code = %d %s", a.status, a.raw)
+	}
+	list := s.must(200, "GET", "/v1/alerts?kind=unissued_serial", sh.auditor, nil)
+	if list.str("alerts", "0", "severity") != "critical" || len(list.get("alerts").([]any)) != 1 {
+		t.Fatalf("alerts = %s; want one critical unissued_serial alert", list.raw)
+	}
+	if ids, _ := list.get("alerts", "0", "evidence", "key_ids").([]any); len(ids) != 1 || ids[0] != float64(keyID) {
+		t.Errorf("evidence key ids = %v, want [%d]", ids, keyID)
+	}
+
+	// Marking the key compromised: its codes fail as revoked and raise
+	// compromised_key; codes of the new primary pass.
+	_, old := s.coupon(sh, 1)
+	s.must(200, "POST", "/v1/merchants/bakery-1/keys/rotate", sh.admin, map[string]any{"compromised": true})
+	if v := s.must(200, "POST", "/v1/verify", sh.register, map[string]any{"code": old}); v.str("status") != "revoked" {
+		t.Errorf("verify under a compromised key = %s", v.raw)
+	}
+	if a := s.do("POST", "/v1/redeem", sh.register, map[string]any{"code": old}); a.status != 422 || a.str("error", "code") != "revoked" {
+		t.Errorf("redeem under a compromised key = %d %s", a.status, a.raw)
+	}
+	if n := len(s.must(200, "GET", "/v1/alerts?kind=compromised_key", sh.auditor, nil).get("alerts").([]any)); n != 1 {
+		t.Errorf("%d compromised_key alerts, want 1", n)
+	}
+	_, fresh := s.coupon(sh, 1)
+	s.must(200, "POST", "/v1/redeem", sh.register, map[string]any{"code": fresh})
 }
