@@ -1,6 +1,13 @@
 package credential
 
-import "time"
+import (
+	"fmt"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/stampseal/stampseal/storage"
+)
 
 // Record is what the ledger keeps for every issued serial: written at
 // issuance, changed by every use. A code whose serial has no record was
@@ -53,4 +60,44 @@ func (r *Record) UsesLeft() int {
 		return n
 	}
 	return 0
+}
+
+// Records are stored as CBOR with the JSON field names: three to four
+// times faster to decode than JSON, which matters on the verify path, and
+// still self-describing. Times keep nanoseconds and their zone.
+var (
+	recordEnc cbor.EncMode
+	recordDec cbor.DecMode
+)
+
+func init() {
+	var err error
+	if recordEnc, err = (cbor.EncOptions{Time: cbor.TimeRFC3339Nano}).EncMode(); err != nil {
+		panic(err)
+	}
+	if recordDec, err = (cbor.DecOptions{}).DecMode(); err != nil {
+		panic(err)
+	}
+}
+
+// Load reads the record of serial; storage.ErrNotFound if it has none.
+func Load(tx storage.Tx, serial []byte) (Record, error) {
+	var r Record
+	raw := tx.Get(storage.Credentials, serial)
+	if raw == nil {
+		return r, storage.ErrNotFound
+	}
+	if err := recordDec.Unmarshal(raw, &r); err != nil {
+		return r, fmt.Errorf("decode credential record: %w", err)
+	}
+	return r, nil
+}
+
+// Save writes the record of serial.
+func Save(tx storage.Tx, serial []byte, r *Record) error {
+	raw, err := recordEnc.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode credential record: %w", err)
+	}
+	return tx.Put(storage.Credentials, serial, raw)
 }

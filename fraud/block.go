@@ -2,11 +2,12 @@ package fraud
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/stampseal/stampseal/storage"
 )
@@ -48,16 +49,19 @@ func (m *Monitor) Block(merchant, serial, reason, by string) error {
 			refused = ErrNotFound
 			return nil
 		}
-		// The ledger keys records by the serial's bytes.
+		// The ledger keys records by the serial's bytes and stores them as
+		// CBOR maps with a "merchant" field (credential.Record).
 		var owner struct {
-			Merchant string `json:"merchant"`
+			Merchant string `cbor:"merchant"`
 		}
-		switch err := storage.GetJSON(tx, storage.Credentials, raw, &owner); {
-		case err == nil && owner.Merchant != merchant:
-			refused = ErrNotFound
-			return nil
-		case err != nil && !errors.Is(err, storage.ErrNotFound):
-			return err
+		if raw := tx.Get(storage.Credentials, raw); raw != nil {
+			if err := cbor.Unmarshal(raw, &owner); err != nil {
+				return fmt.Errorf("read owner of %s: %w", serial, err)
+			}
+			if owner.Merchant != merchant {
+				refused = ErrNotFound
+				return nil
+			}
 		}
 		return storage.PutJSON(tx, storage.Blocklist, []byte(serial), rec)
 	})

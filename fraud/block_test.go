@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fxamacker/cbor/v2"
+
 	"github.com/stampseal/stampseal/storage"
 )
 
@@ -14,10 +16,10 @@ func TestBlock(t *testing.T) {
 	own, theirs, unissued := serial(1), serial(2), serial(3)
 	// The ledger knows two serials, one of another merchant.
 	err := st.Update(func(tx storage.Tx) error {
-		if err := storage.PutJSON(tx, storage.Credentials, mustHex(t, own), map[string]string{"merchant": "bakery"}); err != nil {
+		if err := tx.Put(storage.Credentials, mustHex(t, own), ledgerRecord("bakery")); err != nil {
 			return err
 		}
-		return storage.PutJSON(tx, storage.Credentials, mustHex(t, theirs), map[string]string{"merchant": "cafe"})
+		return tx.Put(storage.Credentials, mustHex(t, theirs), ledgerRecord("cafe"))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -69,5 +71,12 @@ func mustHex(t *testing.T, s string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// ledgerRecord is a ledger record as credential.Save writes it: a CBOR map
+// with a "merchant" field.
+func ledgerRecord(merchant string) []byte {
+	b, _ := cbor.Marshal(map[string]any{"merchant": merchant, "kind": 1})
 	return b
 }

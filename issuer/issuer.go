@@ -206,7 +206,7 @@ func (i *Issuer) record(tx storage.Tx, drafts ...draft) error {
 		if tx.Get(storage.Credentials, d.serial[:]) != nil {
 			return fmt.Errorf("serial collision %s", d.serial) // 2^-128: a broken RNG
 		}
-		if err := storage.PutJSON(tx, storage.Credentials, d.serial[:], d.rec); err != nil {
+		if err := credential.Save(tx, d.serial[:], &d.rec); err != nil {
 			return err
 		}
 		if d.short != "" {

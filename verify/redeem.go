@@ -59,7 +59,7 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 			return refuse(err, &refused)
 		}
 		rec.Uses = append(rec.Uses, credential.Use{At: now.UTC(), Register: req.Register})
-		if err := storage.PutJSON(tx, storage.Credentials, p.serial[:], rec); err != nil {
+		if err := credential.Save(tx, p.serial[:], &rec); err != nil {
 			return err
 		}
 		out = Redemption{Redeemed: true, Serial: p.serial.String(), UsesLeft: rec.UsesLeft(), RedeemedAt: now.UTC(), Register: req.Register}

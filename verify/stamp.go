@@ -117,7 +117,7 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 		}
 		prec.Uses = append(prec.Uses, credential.Use{At: now.UTC(), Register: req.Register, Card: card.serial.String()})
 		// The punch's Uses are its history; only cards keep History entries.
-		return storage.PutJSON(tx, storage.Credentials, punch.serial[:], prec)
+		return credential.Save(tx, punch.serial[:], &prec)
 	})
 	if err == nil {
 		err = refused
@@ -177,7 +177,7 @@ func (v *Verifier) addStamps(tx storage.Tx, card *presented, stamps int, entry E
 		}
 	}
 	out.Stamps, out.StampsTotal = rec.Stamps, rec.StampsTotal
-	return out, storage.PutJSON(tx, storage.Credentials, card.serial[:], rec)
+	return out, credential.Save(tx, card.serial[:], &rec)
 }
 
 func withinDay(marks []credential.Mark, now time.Time) []credential.Mark {

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/storage"
 )
 
@@ -42,7 +43,11 @@ func (v *Verifier) Record(merchant, serial string) (credential.Record, error) {
 		return credential.Record{}, ErrNotFound
 	}
 	var rec credential.Record
-	err = v.store.View(func(tx storage.Tx) error { return storage.GetJSON(tx, storage.Credentials, s[:], &rec) })
+	err = v.store.View(func(tx storage.Tx) error {
+		var err error
+		rec, err = credential.Load(tx, s[:])
+		return err
+	})
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && rec.Merchant != merchant) {
 		return credential.Record{}, ErrNotFound
 	}
@@ -58,8 +63,8 @@ func (v *Verifier) Status(merchant, serial string) (Status, error) {
 	now := v.now()
 	var out Status
 	err = v.store.View(func(tx storage.Tx) error {
-		var rec credential.Record
-		if err := storage.GetJSON(tx, storage.Credentials, s[:], &rec); err != nil {
+		rec, err := credential.Load(tx, s[:])
+		if err != nil {
 			return err
 		}
 		if rec.Merchant != merchant {
@@ -72,7 +77,7 @@ func (v *Verifier) Status(merchant, serial string) (Status, error) {
 			out.Expires = rec.Expires.Format(timeFormat)
 		}
 		switch {
-		case tx.Get(storage.Blocklist, []byte(serial)) != nil:
+		case fraud.IsBlocked(tx, serial):
 			out.Status = StatusBlocked
 		case rec.Kind != credential.KindCard && out.UsesLeft == 0:
 			out.Status = StatusRedeemed
@@ -90,8 +95,8 @@ func (v *Verifier) Status(merchant, serial string) (Status, error) {
 			}
 			for _, r := range rec.Rewards {
 				rs, _ := credential.ParseSerial(r)
-				var rr credential.Record
-				redeemed := storage.GetJSON(tx, storage.Credentials, rs[:], &rr) == nil && rr.UsesLeft() == 0
+				rr, err := credential.Load(tx, rs[:])
+				redeemed := err == nil && rr.UsesLeft() == 0
 				out.Rewards = append(out.Rewards, RewardStatus{Serial: r, Redeemed: redeemed})
 			}
 		}

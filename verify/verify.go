@@ -159,8 +159,8 @@ func (v *Verifier) resolveShort(input string) (string, error) {
 		if serial == nil {
 			return ErrUnknownShortCode
 		}
-		var rec credential.Record
-		if err := storage.GetJSON(tx, storage.Credentials, serial, &rec); err != nil {
+		rec, err := credential.Load(tx, serial)
+		if err != nil {
 			return err
 		}
 		code = rec.Code
@@ -178,8 +178,8 @@ func hashCode(text string) string {
 // ledger loads the credential's record and checks what the ledger decides
 // for any use: issued, not blocked, inside its validity window.
 func ledger(tx storage.Tx, p *presented, now time.Time) (credential.Record, error) {
-	var rec credential.Record
-	if err := storage.GetJSON(tx, storage.Credentials, p.serial[:], &rec); err != nil {
+	rec, err := credential.Load(tx, p.serial[:])
+	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return rec, ErrUnissued
 		}
@@ -189,7 +189,7 @@ func ledger(tx storage.Tx, p *presented, now time.Time) (credential.Record, erro
 	if rec.Kind != c.Kind || rec.Merchant != c.Merchant {
 		return rec, ErrUnissued
 	}
-	if tx.Get(storage.Blocklist, []byte(p.serial.String())) != nil {
+	if fraud.IsBlocked(tx, p.serial.String()) {
 		return rec, ErrBlocked
 	}
 	if now.Before(c.ValidFrom()) {
