@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"golang.org/x/time/rate"
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/barcode"
@@ -40,6 +41,8 @@ type Deps struct {
 	Short    ShortCodes       // optional: short codes on barcodes and cards
 	Metrics  *metrics.Metrics // optional
 	Log      *slog.Logger     // optional
+	// IssueLimit bounds how fast one API key mints; zero: DefaultIssueLimit.
+	IssueLimit IssueLimit
 	// MaxInFlight caps concurrent requests; more are answered 503 at once
 	// rather than queued without bound. 0 means 1024.
 	MaxInFlight int
@@ -51,6 +54,8 @@ type API struct {
 	log    *slog.Logger
 	router *mux.Router
 	slots  chan struct{}
+
+	issueLimits *issueLimiter
 }
 
 // New builds the router with every route of API v1.
@@ -63,6 +68,10 @@ func New(d Deps) *API {
 		d.MaxInFlight = 1024
 	}
 	a.slots = make(chan struct{}, d.MaxInFlight)
+	if d.IssueLimit.PerSecond <= 0 || d.IssueLimit.Burst <= 0 {
+		d.IssueLimit = DefaultIssueLimit
+	}
+	a.issueLimits = &issueLimiter{limit: d.IssueLimit, keys: map[string]*rate.Limiter{}}
 	r := a.router
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.renderError(w, r, errNotFound) })
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

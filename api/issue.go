@@ -64,6 +64,9 @@ func (a *API) issueCard(w http.ResponseWriter, r *http.Request, k access.Key) er
 	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
 		return err
 	}
+	if err := a.admitIssue(r, k, "card", 1); err != nil {
+		return err
+	}
 	c, err := a.Issuer.Card(req.Merchant, req.Program)
 	if err != nil {
 		return err
@@ -92,6 +95,9 @@ func (a *API) issuePunch(w http.ResponseWriter, r *http.Request, k access.Key) e
 	}
 	if req.Stamps == 0 {
 		req.Stamps = 1
+	}
+	if err := a.admitIssue(r, k, "punch", 1); err != nil {
+		return err
 	}
 	p, err := a.Issuer.Punch(req.Merchant, req.Program, req.Stamps, validFor)
 	if err != nil {
@@ -124,6 +130,9 @@ func (a *API) issueCoupons(w http.ResponseWriter, r *http.Request, k access.Key)
 	cr := issuer.CouponRequest{Merchant: req.Merchant, Offer: req.Offer, ValidFor: validFor, MaxUses: req.MaxUses, Count: req.Count}
 	if req.NotBefore != nil {
 		cr.NotBefore = *req.NotBefore
+	}
+	if err := a.admitIssue(r, k, "coupon", req.Count); err != nil {
+		return err
 	}
 	coupons, err := a.Issuer.Coupons(cr)
 	if err != nil {

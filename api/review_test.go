@@ -150,3 +150,29 @@ func TestUnissuedSerialMeansALeakedKey(t *testing.T) {
 	_, fresh := s.coupon(sh, 1)
 	s.must(200, "POST", "/v1/redeem", sh.register, map[string]any{"code": fresh})
 }
+
+func TestIssuerKeyMintingBeyondItsNormIsLimitedAndAlerted(t *testing.T) {
+	s := newServer(t)
+	sh := s.shop("bakery-1")
+	s.program(sh, "coffee", nil)
+	limited := 0
+	for i := 0; i < 30 && limited == 0; i++ {
+		a := s.do("POST", "/v1/coupons", sh.issuer, map[string]any{"merchant": "bakery-1", "offer": "free coffee", "count": 1000})
+		if a.status == 429 {
+			limited++
+			if a.str("error", "code") != "rate_limited" || a.header.Get("Retry-After") == "" {
+				t.Errorf("rate-limited answer: %s", a.raw)
+			}
+		}
+	}
+	if limited == 0 {
+		t.Fatal("30 batches of 1000 coupons were never limited")
+	}
+	list := s.must(200, "GET", "/v1/alerts?kind=insider", sh.auditor, nil)
+	if len(list.get("alerts").([]any)) != 1 {
+		t.Errorf("alerts = %s; want one insider alert for the issuer key", list.raw)
+	}
+	// Another issuer key of the shop is not limited.
+	pos2 := s.must(201, "POST", "/v1/apikeys", adminToken, map[string]any{"merchant": "bakery-1", "role": "issuer", "name": "pos 2"}).str("token")
+	s.must(201, "POST", "/v1/punches", pos2, map[string]any{"merchant": "bakery-1", "program": "coffee", "stamps": 1, "valid_for": "1h"})
+}

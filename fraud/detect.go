@@ -38,7 +38,7 @@ import (
 //     name, API key or source address. One incident per register.
 type rules struct {
 	counterfeit, replay, duplicate, velocityLimit, velocityRate,
-	unissued, compromised, guessing, insiderShare, insiderQuick string
+	unissued, compromised, guessing, insiderShare, insiderQuick, issueFlood string
 }
 
 func newRules(c Config) rules {
@@ -52,6 +52,7 @@ func newRules(c Config) rules {
 		compromised:   "a code signed by a key marked compromised was presented",
 		guessing:      fmt.Sprintf("%d invalid codes within %v from one register or address", c.GuessLimit, c.GuessWindow),
 		insiderShare:  fmt.Sprintf("one register did more than %.0f%% of a card's stamps and claims (at least %d within %v)", c.InsiderShare*100, c.InsiderMinStamps, c.InsiderWindow),
+		issueFlood:    "an issuer key minted credentials beyond its rate limit",
 		insiderQuick:  fmt.Sprintf("%d punches went onto one card within %v, each claimed less than %v after the same till issued it", c.InsiderQuickClaims, c.InsiderWindow, c.QuickClaim),
 	}
 }
@@ -402,9 +403,14 @@ func (m *Monitor) observeRefusal(ev *Event, now int64, found *findings) {
 		if ev.Op == OpClaim {
 			serial = ev.Card
 		}
-		if (ev.Op == OpStamp || ev.Op == OpClaim) && serial != "" {
+		switch {
+		case (ev.Op == OpStamp || ev.Op == OpClaim) && serial != "":
 			found.add(finding{kind: KindVelocity, severity: SeverityMedium, rule: m.rules.velocityLimit,
 				scope: scopeSerial, subject: serial, serial: serial})
+		case ev.Op == OpIssue && ev.APIKey != "":
+			// A cashier printing punches or coupons for friends.
+			found.add(finding{kind: KindInsider, severity: SeverityHigh, rule: m.rules.issueFlood,
+				scope: scopeAPIKey, subject: ev.APIKey})
 		}
 	case "unissued_serial":
 		found.add(finding{kind: KindUnissuedSerial, severity: SeverityCritical, rule: m.rules.unissued,

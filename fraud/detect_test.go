@@ -85,6 +85,10 @@ func TestDetectors(t *testing.T) {
 		// velocity
 		"a stamp over the program limit raises velocity": {
 			steps: []step{{0, refused(OpStamp, "limit_exceeded", "till-1", card)}}, wantKinds: []string{KindVelocity}},
+		"an issuer key over its issuance rate limit raises insider": {
+			steps: []step{{0, func() Event { e := issuePunch("pos", ""); e.Result = "limit_exceeded"; return e }()}}, wantKinds: []string{KindInsider}},
+		"an issuer key issuing within its limit raises nothing": {
+			steps: repeat(50, time.Second, func(i int) Event { return issuePunch("pos", serial(i)) })},
 		"six stamps on one card within ten minutes raise velocity": {
 			steps: repeat(6, time.Minute, func(int) Event { return ok(OpStamp, "till-1", card) }), wantKinds: []string{KindVelocity}},
 		"five stamps on one card within ten minutes raise nothing": {

@@ -25,6 +25,7 @@ Commands:
   verify            check a code offline with a public keyset
   backup            write a consistent snapshot of the database
   restore           put a snapshot back as the database
+  bench             drive a server (or --self, an in-process one) with a mixed load; print latency
 
 Run "stampseal <command> -h" for a command's flags.
 `
@@ -76,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return backup(args[1:], stdout, stderr)
 	case args[0] == "restore":
 		return restore(args[1:], stdout, stderr)
+	case args[0] == "bench":
+		return bench(args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])

@@ -31,6 +31,8 @@ func serve(args []string, stderr io.Writer) error {
 	df.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	maxInFlight := fs.Int("max-in-flight", 1024, "concurrent requests served; more are answered 503")
+	issueRate := fs.Float64("issue-rate", api.DefaultIssueLimit.PerSecond, "credentials one API key may mint per second, sustained (more: 429 and an insider alert)")
+	issueBurst := fs.Int("issue-burst", api.DefaultIssueLimit.Burst, "credentials one API key may mint at once above the sustained rate")
 	cacheMB := fs.Int("barcode-cache-mb", 64, "memory for rendered barcodes, in MiB")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -39,6 +41,9 @@ func serve(args []string, stderr io.Writer) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	if *issueRate <= 0 || *issueBurst < 1000 {
+		return fmt.Errorf("--issue-rate must be positive and --issue-burst at least 1000 (one batch of coupons)")
 	}
 	if *maxInFlight < 1 {
 		return fmt.Errorf("--max-in-flight %d: must be at least 1", *maxInFlight)
@@ -67,7 +72,7 @@ func serve(args []string, stderr io.Writer) error {
 
 	a := api.New(api.Deps{Access: l.access, Keys: l.ring, Issuer: l.issuer, Verifier: l.verifier, Store: l.store,
 		Throttle: monitor, Observer: decisions, Review: monitor, Barcodes: barcode.NewCache(*cacheMB << 20), Short: l.short,
-		Metrics: m, Log: log, MaxInFlight: *maxInFlight})
+		Metrics: m, Log: log, MaxInFlight: *maxInFlight, IssueLimit: api.IssueLimit{PerSecond: *issueRate, Burst: *issueBurst}})
 	srv := &http.Server{
 		Handler:           a,
 		ReadHeaderTimeout: 5 * time.Second,
