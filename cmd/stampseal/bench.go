@@ -198,9 +198,13 @@ type benchClient struct {
 	cards []string
 }
 
+// benchShop is the bench's merchant and its keys. Each client mints with
+// issuer keys of its own, as every point of sale has one: one key would hit
+// the server's per-key issuance limit (429 rate_limited).
 type benchShop struct {
-	merchant, issuer string
-	registers        []string
+	merchant  string
+	issuers   []string // for the issue operation
+	registers []string
 }
 
 // do sends one JSON request and returns the status and body.
@@ -254,9 +258,22 @@ func (c *benchConfig) setup(b *benchClient, stderr io.Writer) error {
 		err := b.must(201, "/v1/apikeys", c.token, map[string]string{"merchant": sh.merchant, "role": role, "name": name}, &k)
 		return k.Token, err
 	}
-	var err error
-	if sh.issuer, err = key("issuer", "bench pos"); err != nil {
-		return err
+	// Setup mints with keys of its own, at most 1,500 credentials each
+	// (below the default burst of the issuance limit).
+	var setupIssuers []string
+	for i := range (c.coupons+c.cards)/1500 + 1 {
+		t, err := key("issuer", fmt.Sprintf("bench setup %d", i+1))
+		if err != nil {
+			return err
+		}
+		setupIssuers = append(setupIssuers, t)
+	}
+	for i := range c.clients {
+		t, err := key("issuer", fmt.Sprintf("bench pos %d", i+1))
+		if err != nil {
+			return err
+		}
+		sh.issuers = append(sh.issuers, t)
 	}
 	for i := range c.registers {
 		t, err := key("register", fmt.Sprintf("bench till %d", i+1))
@@ -266,7 +283,7 @@ func (c *benchConfig) setup(b *benchClient, stderr io.Writer) error {
 		sh.registers = append(sh.registers, t)
 	}
 	b.shop = sh
-	if err := b.must(201, "/v1/programs", sh.issuer, map[string]any{"merchant": sh.merchant, "id": "coffee", "stamps_required": 10,
+	if err := b.must(201, "/v1/programs", setupIssuers[0], map[string]any{"merchant": sh.merchant, "id": "coffee", "stamps_required": 10,
 		"reward": "free coffee", "limits": map[string]int{"per_request": 0, "per_hour": 0, "per_day": 0}}, nil); err != nil {
 		return err
 	}
@@ -289,11 +306,14 @@ func (c *benchConfig) setup(b *benchClient, stderr io.Writer) error {
 			}
 		})
 	}
+	minted := 0 // credentials per setup key: minted/1500 picks the key
 	for left := c.coupons; left > 0; left -= 1000 {
 		n := min(left, 1000)
+		issuer := setupIssuers[minted/1500]
+		minted += n
 		jobs <- func() error {
 			var out struct{ Coupons []benchCredential }
-			err := b.must(201, "/v1/coupons", sh.issuer, map[string]any{"merchant": sh.merchant, "offer": "bench", "valid_for": "168h", "max_uses": 1, "count": n}, &out)
+			err := b.must(201, "/v1/coupons", issuer, map[string]any{"merchant": sh.merchant, "offer": "bench", "valid_for": "168h", "max_uses": 1, "count": n}, &out)
 			for _, cp := range out.Coupons {
 				b.pool <- cp.Code
 			}
@@ -302,9 +322,11 @@ func (c *benchConfig) setup(b *benchClient, stderr io.Writer) error {
 	}
 	cards := make([]string, c.cards)
 	for i := range cards {
+		issuer := setupIssuers[minted/1500]
+		minted++
 		jobs <- func() error {
 			var out benchCredential
-			err := b.must(201, "/v1/cards", sh.issuer, map[string]string{"merchant": sh.merchant, "program": "coffee"}, &out)
+			err := b.must(201, "/v1/cards", issuer, map[string]string{"merchant": sh.merchant, "program": "coffee"}, &out)
 			cards[i] = out.Code
 			return err
 		}
@@ -365,7 +387,7 @@ func (b *benchClient) op(name string, rng *mrand.Rand) error {
 		want = 200
 	case "issue":
 		var out struct{ Coupons []benchCredential }
-		status, raw, err = b.do("POST", "/v1/coupons", b.shop.issuer, map[string]any{"merchant": b.shop.merchant, "offer": "bench", "valid_for": "168h", "max_uses": 1, "count": 1})
+		status, raw, err = b.do("POST", "/v1/coupons", b.shop.issuers[rng.IntN(len(b.shop.issuers))], map[string]any{"merchant": b.shop.merchant, "offer": "bench", "valid_for": "168h", "max_uses": 1, "count": 1})
 		want = 201
 		if err == nil && status == want && json.Unmarshal(raw, &out) == nil {
 			for _, cp := range out.Coupons {
