@@ -43,6 +43,16 @@ func (a *API) credentialFor(r *http.Request, k access.Key) (string, credential.R
 	return serial, rec, err
 }
 
+// symbol finds the credential of the request and what its symbol carries.
+func (a *API) symbol(r *http.Request, k access.Key) (serial string, sym barcode.Symbology, size int, content string, err error) {
+	serial, rec, err := a.credentialFor(r, k)
+	if err != nil {
+		return "", "", 0, "", err
+	}
+	sym, size, content, err = a.barcodeContent(r, serial, rec)
+	return serial, sym, size, content, err
+}
+
 // barcodeContent is what a symbol carries: the signed code, except for
 // Code 128, which is too small for it and carries the short code.
 func (a *API) barcodeContent(r *http.Request, serial string, rec credential.Record) (barcode.Symbology, int, string, error) {
@@ -69,11 +79,7 @@ func (a *API) barcodeContent(r *http.Request, serial string, rec credential.Reco
 }
 
 func (a *API) barcodePNG(w http.ResponseWriter, r *http.Request, k access.Key) error {
-	serial, rec, err := a.credentialFor(r, k)
-	if err != nil {
-		return err
-	}
-	sym, size, content, err := a.barcodeContent(r, serial, rec)
+	serial, sym, size, content, err := a.symbol(r, k)
 	if err != nil {
 		return err
 	}
@@ -96,11 +102,7 @@ func (a *API) barcodePNG(w http.ResponseWriter, r *http.Request, k access.Key) e
 }
 
 func (a *API) barcodeSVG(w http.ResponseWriter, r *http.Request, k access.Key) error {
-	serial, rec, err := a.credentialFor(r, k)
-	if err != nil {
-		return err
-	}
-	sym, size, content, err := a.barcodeContent(r, serial, rec)
+	_, sym, size, content, err := a.symbol(r, k)
 	if err != nil {
 		return err
 	}

@@ -56,23 +56,15 @@ func (a *API) toVerify(r *http.Request, k access.Key, c codeRequest) (verify.Req
 }
 
 func (a *API) verify(w http.ResponseWriter, r *http.Request, k access.Key) error {
-	var c codeRequest
-	if err := decode(w, r, &c); err != nil {
-		return err
-	}
-	req, err := a.toVerify(r, k, c)
-	if err != nil {
-		return err
-	}
-	res, err := a.Verifier.Verify(req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
+	return a.codeCall(w, r, k, func(req verify.Request) (any, error) { return a.Verifier.Verify(req) })
 }
 
 func (a *API) redeem(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	return a.codeCall(w, r, k, func(req verify.Request) (any, error) { return a.Verifier.Redeem(req) })
+}
+
+// codeCall decodes a codeRequest, calls the domain and renders its answer.
+func (a *API) codeCall(w http.ResponseWriter, r *http.Request, k access.Key, call func(verify.Request) (any, error)) error {
 	var c codeRequest
 	if err := decode(w, r, &c); err != nil {
 		return err
@@ -81,7 +73,7 @@ func (a *API) redeem(w http.ResponseWriter, r *http.Request, k access.Key) error
 	if err != nil {
 		return err
 	}
-	res, err := a.Verifier.Redeem(req)
+	res, err := call(req)
 	if err != nil {
 		return err
 	}

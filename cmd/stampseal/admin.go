@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,23 +15,16 @@ func merchantCreate(args []string, stdout, stderr io.Writer) error {
 	df.register(fs)
 	id := fs.String("id", "", "merchant id, e.g. bakery-1 (required)")
 	name := fs.String("name", "", "merchant name shown on cards (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, "id", "name"); err != nil {
 		return err
 	}
-	if *id == "" || *name == "" {
-		fs.Usage()
-		return errors.New("--id and --name are required")
-	}
-	l, err := df.open(stderr)
-	if err != nil {
-		return err
-	}
-	defer l.close()
-	m, err := l.access.CreateMerchant(*id, *name)
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, m)
+	return df.with(stderr, func(l *ledger) error {
+		m, err := l.access.CreateMerchant(*id, *name)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, m)
+	})
 }
 
 func apikeyCreate(args []string, stdout, stderr io.Writer) error {
@@ -42,23 +34,16 @@ func apikeyCreate(args []string, stdout, stderr io.Writer) error {
 	merchant := fs.String("merchant", "", "merchant the key acts for (required)")
 	role := fs.String("role", "", "admin, issuer, register or auditor (required)")
 	name := fs.String("name", "", "who holds the key, e.g. \"till 3\" (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, "merchant", "role", "name"); err != nil {
 		return err
 	}
-	if *merchant == "" || *role == "" || *name == "" {
-		fs.Usage()
-		return errors.New("--merchant, --role and --name are required")
-	}
-	l, err := df.open(stderr)
-	if err != nil {
-		return err
-	}
-	defer l.close()
-	k, token, err := l.access.CreateKey(*merchant, access.Role(*role), *name)
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, map[string]any{"id": k.ID, "token": token, "merchant": k.Merchant, "role": k.Role, "name": k.Name})
+	return df.with(stderr, func(l *ledger) error {
+		k, token, err := l.access.CreateKey(*merchant, access.Role(*role), *name)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]any{"id": k.ID, "token": token, "merchant": k.Merchant, "role": k.Role, "name": k.Name})
+	})
 }
 
 func keysRotate(args []string, stdout, stderr io.Writer) error {
@@ -67,23 +52,16 @@ func keysRotate(args []string, stdout, stderr io.Writer) error {
 	df.register(fs)
 	merchant := fs.String("merchant", "", "merchant (required)")
 	compromised := fs.Bool("compromised", false, "the replaced key leaked: its codes fail from now on and raise compromised_key alerts")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, "merchant"); err != nil {
 		return err
 	}
-	if *merchant == "" {
-		fs.Usage()
-		return errors.New("--merchant is required")
-	}
-	l, err := df.open(stderr)
-	if err != nil {
-		return err
-	}
-	defer l.close()
-	id, err := l.ring.Rotate(*merchant, *compromised)
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, map[string]any{"primary_key_id": id})
+	return df.with(stderr, func(l *ledger) error {
+		id, err := l.ring.Rotate(*merchant, *compromised)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]any{"primary_key_id": id})
+	})
 }
 
 func keysExport(args []string, stdout, stderr io.Writer) error {
@@ -92,27 +70,20 @@ func keysExport(args []string, stdout, stderr io.Writer) error {
 	df.register(fs)
 	merchant := fs.String("merchant", "", "merchant (required)")
 	out := fs.String("out", "", "write to this file instead of stdout")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, "merchant"); err != nil {
 		return err
 	}
-	if *merchant == "" {
-		fs.Usage()
-		return errors.New("--merchant is required")
-	}
-	l, err := df.open(stderr)
-	if err != nil {
+	return df.with(stderr, func(l *ledger) error {
+		pub, err := l.ring.PublicKeyset(*merchant)
+		if err != nil {
+			return fmt.Errorf("merchant %s: %w", *merchant, err)
+		}
+		if *out != "" {
+			return os.WriteFile(*out, append(pub, '\n'), 0o644)
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", pub)
 		return err
-	}
-	defer l.close()
-	pub, err := l.ring.PublicKeyset(*merchant)
-	if err != nil {
-		return fmt.Errorf("merchant %s: %w", *merchant, err)
-	}
-	if *out != "" {
-		return os.WriteFile(*out, append(pub, '\n'), 0o644)
-	}
-	_, err = fmt.Fprintf(stdout, "%s\n", pub)
-	return err
+	})
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -15,12 +15,8 @@ func backup(args []string, stdout, stderr io.Writer) error {
 	var df dataFlags
 	df.register(fs)
 	out := fs.String("out", "", "snapshot file to write (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, "out"); err != nil {
 		return err
-	}
-	if *out == "" {
-		fs.Usage()
-		return errors.New("--out is required")
 	}
 	store, err := storage.OpenBolt(df.dbPath())
 	if err != nil {
@@ -41,12 +37,8 @@ func restore(args []string, stdout, stderr io.Writer) error {
 	df.register(fs)
 	in := fs.String("in", "", "snapshot file (required)")
 	force := fs.Bool("force", false, "replace an existing database")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, "in"); err != nil {
 		return err
-	}
-	if *in == "" {
-		fs.Usage()
-		return errors.New("--in is required")
 	}
 	// Check the snapshot opens as a stampseal database before touching anything.
 	check, err := storage.OpenBolt(*in)

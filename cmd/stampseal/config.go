@@ -100,3 +100,13 @@ func (d *dataFlags) loadMaster(stderr io.Writer) (tink.AEAD, error) {
 }
 
 func (l *ledger) close() error { return l.store.Close() }
+
+// with opens the ledger, runs fn and closes the ledger.
+func (d *dataFlags) with(stderr io.Writer, fn func(*ledger) error) error {
+	l, err := d.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer l.close()
+	return fn(l)
+}

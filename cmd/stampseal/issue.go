@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,12 +21,8 @@ func issueCoupons(args []string, stdout, stderr io.Writer) error {
 	count := fs.Int("count", 1, "how many coupons")
 	out := fs.String("out", "", "write codes to this file (0600) instead of stdout")
 	pdf := fs.String("pdf", "", "also write a printable A4 sheet of the coupons (12 a page) to this PDF file")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, "merchant", "offer"); err != nil {
 		return err
-	}
-	if *merchant == "" || *offer == "" {
-		fs.Usage()
-		return errors.New("--merchant and --offer are required")
 	}
 	if *count < 1 {
 		return fmt.Errorf("--count %d: must be at least 1", *count)
