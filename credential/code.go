@@ -22,8 +22,10 @@ const Prefix = "SS1:"
 // MaxCodeLen bounds the text a decoder will look at; real codes are under 200.
 const MaxCodeLen = 512
 
-// MaxMerchantLen bounds merchant ids: they travel inside every code.
-const MaxMerchantLen = 32
+// MaxMerchantLen bounds merchant and program ids: they travel inside every
+// code, and with 24 characters a coupon code stays under 200 characters
+// (QR version 8 at error correction M).
+const MaxMerchantLen = 24
 
 // ErrMalformed is returned for any text that is not a well-formed code.
 var ErrMalformed = errors.New("malformed code")
