@@ -107,7 +107,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: 200}
+	rec := &statusRecorder{ResponseWriter: w, status: 200, route: "unmatched"}
 	defer func() {
 		if p := recover(); p != nil {
 			a.log.Error("panic serving request", "method", r.Method, "route", routeName(r), "panic", p)
@@ -116,7 +116,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if a.Metrics != nil {
-			a.Metrics.HTTPRequest(routeName(r), r.Method, rec.status, time.Since(start))
+			a.Metrics.HTTPRequest(rec.route, r.Method, rec.status, time.Since(start))
 		}
 	}()
 	a.router.ServeHTTP(rec, r)
@@ -126,6 +126,7 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	route  string // set by the matched route: mux hands it a new request
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -159,6 +160,9 @@ type handler func(w http.ResponseWriter, r *http.Request, k access.Key) error
 // merchant is known.
 func (a *API) handle(r *mux.Router, method, path string, h handler, roles ...access.Role) {
 	r.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
+		if rec, ok := w.(*statusRecorder); ok {
+			rec.route = path
+		}
 		k, err := a.authenticate(req)
 		if err == nil && !hasRole(k, roles) {
 			err = errForbidden

@@ -45,6 +45,18 @@ func TestFirstRedemptionWalkthrough(t *testing.T) {
 	if st.str("status") != "redeemed" || st.str("uses_left") != "0" || st.str("history", "0", "register") != "till-1" {
 		t.Errorf("credential status = %s", st.raw)
 	}
+
+	m := s.must(200, "GET", "/metrics", "", nil)
+	for _, want := range []string{`route="/v1/redeem"`, `stampseal_issued_credentials_total{kind="coupon"} 1`} {
+		if !strings.Contains(string(m.raw), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, secret := range []string{code, serial, issuer, till, adminToken} {
+		if strings.Contains(string(m.raw), secret) {
+			t.Error("/metrics carries a code, serial or token")
+		}
+	}
 }
 
 func TestRedemptionSurvivesRestart(t *testing.T) {

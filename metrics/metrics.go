@@ -5,6 +5,7 @@ package metrics
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,7 +72,7 @@ func (m *Metrics) Decision(op, result string) { m.decisions.WithLabelValues(op, 
 
 // HTTPRequest observes one request; route is the mux template, not the path.
 func (m *Metrics) HTTPRequest(route, method string, code int, d time.Duration) {
-	m.httpDur.WithLabelValues(route, method, http.StatusText(code)).Observe(d.Seconds())
+	m.httpDur.WithLabelValues(route, method, strconv.Itoa(code)).Observe(d.Seconds())
 }
 
 // AlertRaised counts a new fraud alert.

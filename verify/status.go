@@ -70,14 +70,14 @@ func (v *Verifier) Status(merchant, serial string) (Status, error) {
 		if rec.Merchant != merchant {
 			return storage.ErrNotFound
 		}
-		out = Status{Serial: serial, Kind: rec.Kind.String(), Merchant: rec.Merchant, Status: StatusActive,
+		out = Status{Serial: s.String(), Kind: rec.Kind.String(), Merchant: rec.Merchant, Status: StatusActive,
 			UsesLeft: rec.UsesLeft(), Program: rec.Program, Offer: rec.Offer, RewardOf: rec.RewardOf,
 			IssuedAt: rec.IssuedAt.Format(timeFormat)}
 		if !rec.Expires.IsZero() {
 			out.Expires = rec.Expires.Format(timeFormat)
 		}
 		switch {
-		case fraud.IsBlocked(tx, serial):
+		case fraud.IsBlocked(tx, s.String()):
 			out.Status = StatusBlocked
 		case rec.Kind != credential.KindCard && out.UsesLeft == 0:
 			out.Status = StatusRedeemed

@@ -117,6 +117,15 @@ func TestRedemptionSurvivesSIGKILL(t *testing.T) {
 	if st, _ := p.call(till, "POST", "/v1/redeem", map[string]any{"code": code, "register": "till-1"}); st != 200 {
 		t.Fatalf("redeem: %d", st)
 	}
+	resp, err := http.Get(p.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposition, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(exposition), `stampseal_decisions_total{op="redeem",result="ok"} 1`) {
+		t.Errorf("/metrics does not count the redemption:\n%s", exposition)
+	}
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	p.cmd.Wait()
 

@@ -20,6 +20,7 @@ import (
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/metrics"
 	"github.com/stampseal/stampseal/verify"
+	"github.com/stampseal/stampseal/web"
 )
 
 // BootstrapEnv names the variable that may fix the first admin key.
@@ -73,6 +74,7 @@ func serve(args []string, stderr io.Writer) error {
 	a := api.New(api.Deps{Access: l.access, Keys: l.ring, Issuer: l.issuer, Verifier: l.verifier, Store: l.store,
 		Throttle: monitor, Observer: decisions, Review: monitor, Barcodes: barcode.NewCache(*cacheMB << 20), Short: l.short,
 		Metrics: m, Log: log, MaxInFlight: *maxInFlight, IssueLimit: api.IssueLimit{PerSecond: *issueRate, Burst: *issueBurst}})
+	web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Log: log}).Mount(a.Router())
 	srv := &http.Server{
 		Handler:           a,
 		ReadHeaderTimeout: 5 * time.Second,

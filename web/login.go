@@ -1,0 +1,103 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stampseal/stampseal/access"
+)
+
+// loginForm is the body of the sign-in template.
+type loginForm struct {
+	Token   string // guards the form: matches the login cookie
+	Notice  string
+	Problem string
+}
+
+// loginTTL bounds how long a sign-in form may stay open.
+const loginTTL = time.Hour
+
+func (u *UI) home(w http.ResponseWriter, r *http.Request, _ string, _ *session) {
+	http.Redirect(w, r, Prefix+"alerts", http.StatusFound)
+}
+
+func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
+	if _, _, ok := u.current(r); ok {
+		http.Redirect(w, r, Prefix+"alerts", http.StatusFound)
+		return
+	}
+	notice := ""
+	switch {
+	case r.URL.Query().Has("signed_out"):
+		notice = "You are signed out."
+	case r.URL.Query().Has("expired"):
+		notice = "Your session has ended. Sign in again to continue."
+	}
+	u.showLogin(w, r, http.StatusOK, notice, "")
+}
+
+// showLogin renders the sign-in form with a fresh form token.
+func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, status int, notice, problem string) {
+	token := randomToken()
+	http.SetCookie(w, cookie(r, LoginCookie, token, loginTTL))
+	u.render(w, r, status, "login", view{Title: "Sign in", Page: loginForm{Token: token, Notice: notice, Problem: problem}})
+}
+
+func (u *UI) login(w http.ResponseWriter, r *http.Request) {
+	if !u.parseForm(w, r, nil) {
+		return
+	}
+	c, err := r.Cookie(LoginCookie)
+	if u.origin.Check(r) != nil || err != nil || !validToken(c.Value, r.PostFormValue(csrfField)) {
+		u.log.Warn("ui sign-in refused: form token missing or wrong")
+		u.showLogin(w, r, http.StatusForbidden, "", "This sign-in form is stale or did not come from this page. Please try again.")
+		return
+	}
+	token := strings.TrimSpace(r.PostFormValue("key"))
+	if token == "" {
+		u.showLogin(w, r, http.StatusUnauthorized, "", "Paste an API key to sign in.")
+		return
+	}
+	k, err := u.Access.Authenticate(token)
+	switch {
+	case errors.Is(err, access.ErrUnauthenticated):
+		u.log.Warn("ui sign-in refused: unknown API key")
+		u.showLogin(w, r, http.StatusUnauthorized, "", "That API key is not valid. Check that you pasted all of it.")
+		return
+	case err != nil:
+		u.log.Error("ui sign-in: authenticate", "err", err)
+		u.showLogin(w, r, http.StatusInternalServerError, "", "Signing in failed on the server. Try again in a moment.")
+		return
+	case k.Merchant == access.AllMerchants:
+		u.log.Warn("ui sign-in refused: all-merchants key", "key_id", k.ID)
+		u.showLogin(w, r, http.StatusForbidden, "",
+			"This is an all-merchants admin key. The review page shows one merchant at a time: sign in with an auditor or admin key of that merchant.")
+		return
+	case !k.Can(k.Merchant, access.Auditor, access.Admin):
+		u.log.Warn("ui sign-in refused: role", "key_id", k.ID, "role", k.Role)
+		u.showLogin(w, r, http.StatusForbidden, "",
+			"This key has the role \""+string(k.Role)+"\". Only auditor and admin keys can review alerts.")
+		return
+	}
+	name := k.Merchant
+	if m, err := u.Access.Merchant(k.Merchant); err == nil {
+		name = m.Name
+	}
+	if old, err := r.Cookie(SessionCookie); err == nil {
+		u.sessions.end(old.Value)
+	}
+	id, _ := u.sessions.create(k, name)
+	http.SetCookie(w, cookie(r, SessionCookie, id, SessionTTL))
+	http.SetCookie(w, cookie(r, LoginCookie, "", 0))
+	u.log.Info("ui signed in", "key_id", k.ID, "merchant", k.Merchant, "role", k.Role)
+	seeOther(w, r, Prefix+"alerts")
+}
+
+func (u *UI) logout(w http.ResponseWriter, r *http.Request, id string, s *session) {
+	u.sessions.end(id)
+	http.SetCookie(w, cookie(r, SessionCookie, "", 0))
+	u.log.Info("ui signed out", "key_id", s.keyID, "merchant", s.merchant)
+	seeOther(w, r, Prefix+"login?signed_out=1")
+}

@@ -1,0 +1,237 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/stampseal/stampseal/access"
+)
+
+// Session settings.
+const (
+	// SessionCookie names the cookie that carries the session id.
+	SessionCookie = "stampseal_session"
+	// LoginCookie names the short-lived cookie that guards the sign-in form
+	// against cross-site posts before a session exists.
+	LoginCookie = "stampseal_login"
+	// SessionTTL is how long a sign-in lasts; it does not slide.
+	SessionTTL = 8 * time.Hour
+	// MaxSessions bounds the sessions held in memory; signing in beyond it
+	// ends the session closest to its expiry.
+	MaxSessions = 10000
+	// csrfField names the hidden form field that carries the CSRF token.
+	csrfField = "csrf"
+)
+
+// session is one signed-in auditor. It holds who the API key is, never the
+// key's token or hash.
+type session struct {
+	keyID, keyName string
+	role           access.Role
+	merchant       string
+	merchantName   string
+	csrf           string
+	flash          string
+	expires        time.Time
+}
+
+// sessions is the in-memory session table, keyed by the SHA-256 of the
+// session id so that the table never holds a cookie value and a map lookup
+// leaks nothing useful through timing.
+type sessions struct {
+	mu  sync.Mutex
+	m   map[[32]byte]*session
+	ttl time.Duration
+	max int
+	now func() time.Time
+}
+
+func newSessions(ttl time.Duration, limit int, now func() time.Time) *sessions {
+	return &sessions{m: make(map[[32]byte]*session), ttl: ttl, max: limit, now: now}
+}
+
+// randomToken returns 256 random bits, base64url without padding.
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails: see crypto/rand.Read
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// create starts a session for k and returns its id.
+func (s *sessions) create(k access.Key, merchantName string) (id string, sess session) {
+	id = randomToken()
+	sess = session{keyID: k.ID, keyName: k.Name, role: k.Role, merchant: k.Merchant, merchantName: merchantName,
+		csrf: randomToken(), expires: s.now().Add(s.ttl)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= s.max {
+		s.sweepLocked()
+	}
+	if len(s.m) >= s.max { // still full: end the session closest to its end
+		var oldest [32]byte
+		var at time.Time
+		for h, v := range s.m {
+			if at.IsZero() || v.expires.Before(at) {
+				oldest, at = h, v.expires
+			}
+		}
+		delete(s.m, oldest)
+	}
+	c := sess
+	s.m[sha256.Sum256([]byte(id))] = &c
+	return id, sess
+}
+
+func (s *sessions) sweepLocked() {
+	now := s.now()
+	for h, v := range s.m {
+		if !now.Before(v.expires) {
+			delete(s.m, h)
+		}
+	}
+}
+
+// get returns a copy of the live session with id, taking its flash message.
+func (s *sessions) get(id string) (session, bool) {
+	if id == "" || len(id) > 100 {
+		return session{}, false
+	}
+	h := sha256.Sum256([]byte(id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.m[h]
+	if v == nil {
+		return session{}, false
+	}
+	if !s.now().Before(v.expires) {
+		delete(s.m, h)
+		return session{}, false
+	}
+	out := *v
+	v.flash = ""
+	return out, true
+}
+
+// setFlash leaves a message for the next page the session sees.
+func (s *sessions) setFlash(id, msg string) {
+	h := sha256.Sum256([]byte(id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v := s.m[h]; v != nil {
+		v.flash = msg
+	}
+}
+
+// end removes a session.
+func (s *sessions) end(id string) {
+	h := sha256.Sum256([]byte(id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, h)
+}
+
+// len reports how many sessions are held.
+func (s *sessions) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
+
+// validToken compares a submitted token with the expected one in constant
+// time; an empty expected token never matches.
+func validToken(want, got string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
+// cookie builds a cookie scoped to the review page.
+func cookie(r *http.Request, name, value string, maxAge time.Duration) *http.Cookie {
+	c := &http.Cookie{Name: name, Value: value, Path: Prefix, HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode}
+	if maxAge > 0 {
+		c.MaxAge = int(maxAge / time.Second)
+		c.Expires = time.Now().Add(maxAge)
+	} else {
+		c.MaxAge = -1
+	}
+	return c
+}
+
+// current returns the request's session and its id.
+func (u *UI) current(r *http.Request) (string, session, bool) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return "", session{}, false
+	}
+	s, ok := u.sessions.get(c.Value)
+	return c.Value, s, ok
+}
+
+// pageFunc is a page that needs a session; id is the session's id.
+type pageFunc func(w http.ResponseWriter, r *http.Request, id string, s *session)
+
+// signedIn serves h to a signed-in auditor and sends anyone else to the
+// sign-in page.
+func (u *UI) signedIn(h pageFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, s, ok := u.current(r)
+		if !ok {
+			seeOther(w, r, Prefix+"login")
+			return
+		}
+		h(w, r, id, &s)
+	}
+}
+
+// signedInPost is signedIn for a form post: the body is bounded and parsed,
+// the request must come from this origin and carry the session's CSRF token.
+func (u *UI) signedInPost(h pageFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, s, ok := u.current(r)
+		if !ok {
+			seeOther(w, r, Prefix+"login?expired=1")
+			return
+		}
+		if !u.parseForm(w, r, &s) {
+			return
+		}
+		if err := u.origin.Check(r); err != nil || !validToken(s.csrf, r.PostFormValue(csrfField)) {
+			u.log.Warn("ui post refused: missing or wrong CSRF token", "path", routeName(r), "key_id", s.keyID, "merchant", s.merchant)
+			u.fail(w, r, &s, http.StatusForbidden, "Request refused",
+				"This form did not come from this page, or it is stale. Go back, reload the page and try again.", nil)
+			return
+		}
+		h(w, r, id, &s)
+	}
+}
+
+// parseForm reads a bounded form body, rendering the error itself.
+func (u *UI) parseForm(w http.ResponseWriter, r *http.Request, s *session) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxForm)
+	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			u.fail(w, r, s, http.StatusRequestEntityTooLarge, "Form too large",
+				"The form could not be read: it must be smaller than 16 KiB.", err)
+		} else {
+			u.fail(w, r, s, http.StatusBadRequest, "Form not readable", "The form could not be read.", err)
+		}
+		return false
+	}
+	return true
+}
+
+// sessionView is what a page may show of s.
+func (u *UI) sessionView(s *session) *sessionView {
+	v := &sessionView{KeyName: s.keyName, KeyID: s.keyID, Role: s.role, Merchant: s.merchant,
+		MerchantName: s.merchantName, CSRF: s.csrf}
+	if n, err := u.Fraud.OpenCount(s.merchant); err == nil {
+		v.OpenCount = n
+	}
+	return v
+}

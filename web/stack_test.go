@@ -1,0 +1,206 @@
+package web_test
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/api"
+	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/issuer"
+	"github.com/stampseal/stampseal/keys"
+	"github.com/stampseal/stampseal/storage"
+	"github.com/stampseal/stampseal/verify"
+	"github.com/stampseal/stampseal/web"
+)
+
+// stack is a whole stampseal in-process: a real bbolt file in a temporary
+// directory, real Tink keysets, the API with the review page mounted,
+// served by httptest.
+type stack struct {
+	store    *storage.Bolt
+	access   *access.Service
+	issuer   *issuer.Issuer
+	verifier *verify.Verifier
+	monitor  *fraud.Monitor
+	srv      *httptest.Server
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	store, err := storage.OpenBolt(filepath.Join(t.TempDir(), "stampseal.db"))
+	if err != nil {
+		t.Fatalf("open bolt: %v", err)
+	}
+	t.Cleanup(func() { store.Close() })
+	text, err := keys.NewMasterKeyText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, err := keys.ParseMasterKey(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := keys.NewRing(store, master)
+	log := slog.New(slog.DiscardHandler)
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(tWriter{t}, nil))
+	}
+	s := &stack{store: store, access: access.New(store, ring), issuer: issuer.New(store, ring)}
+	s.monitor = fraud.New(store, fraud.DefaultConfig(), fraud.WithLogger(log))
+	s.verifier = verify.New(store, ring, verify.WithObserver(s.monitor), verify.WithRewards(s.issuer))
+	a := api.New(api.Deps{Access: s.access, Keys: ring, Issuer: s.issuer, Verifier: s.verifier, Store: store,
+		Throttle: s.monitor, Observer: s.monitor, Log: log})
+	web.New(web.Deps{Access: s.access, Fraud: s.monitor, Verifier: s.verifier, Log: log}).Mount(a.Router())
+	s.srv = httptest.NewServer(a)
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// merchant creates a merchant with keys of the given roles, returning their
+// tokens by role.
+func (s *stack) merchant(t *testing.T, id, name string, roles ...access.Role) map[access.Role]string {
+	t.Helper()
+	if _, err := s.access.CreateMerchant(id, name); err != nil {
+		t.Fatalf("create merchant %s: %v", id, err)
+	}
+	out := make(map[access.Role]string)
+	for _, r := range roles {
+		_, token, err := s.access.CreateKey(id, r, names[r])
+		if err != nil {
+			t.Fatalf("create %s key: %v", r, err)
+		}
+		out[r] = token
+	}
+	return out
+}
+
+var names = map[access.Role]string{access.Auditor: "Dana from security", access.Register: "till 1",
+	access.Admin: "Owner", access.Issuer: "Front counter"}
+
+// coupon issues one coupon of merchant.
+func (s *stack) coupon(t *testing.T, merchant, offer string) credential.Issued {
+	t.Helper()
+	c, err := s.issuer.Coupons(issuer.CouponRequest{Merchant: merchant, Offer: offer, ValidFor: 7 * 24 * time.Hour})
+	if err != nil {
+		t.Fatalf("issue coupon: %v", err)
+	}
+	return c[0]
+}
+
+// replay redeems a coupon at two registers, raising a replay alert, and
+// returns the alert.
+func (s *stack) replay(t *testing.T, merchant string) fraud.Alert {
+	t.Helper()
+	c := s.coupon(t, merchant, "2 croissants for 1")
+	if _, err := s.verifier.Redeem(verify.Request{Merchant: merchant, Code: c.Code, Register: "till-1", IdempotencyKey: c.Serial + "-a"}); err != nil {
+		t.Fatalf("first redeem: %v", err)
+	}
+	_, err := s.verifier.Redeem(verify.Request{Merchant: merchant, Code: c.Code, Register: "till-2", IdempotencyKey: c.Serial + "-b"})
+	if !errors.Is(err, verify.ErrAlreadyRedeemed) {
+		t.Fatalf("second redeem: got %v, want already redeemed", err)
+	}
+	list, err := s.monitor.Alerts(merchant, fraud.Filter{Kind: fraud.KindReplay, Status: fraud.StatusOpen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range list {
+		if a.Serial == c.Serial {
+			return a
+		}
+	}
+	t.Fatalf("no replay alert for %s among %d alerts", c.Serial, len(list))
+	return fraud.Alert{}
+}
+
+// browser is an HTTP client with a cookie jar that does not follow
+// redirects, so that tests see them.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func (s *stack) browser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: s.srv.URL, c: &http.Client{Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (b *browser) do(req *http.Request) page {
+	b.t.Helper()
+	res, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return page{status: res.StatusCode, header: res.Header, body: string(body)}
+}
+
+func (b *browser) get(path string) page {
+	req, _ := http.NewRequest("GET", b.base+path, nil)
+	return b.do(req)
+}
+
+func (b *browser) post(path string, form url.Values, headers ...string) page {
+	req, _ := http.NewRequest("POST", b.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return b.do(req)
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrf reads the CSRF token from a page's form.
+func (p page) csrf(t *testing.T) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no csrf field in page:\n%s", p.body)
+	}
+	return m[1]
+}
+
+// login signs in with token and returns the answer to the form post.
+func (b *browser) login(token string) page {
+	b.t.Helper()
+	form := b.get("/ui/login")
+	return b.post("/ui/login", url.Values{"csrf": {form.csrf(b.t)}, "key": {token}})
+}
+
+// mustLogin signs in and returns the alerts page.
+func (b *browser) mustLogin(token string) page {
+	b.t.Helper()
+	p := b.login(token)
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/alerts" {
+		b.t.Fatalf("login: got %d to %q, want 303 to /ui/alerts; body:\n%s", p.status, p.header.Get("Location"), p.body)
+	}
+	return b.get("/ui/alerts")
+}
