@@ -32,7 +32,7 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 		err = ErrWrongKind
 	}
 	if err != nil {
-		v.emit(fraud.OpRedeem, &req, p, err, now, nil)
+		v.emit(fraud.OpRedeem, &req, p, err, now, outcome{})
 		return Redemption{}, err
 	}
 	fp := fingerprint("redeem", p.serial.String())
@@ -68,7 +68,7 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 	if err == nil {
 		err = refused
 	}
-	v.emit(fraud.OpRedeem, &req, p, err, now, func(ev *fraud.Event) { ev.Retry = retry })
+	v.emit(fraud.OpRedeem, &req, p, err, now, outcome{retry: retry})
 	if err != nil {
 		return Redemption{}, err
 	}

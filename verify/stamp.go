@@ -37,7 +37,7 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 	now := v.now()
 	card, err := v.authenticateKind(&req.Request, credential.KindCard)
 	if err != nil {
-		v.emit(fraud.OpStamp, &req.Request, card, err, now, nil)
+		v.emit(fraud.OpStamp, &req.Request, card, err, now, outcome{})
 		return StampResult{}, err
 	}
 	fp := fingerprint("stamp", card.serial.String(), fmt.Sprint(req.Stamps))
@@ -65,9 +65,7 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 	if err == nil {
 		err = refused
 	}
-	v.emit(fraud.OpStamp, &req.Request, card, err, now, func(ev *fraud.Event) {
-		ev.Retry, ev.Stamps = retry, req.Stamps
-	})
+	v.emit(fraud.OpStamp, &req.Request, card, err, now, outcome{retry: retry, stamps: req.Stamps})
 	return out, err
 }
 
@@ -83,7 +81,7 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 	now := v.now()
 	card, err := v.authenticateKind(&req.Request, credential.KindCard)
 	if err != nil {
-		v.emit(fraud.OpClaim, &req.Request, card, err, now, nil)
+		v.emit(fraud.OpClaim, &req.Request, card, err, now, outcome{})
 		return StampResult{}, err
 	}
 	preq := req.Request
@@ -93,7 +91,7 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 		err = ErrWrongProgram
 	}
 	if err != nil {
-		v.emit(fraud.OpClaim, &preq, punch, err, now, nil)
+		v.emit(fraud.OpClaim, &preq, punch, err, now, outcome{})
 		return StampResult{}, err
 	}
 	var (
@@ -122,9 +120,7 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 	if err == nil {
 		err = refused
 	}
-	v.emit(fraud.OpClaim, &preq, punch, err, now, func(ev *fraud.Event) {
-		ev.Stamps, ev.Card = stamps, card.serial.String()
-	})
+	v.emit(fraud.OpClaim, &preq, punch, err, now, outcome{stamps: stamps, card: card.serial.String()})
 	return out, err
 }
 

@@ -218,7 +218,7 @@ func (v *Verifier) Verify(req Request) (Result, error) {
 			err = firstUse(rec)
 		}
 	}
-	v.emit(fraud.OpVerify, &req, p, err, now, nil)
+	v.emit(fraud.OpVerify, &req, p, err, now, outcome{})
 	var refusal *Refusal
 	switch {
 	case err == nil:
@@ -255,8 +255,16 @@ func firstUse(rec credential.Record) error {
 	return &AlreadyRedeemedError{At: rec.Uses[0].At, Register: rec.Uses[0].Register}
 }
 
-// emit reports one decision to the fraud module.
-func (v *Verifier) emit(op fraud.Op, req *Request, p *presented, err error, now time.Time, extra func(*fraud.Event)) {
+// outcome is what an operation adds to its event beyond the request.
+type outcome struct {
+	retry  bool   // an idempotent retry
+	stamps int    // stamps added
+	card   string // the card a punch went onto
+}
+
+// emit reports one decision to the fraud module. It takes no callback so
+// that the event stays on the stack on the verify path.
+func (v *Verifier) emit(op fraud.Op, req *Request, p *presented, err error, now time.Time, extra outcome) {
 	ev := fraud.Event{Time: now, Op: op, Result: fraud.ResultOK, Merchant: req.Merchant,
 		Register: req.Register, APIKey: req.APIKey, Source: req.Source}
 	if p != nil {
@@ -270,9 +278,7 @@ func (v *Verifier) emit(op fraud.Op, req *Request, p *presented, err error, now 
 	if err != nil {
 		ev.Result = reason(err)
 	}
-	if extra != nil {
-		extra(&ev)
-	}
+	ev.Retry, ev.Stamps, ev.Card = extra.retry, extra.stamps, extra.card
 	v.events.Observe(ev)
 }
 
