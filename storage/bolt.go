@@ -19,17 +19,24 @@ const maxBatch = 256
 
 // Bolt is the embedded Backend: one bbolt file.
 //
-// Writes are group-committed without a timer: while one commit is being
-// synced to disk, newly arriving writers queue, and the whole queue commits
-// in the next transaction with one fsync. Under no load a write commits at
-// once; under load the batch grows with the queue.
+// Writes are group-committed: while one commit is being synced to disk,
+// newly arriving writers queue, and the whole queue commits in the next
+// transaction with one fsync. Under no load a write commits at once; under
+// load the batch grows with the queue. When the queue is shorter than the
+// last batch, the committer waits (at most half a commit's time) for the
+// writers of the last batch to come back: they are usually busy checking
+// their next signature, and one fsync can then serve them all.
 type Bolt struct {
 	db *bolt.DB
 
-	mu      sync.Mutex
-	pending []*call
-	running bool
-	wg      sync.WaitGroup // the committer goroutine, for Close
+	mu         sync.Mutex
+	pending    []*call
+	running    bool
+	want       int           // queue length that ends the committer's wait
+	filled     chan struct{} // closed when the queue reaches want
+	lastBatch  int
+	lastCommit time.Duration
+	wg         sync.WaitGroup // the committer goroutine, for Close
 
 	commits, writes atomic.Uint64 // group-commit counters, for metrics
 }
@@ -79,6 +86,10 @@ func (s *Bolt) Update(fn func(Tx) error) error {
 	c := &call{fn: fn, done: make(chan error, 1)}
 	s.mu.Lock()
 	s.pending = append(s.pending, c)
+	if s.filled != nil && len(s.pending) >= s.want {
+		close(s.filled)
+		s.filled = nil
+	}
 	if !s.running {
 		s.running = true
 		s.wg.Add(1)
@@ -92,6 +103,19 @@ func (s *Bolt) commitLoop() {
 	defer s.wg.Done()
 	for {
 		s.mu.Lock()
+		if n := len(s.pending); n > 0 && n < s.lastBatch && s.lastCommit > 0 {
+			s.want, s.filled = s.lastBatch, make(chan struct{})
+			filled, wait := s.filled, s.lastCommit/2
+			s.mu.Unlock()
+			t := time.NewTimer(wait)
+			select {
+			case <-filled:
+			case <-t.C:
+			}
+			t.Stop()
+			s.mu.Lock()
+			s.filled = nil
+		}
 		calls := s.pending
 		if len(calls) > maxBatch {
 			calls = calls[:maxBatch:maxBatch]
@@ -106,7 +130,11 @@ func (s *Bolt) commitLoop() {
 		s.mu.Unlock()
 		s.commits.Add(1)
 		s.writes.Add(uint64(len(calls)))
+		start := time.Now()
 		s.commit(calls)
+		s.mu.Lock()
+		s.lastBatch, s.lastCommit = len(calls), time.Since(start)
+		s.mu.Unlock()
 	}
 }
 
