@@ -59,7 +59,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open ledger: %w", err) // bbolt's error names the path
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range Buckets {

@@ -64,7 +64,7 @@ func TestBenchSelfPrintsATable(t *testing.T) {
 	}
 	for _, mode := range [][]string{{}, {"--rate", "200"}} {
 		var out, errOut bytes.Buffer
-		args := append([]string{"bench", "--self", "--duration", "1s", "--clients", "4", "--coupons", "300", "--cards", "20", "--progress", "500ms"}, mode...)
+		args := append([]string{"bench", "--self", "--duration", "1s", "--clients", "4", "--coupons", "5000", "--cards", "20", "--progress", "500ms"}, mode...)
 		if err := run(args, &out, &errOut); err != nil {
 			t.Fatalf("stampseal %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
 		}

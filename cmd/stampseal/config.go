@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/tink-crypto/tink-go/v2/tink"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/issuer"
@@ -57,8 +58,11 @@ func (d *dataFlags) open(stderr io.Writer, verifyOpts ...verify.Option) (*ledger
 		return nil, err
 	}
 	store, err := storage.OpenBolt(d.dbPath())
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w: the database is locked (is another stampseal using %s?)", err, d.data)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w (is another stampseal using %s?)", err, d.data)
+		return nil, err
 	}
 	l := &ledger{store: store, master: master, ring: keys.NewRing(store, master)}
 	// Short codes are derived under a secret kept encrypted in the ledger.
