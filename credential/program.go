@@ -65,6 +65,13 @@ func (p *Program) Validate() error {
 // ProgramKey is the storage key of a program.
 func ProgramKey(merchant, id string) []byte { return []byte(merchant + "/" + id) }
 
+// Draft is a signed credential not yet recorded in the ledger.
+type Draft struct {
+	Serial    Serial
+	Record    Record
+	ShortCode string
+}
+
 // Issued is a credential as handed to the issuer: its code and short code
 // are shown to the customer, never logged.
 type Issued struct {

@@ -100,7 +100,7 @@ func (i *Issuer) Coupons(req CouponRequest) ([]credential.Issued, error) {
 	if req.NotBefore.After(now) {
 		start = req.NotBefore
 	}
-	drafts := make([]draft, 0, count)
+	drafts := make([]credential.Draft, 0, count)
 	for range count {
 		d, err := i.sign(credential.Claims{
 			Kind: credential.KindCoupon, Merchant: req.Merchant,
@@ -149,72 +149,68 @@ func (i *Issuer) forProgram(merchant, program string, kind credential.Kind, stam
 	if err := i.store.Update(func(tx storage.Tx) error { return i.record(tx, d) }); err != nil {
 		return credential.Issued{}, fmt.Errorf("record %s: %w", kind, err)
 	}
-	return issued([]draft{d})[0], nil
+	return issued([]credential.Draft{d})[0], nil
 }
 
-// MintReward signs and records, inside the caller's transaction, the reward
-// coupon a full card earns, so that stamp and reward commit together.
-func (i *Issuer) MintReward(tx storage.Tx, p credential.Program, card string, now time.Time) (credential.Issued, error) {
-	d, err := i.sign(credential.Claims{
+// SignReward signs, outside any transaction, the reward coupon a full card
+// of program p earns; RecordReward records it when the stamp commits.
+func (i *Issuer) SignReward(p credential.Program, now time.Time) (credential.Draft, error) {
+	return i.sign(credential.Claims{
 		Kind: credential.KindCoupon, Merchant: p.Merchant, IssuedAt: now.Unix(),
 		ValidFor: int64(p.RewardValidFor / time.Second), Count: 1,
-	}, credential.Record{Offer: p.Reward, MaxUses: 1, RewardOf: card, Program: p.ID})
-	if err != nil {
-		return credential.Issued{}, err
-	}
+	}, credential.Record{Offer: p.Reward, MaxUses: 1, Program: p.ID})
+}
+
+// RecordReward records, inside the caller's transaction, a reward signed by
+// SignReward as earned on card, so that stamp and reward commit together.
+func (i *Issuer) RecordReward(tx storage.Tx, d credential.Draft, card string) (credential.Issued, error) {
+	d.Record.RewardOf = card
 	if err := i.record(tx, d); err != nil {
 		return credential.Issued{}, err
 	}
-	return issued([]draft{d})[0], nil
-}
-
-// draft is a signed credential not yet recorded.
-type draft struct {
-	serial credential.Serial
-	rec    credential.Record
-	short  string
+	return issued([]credential.Draft{d})[0], nil
 }
 
 // sign fills in the serial, signs the claims and completes the record.
-func (i *Issuer) sign(c credential.Claims, rec credential.Record) (draft, error) {
+func (i *Issuer) sign(c credential.Claims, rec credential.Record) (credential.Draft, error) {
 	serial, err := credential.NewSerial()
 	if err != nil {
-		return draft{}, err
+		return credential.Draft{}, err
 	}
 	c.Serial = serial
 	claims, err := c.Marshal()
 	if err != nil {
-		return draft{}, err
+		return credential.Draft{}, err
 	}
 	sig, keyID, err := i.signer.Sign(c.Merchant, credential.SigningInput(claims))
 	if err != nil {
-		return draft{}, fmt.Errorf("sign for %s: %w", c.Merchant, err)
+		return credential.Draft{}, fmt.Errorf("sign for %s: %w", c.Merchant, err)
 	}
 	rec.Kind, rec.Merchant, rec.KeyID = c.Kind, c.Merchant, keyID
 	rec.IssuedAt, rec.NotBefore, rec.Expires = time.Unix(c.IssuedAt, 0).UTC(), c.ValidFrom(), c.Expires()
 	rec.Code = credential.Encode(claims, sig)
-	d := draft{serial: serial, rec: rec}
+	d := credential.Draft{Serial: serial, Record: rec}
 	if i.short != nil {
-		d.short = i.short.Derive(serial[:])
+		d.ShortCode = i.short.Derive(serial[:])
 	}
 	return d, nil
 }
 
 // record writes the issuance records and short-code index entries.
-func (i *Issuer) record(tx storage.Tx, drafts ...draft) error {
+func (i *Issuer) record(tx storage.Tx, drafts ...credential.Draft) error {
 	for _, d := range drafts {
-		if tx.Get(storage.Credentials, d.serial[:]) != nil {
-			return fmt.Errorf("serial collision %s", d.serial) // 2^-128: a broken RNG
+		if tx.Get(storage.Credentials, d.Serial[:]) != nil {
+			return fmt.Errorf("serial collision %s", d.Serial) // 2^-128: a broken RNG
 		}
-		if err := credential.Save(tx, d.serial[:], &d.rec); err != nil {
+		if err := credential.Save(tx, d.Serial[:], &d.Record); err != nil {
 			return err
 		}
-		if d.short != "" {
-			key, err := i.short.LookupKey(d.short)
+		if d.ShortCode != "" {
+			key, err := i.short.LookupKey(d.ShortCode)
 			if err != nil {
 				return err
 			}
-			if err := tx.Put(storage.ShortCodes, key, d.serial[:]); err != nil {
+			if err := tx.Put(storage.ShortCodes, key, d.Serial[:]); err != nil {
 				return err
 			}
 		}
@@ -222,10 +218,10 @@ func (i *Issuer) record(tx storage.Tx, drafts ...draft) error {
 	return nil
 }
 
-func issued(drafts []draft) []credential.Issued {
+func issued(drafts []credential.Draft) []credential.Issued {
 	out := make([]credential.Issued, len(drafts))
 	for n, d := range drafts {
-		out[n] = credential.Issued{Serial: d.serial.String(), Code: d.rec.Code, Kind: d.rec.Kind, ShortCode: d.short, Expires: d.rec.Expires}
+		out[n] = credential.Issued{Serial: d.Serial.String(), Code: d.Record.Code, Kind: d.Record.Kind, ShortCode: d.ShortCode, Expires: d.Record.Expires}
 	}
 	return out
 }

@@ -41,6 +41,10 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 		return StampResult{}, err
 	}
 	fp := fingerprint("stamp", card.serial.String(), fmt.Sprint(req.Stamps))
+	rewards, err := v.signRewards(card, req.Stamps, now)
+	if err != nil {
+		return StampResult{}, err
+	}
 	var (
 		out     StampResult
 		retry   bool
@@ -56,7 +60,7 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 			out, retry = *r.Stamp, true
 			return nil
 		}
-		out, err = v.addStamps(tx, card, req.Stamps, Entry{At: now.UTC(), Op: "stamp", Register: req.Register, Stamps: req.Stamps, Source: "register"}, now)
+		out, err = v.addStamps(tx, card, req.Stamps, Entry{At: now.UTC(), Op: "stamp", Register: req.Register, Stamps: req.Stamps, Source: "register"}, now, rewards)
 		if err != nil {
 			return refuse(err, &refused)
 		}
@@ -94,6 +98,10 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 		v.emit(fraud.OpClaim, &preq, punch, err, now, outcome{})
 		return StampResult{}, err
 	}
+	rewards, err := v.signRewards(card, int(punch.code.Claims.Count), now)
+	if err != nil {
+		return StampResult{}, err
+	}
 	var (
 		out     StampResult
 		stamps  int
@@ -110,7 +118,7 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 		}
 		stamps = prec.Stamps
 		entry := Entry{At: now.UTC(), Op: "claim", Register: req.Register, Stamps: stamps, Source: "punch", Punch: punch.serial.String()}
-		if out, err = v.addStamps(tx, card, stamps, entry, now); err != nil {
+		if out, err = v.addStamps(tx, card, stamps, entry, now, rewards); err != nil {
 			return refuse(err, &refused)
 		}
 		prec.Uses = append(prec.Uses, credential.Use{At: now.UTC(), Register: req.Register, Card: card.serial.String()})
@@ -135,12 +143,40 @@ func (v *Verifier) authenticateKind(req *Request, kind credential.Kind) (*presen
 	return p, err
 }
 
-// addStamps checks the card and the program's limits and adds stamps,
-// minting a reward each time the card fills. Refusals are written nothing.
-func (v *Verifier) addStamps(tx storage.Tx, card *presented, stamps int, entry Entry, now time.Time) (StampResult, error) {
+// signRewards signs, before the write transaction, the reward coupons that
+// adding stamps to the card will earn as the ledger stands now, so that the
+// single writer does not wait for signatures. A concurrent stamp can make
+// the card fill differently; addStamps signs the difference itself.
+func (v *Verifier) signRewards(card *presented, stamps int, now time.Time) ([]credential.Draft, error) {
 	if v.minter == nil {
-		return StampResult{}, errors.New("stamping is not configured")
+		return nil, errors.New("stamping is not configured")
 	}
+	var rec credential.Record
+	var prog credential.Program
+	err := v.store.View(func(tx storage.Tx) error {
+		var err error
+		if rec, err = credential.Load(tx, card.serial[:]); err != nil {
+			return err
+		}
+		return storage.GetJSON(tx, storage.Programs, credential.ProgramKey(rec.Merchant, rec.Program), &prog)
+	})
+	if err != nil || prog.StampsRequired <= 0 {
+		return nil, nil // the transaction will meet and report the problem
+	}
+	drafts := make([]credential.Draft, 0, (rec.Stamps+stamps)/prog.StampsRequired)
+	for range cap(drafts) {
+		d, err := v.minter.SignReward(prog, now)
+		if err != nil {
+			return nil, fmt.Errorf("sign reward: %w", err)
+		}
+		drafts = append(drafts, d)
+	}
+	return drafts, nil
+}
+
+// addStamps checks the card and the program's limits and adds stamps,
+// recording a reward each time the card fills. Refusals write nothing.
+func (v *Verifier) addStamps(tx storage.Tx, card *presented, stamps int, entry Entry, now time.Time, signed []credential.Draft) (StampResult, error) {
 	rec, err := ledger(tx, card, now)
 	if err != nil {
 		return StampResult{}, err
@@ -162,9 +198,15 @@ func (v *Verifier) addStamps(tx storage.Tx, card *presented, stamps int, entry E
 	out := StampResult{Serial: card.serial.String(), StampsRequired: prog.StampsRequired, Added: stamps, Rewards: []credential.Issued{}}
 	for rec.Stamps >= prog.StampsRequired {
 		rec.Stamps -= prog.StampsRequired
-		reward, err := v.minter.MintReward(tx, prog, card.serial.String(), now)
+		var d credential.Draft
+		if len(signed) > 0 {
+			d, signed = signed[0], signed[1:]
+		} else if d, err = v.minter.SignReward(prog, now); err != nil { // a concurrent stamp filled the card
+			return StampResult{}, fmt.Errorf("sign reward: %w", err)
+		}
+		reward, err := v.minter.RecordReward(tx, d, card.serial.String())
 		if err != nil {
-			return StampResult{}, fmt.Errorf("mint reward: %w", err)
+			return StampResult{}, fmt.Errorf("record reward: %w", err)
 		}
 		rec.Rewards = append(rec.Rewards, reward.Serial)
 		out.Rewards = append(out.Rewards, reward)

@@ -33,10 +33,11 @@ type ShortCodes interface {
 	LookupKey(input string) ([]byte, error)
 }
 
-// RewardMinter signs and records a reward coupon inside a transaction;
-// issuer.Issuer is one.
+// RewardMinter signs reward coupons outside transactions and records them
+// inside; issuer.Issuer is one.
 type RewardMinter interface {
-	MintReward(tx storage.Tx, p credential.Program, card string, now time.Time) (credential.Issued, error)
+	SignReward(p credential.Program, now time.Time) (credential.Draft, error)
+	RecordReward(tx storage.Tx, d credential.Draft, card string) (credential.Issued, error)
 }
 
 // Verifier checks and uses codes. It is safe for concurrent use.
