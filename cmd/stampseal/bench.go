@@ -455,9 +455,14 @@ func (c *benchConfig) run(stdout, stderr io.Writer) error {
 
 	var done, failed atomic.Int64
 	var firstErr atomic.Value
+	var exhausted atomic.Bool // the pre-minted coupons ran out: stop, do not spin on errors
 	recs := make([]recorder, c.clients)
 	exec := func(rec *recorder, rng *mrand.Rand, op uint8, from time.Time) {
 		err := b.op(names[op], rng)
+		if errors.Is(err, errExhausted) {
+			exhausted.Store(true)
+			return
+		}
 		rec.samples = append(rec.samples, sample{op: op, err: err != nil, d: time.Since(from)})
 		done.Add(1)
 		if err != nil {
@@ -479,7 +484,7 @@ func (c *benchConfig) run(stdout, stderr io.Writer) error {
 		for i := range c.clients {
 			wg.Go(func() {
 				rng := mrand.New(mrand.NewPCG(uint64(i), uint64(start.UnixNano())))
-				for time.Now().Before(deadline) {
+				for time.Now().Before(deadline) && !exhausted.Load() {
 					exec(&recs[i], rng, pickOp(rng), time.Now())
 				}
 			})
@@ -507,7 +512,7 @@ func (c *benchConfig) run(stdout, stderr io.Writer) error {
 			sent := 0
 			for {
 				now := time.Now()
-				if !now.Before(deadline) {
+				if !now.Before(deadline) || exhausted.Load() {
 					return
 				}
 				due := int(now.Sub(start) / interval)
@@ -584,6 +589,9 @@ func (c *benchConfig) run(stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, ", from each request's scheduled start")
 	}
 	fmt.Fprintln(stdout)
+	if exhausted.Load() {
+		fmt.Fprintf(stdout, "NOTE: the run stopped early because the pre-minted coupons ran out; pass a larger --coupons\n")
+	}
 	if n := late.Load(); n > 0 {
 		fmt.Fprintf(stdout, "WARNING: %d scheduled requests were dropped: the queue was full, the server could not keep up with --rate %d\n", n, c.rate)
 	}
