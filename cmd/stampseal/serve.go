@@ -7,20 +7,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/api"
-	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/metrics"
-	"github.com/stampseal/stampseal/verify"
-	"github.com/stampseal/stampseal/web"
 )
 
 // BootstrapEnv names the variable that may fix the first admin key.
@@ -51,65 +46,25 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	m := metrics.New()
-	var monitor *fraud.Monitor
-	decisions := observerFunc(func(ev fraud.Event) {
-		if ev.Op != fraud.OpIssue {
-			m.Decision(string(ev.Op), ev.Result)
-		}
-		monitor.Observe(ev)
-	})
-	l, err := df.open(stderr, verify.WithObserver(decisions))
+	svc, err := openService(&df, stderr, log, serviceOptions{cacheBytes: *cacheMB << 20, maxInFlight: *maxInFlight,
+		issueLimit: api.IssueLimit{PerSecond: *issueRate, Burst: *issueBurst}})
 	if err != nil {
 		return err
 	}
-	defer l.close()
-	monitor = fraud.New(l.store, fraud.DefaultConfig(), fraud.WithMetrics(m), fraud.WithLogger(log))
-	m.Register(metrics.NewStorageCollector(l.storageStats))
-
-	if err := bootstrap(l.access, df.data, stderr, log); err != nil {
+	if err := bootstrap(svc.ledger.access, df.data, stderr, log); err != nil {
+		svc.ledger.close()
 		return err
-	}
-
-	a := api.New(api.Deps{Access: l.access, Keys: l.ring, Issuer: l.issuer, Verifier: l.verifier, Store: l.store,
-		Throttle: monitor, Observer: decisions, Review: monitor, Barcodes: barcode.NewCache(*cacheMB << 20), Short: l.short,
-		Metrics: m, Log: log, MaxInFlight: *maxInFlight, IssueLimit: api.IssueLimit{PerSecond: *issueRate, Burst: *issueBurst}})
-	web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Log: log}).Mount(a.Router())
-	srv := &http.Server{
-		Handler:           a,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      60 * time.Second, // backups stream for a while
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
+		svc.ledger.close()
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	log.Info("stampseal serving", "addr", ln.Addr().String(), "data", df.data)
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
+	if err := svc.serveUntil(ctx, ln, log); err != nil {
 		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: finishing requests in flight")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Error("shutdown", "err", err)
-	}
-	if err := monitor.Flush(); err != nil {
-		log.Error("flush fraud alerts", "err", err)
-	}
-	if err := l.close(); err != nil {
-		return fmt.Errorf("close database: %w", err)
 	}
 	log.Info("stopped")
 	return nil

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/stampseal/stampseal/api"
+	"github.com/stampseal/stampseal/barcode"
+	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/metrics"
+	"github.com/stampseal/stampseal/verify"
+	"github.com/stampseal/stampseal/web"
+)
+
+// service is stampseal wired over an opened ledger: the fraud monitor
+// watching every decision, metrics, the API and the review page.
+type service struct {
+	ledger  *ledger
+	monitor *fraud.Monitor
+	handler http.Handler
+}
+
+// serviceOptions are the knobs serve exposes as flags.
+type serviceOptions struct {
+	cacheBytes  int
+	maxInFlight int
+	issueLimit  api.IssueLimit
+}
+
+// openService opens the data directory and wires the service over it.
+func openService(df *dataFlags, stderr io.Writer, log *slog.Logger, o serviceOptions) (*service, error) {
+	m := metrics.New()
+	var monitor *fraud.Monitor
+	decisions := observerFunc(func(ev fraud.Event) {
+		if ev.Op != fraud.OpIssue {
+			m.Decision(string(ev.Op), ev.Result)
+		}
+		monitor.Observe(ev)
+	})
+	l, err := df.open(stderr, verify.WithObserver(decisions))
+	if err != nil {
+		return nil, err
+	}
+	monitor = fraud.New(l.store, fraud.DefaultConfig(), fraud.WithMetrics(m), fraud.WithLogger(log))
+	m.Register(metrics.NewStorageCollector(l.storageStats))
+	a := api.New(api.Deps{Access: l.access, Keys: l.ring, Issuer: l.issuer, Verifier: l.verifier, Store: l.store,
+		Throttle: monitor, Observer: decisions, Review: monitor, Barcodes: barcode.NewCache(o.cacheBytes), Short: l.short,
+		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit})
+	web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Log: log}).Mount(a.Router())
+	return &service{ledger: l, monitor: monitor, handler: a}, nil
+}
+
+// server is the HTTP server for the service: timeouts against slow
+// clients, a header cap, errors into the log.
+func (s *service) server(log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      60 * time.Second, // backups stream for a while
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// serveUntil serves on ln until ctx ends, then finishes requests in flight,
+// writes pending alert counts and closes the database.
+func (s *service) serveUntil(ctx context.Context, ln net.Listener, log *slog.Logger) error {
+	srv := s.server(log)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down: finishing requests in flight")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			log.Error("shutdown", "err", err)
+		}
+	}
+	if err := s.monitor.Flush(); err != nil {
+		log.Error("flush fraud alerts", "err", err)
+	}
+	if err := s.ledger.close(); err != nil {
+		return err
+	}
+	return serveErr
+}
