@@ -195,8 +195,14 @@ func (a *API) couponSheet(w http.ResponseWriter, r *http.Request, k access.Key) 
 	return nil
 }
 
+// barcodeError maps a drawing failure to a 400. An encoder's own text may
+// quote the content, which is a credential: that one gets a constant
+// message and is not logged.
 func barcodeError(err error) error {
-	for _, e := range []error{barcode.ErrBadSize, barcode.ErrBadContent, barcode.ErrBadSymbology, barcode.ErrBadCard, barcode.ErrBadSheet} {
+	if errors.Is(err, barcode.ErrBadContent) {
+		return fail(http.StatusBadRequest, "invalid_request", "this credential cannot be drawn in that symbology")
+	}
+	for _, e := range []error{barcode.ErrBadSize, barcode.ErrBadSymbology, barcode.ErrBadCard, barcode.ErrBadSheet} {
 		if errors.Is(err, e) {
 			return badRequest("invalid_request", err)
 		}
