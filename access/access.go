@@ -124,11 +124,14 @@ func (s *Service) Authenticate(token string) (Key, error) {
 	return k, nil
 }
 
+// MinTokenLen is the length below which a chosen token is weak.
+const MinTokenLen = 16
+
 // Bootstrap creates the all-merchants admin key with token, unless an
 // admin key was bootstrapped before. It reports whether it created one.
 func (s *Service) Bootstrap(token string) (bool, error) {
-	if len(token) < 16 {
-		return false, fmt.Errorf("%w: bootstrap token must be at least 16 characters", ErrInvalid)
+	if token == "" || len(token) > 256 {
+		return false, fmt.Errorf("%w: bootstrap token must be 1 to 256 characters", ErrInvalid)
 	}
 	created := false
 	err := s.store.Update(func(tx storage.Tx) error {
@@ -197,8 +200,11 @@ func (s *Service) CreateKey(merchant string, role Role, name string) (Key, strin
 	default:
 		return Key{}, "", fmt.Errorf("%w: role must be admin, issuer, register or auditor", ErrInvalid)
 	}
-	if name == "" || len(name) > 100 {
-		return Key{}, "", fmt.Errorf("%w: name must be 1 to 100 characters", ErrInvalid)
+	if len(name) > 100 {
+		return Key{}, "", fmt.Errorf("%w: name must be at most 100 characters", ErrInvalid)
+	}
+	if name == "" {
+		name = string(role)
 	}
 	if _, err := s.Merchant(merchant); err != nil {
 		return Key{}, "", err

@@ -23,9 +23,10 @@ const Prefix = "SS1:"
 const MaxCodeLen = 512
 
 // MaxMerchantLen bounds merchant and program ids: they travel inside every
-// code, and with 24 characters a coupon code stays under 200 characters
-// (QR version 8 at error correction M).
-const MaxMerchantLen = 24
+// code. With ids of up to 24 characters a coupon code stays under 200
+// characters (QR version 8 at error correction M); at 64 it still fits
+// QR version 10.
+const MaxMerchantLen = 64
 
 // ErrMalformed is returned for any text that is not a well-formed code.
 var ErrMalformed = errors.New("malformed code")

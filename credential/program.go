@@ -30,13 +30,13 @@ type Limits struct {
 // once, ten in an hour or twenty in a day.
 var DefaultLimits = Limits{PerRequest: 5, PerHour: 10, PerDay: 20}
 
-var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// ValidID checks a merchant or program id: lowercase letters, digits, '.',
-// '_' and '-', starting with a letter or digit, at most MaxMerchantLen long.
+// ValidID checks a merchant or program id: letters, digits, '.', '_' and
+// '-', starting with a letter or digit, at most MaxMerchantLen long.
 func ValidID(id string) error {
 	if len(id) == 0 || len(id) > MaxMerchantLen || !idPattern.MatchString(id) {
-		return fmt.Errorf("id %q must be 1 to %d characters of a-z, 0-9, '.', '_', '-'", id, MaxMerchantLen)
+		return fmt.Errorf("id must be 1 to %d characters of letters, digits, '.', '_', '-'", MaxMerchantLen)
 	}
 	return nil
 }

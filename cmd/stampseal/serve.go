@@ -101,6 +101,9 @@ func bootstrap(acc *access.Service, data string, stderr io.Writer, log *slog.Log
 		log.Info("bootstrap admin key created", "token_file", path)
 	} else {
 		log.Info("bootstrap admin key created from $" + BootstrapEnv)
+		if len(token) < access.MinTokenLen {
+			fmt.Fprintf(stderr, "WARNING: $%s is shorter than %d characters: an easily guessed admin key; use a long random one in production.\n", BootstrapEnv, access.MinTokenLen)
+		}
 	}
 	return nil
 }
