@@ -63,7 +63,7 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 			return err
 		}
 		out = Redemption{Redeemed: true, Serial: p.serial.String(), UsesLeft: rec.UsesLeft(), RedeemedAt: now.UTC(), Register: req.Register}
-		return remember(tx, req.Merchant, req.IdempotencyKey, remembered{Fingerprint: fp, Redemption: &out})
+		return remember(tx, req.Merchant, req.IdempotencyKey, remembered{At: now.UTC(), Fingerprint: fp, Redemption: &out})
 	})
 	if err == nil {
 		err = refused

@@ -64,7 +64,7 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 		if err != nil {
 			return refuse(err, &refused)
 		}
-		return remember(tx, req.Merchant, req.IdempotencyKey, remembered{Fingerprint: fp, Stamp: &out})
+		return remember(tx, req.Merchant, req.IdempotencyKey, remembered{At: now.UTC(), Fingerprint: fp, Stamp: &out})
 	})
 	if err == nil {
 		err = refused

@@ -285,3 +285,27 @@ func TestOfflineVerification(t *testing.T) {
 		t.Error("offline verification passed a tampered code")
 	}
 }
+
+func TestIdempotencyAnswersExpireAfterADay(t *testing.T) {
+	w := newWorld(t, "bakery-1")
+	c := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: 72 * time.Hour})
+	if _, err := w.redeem(c.Code, "till-1", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	w.advance(time.Hour)
+	fresh := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: 72 * time.Hour})
+	w.redeem(fresh.Code, "till-1", "k2")
+	if n, err := w.v.ForgetIdempotency(100); n != 0 || err != nil {
+		t.Fatalf("ForgetIdempotency after an hour = %d, %v; want 0", n, err)
+	}
+	w.advance(verify.IdempotencyTTL)
+	if n, err := w.v.ForgetIdempotency(100); n != 1 || err != nil {
+		t.Fatalf("ForgetIdempotency after a day = %d, %v; want 1 (only the older answer)", n, err)
+	}
+	if _, err := w.redeem(c.Code, "till-1", "k1"); !errors.Is(err, verify.ErrAlreadyRedeemed) {
+		t.Errorf("retry after the answer expired = %v, want ErrAlreadyRedeemed (the use itself is never forgotten)", err)
+	}
+	if _, err := w.redeem(fresh.Code, "till-1", "k2"); err != nil {
+		t.Errorf("retry within a day = %v, want the first answer", err)
+	}
+}

@@ -74,6 +74,10 @@ func (s *service) serveUntil(ctx context.Context, ln net.Listener, log *slog.Log
 	srv := s.server(log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	sweepDone := make(chan struct{})
+	go func() { defer close(sweepDone); s.sweepIdempotency(sweepCtx, log) }()
+	defer func() { stopSweep(); <-sweepDone }()
 	var serveErr error
 	select {
 	case serveErr = <-errc:
@@ -92,4 +96,31 @@ func (s *service) serveUntil(ctx context.Context, ln net.Listener, log *slog.Log
 		return err
 	}
 	return serveErr
+}
+
+// sweepIdempotency deletes expired idempotency answers every hour until
+// ctx ends, so that the store does not grow with every request.
+func (s *service) sweepIdempotency(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			n, err := s.ledger.verifier.ForgetIdempotency(10000)
+			if err != nil {
+				log.Error("sweep idempotency answers", "err", err)
+				break
+			}
+			if n > 0 {
+				log.Info("expired idempotency answers deleted", "count", n)
+			}
+			if n < 10000 {
+				break
+			}
+		}
+	}
 }
