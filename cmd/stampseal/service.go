@@ -77,7 +77,7 @@ func (s *service) serveUntil(ctx context.Context, ln net.Listener, log *slog.Log
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	sweepDone := make(chan struct{})
 	go func() { defer close(sweepDone); s.sweepIdempotency(sweepCtx, log) }()
-	defer func() { stopSweep(); <-sweepDone }()
+
 	var serveErr error
 	select {
 	case serveErr = <-errc:
@@ -89,6 +89,8 @@ func (s *service) serveUntil(ctx context.Context, ln net.Listener, log *slog.Log
 			log.Error("shutdown", "err", err)
 		}
 	}
+	stopSweep()
+	<-sweepDone
 	if err := s.monitor.Flush(); err != nil {
 		log.Error("flush fraud alerts", "err", err)
 	}
