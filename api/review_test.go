@@ -25,6 +25,9 @@ func TestReplayRaisesAnAlertThatStaffResolveAndBlock(t *testing.T) {
 		list.str("alerts", "0", "status") != "open" || list.get("alerts", "0", "evidence") == nil {
 		t.Fatalf("alerts = %s; want one open replay alert on %s", list.raw, serial)
 	}
+	if regs, _ := list.get("alerts", "0", "evidence", "registers").([]any); len(regs) != 2 {
+		t.Errorf("replay evidence registers = %v, want the first till and the replaying one", regs)
+	}
 	if bytesContain(list.raw, code) {
 		t.Error("the alert list carries the full code")
 	}

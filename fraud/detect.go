@@ -396,7 +396,7 @@ func (m *Monitor) observeRefusal(ev *Event, now int64, found *findings) {
 	case "already_redeemed":
 		if ev.Serial != "" && !m.doubleScan(ev, now) {
 			found.add(finding{kind: KindReplay, severity: SeverityMedium, rule: m.rules.replay,
-				scope: scopeSerial, subject: ev.Serial, serial: ev.Serial})
+				scope: scopeSerial, subject: ev.Serial, serial: ev.Serial, otherRegister: ev.FirstUse})
 		}
 	case "limit_exceeded":
 		serial := ev.Serial

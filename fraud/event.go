@@ -41,4 +41,5 @@ type Event struct {
 	Stamps       int    // stamps added by a stamp or claim
 	Card         string // for a claim: serial of the card the punch went onto
 	Retry        bool   // an idempotent retry: never a second use
+	FirstUse     string // for already_redeemed: the register of the first use
 }

@@ -278,6 +278,10 @@ func (v *Verifier) emit(op fraud.Op, req *Request, p *presented, err error, now 
 	}
 	if err != nil {
 		ev.Result = reason(err)
+		var first *AlreadyRedeemedError
+		if errors.As(err, &first) {
+			ev.FirstUse = first.Register
+		}
 	}
 	ev.Retry, ev.Stamps, ev.Card = extra.retry, extra.stamps, extra.card
 	v.events.Observe(ev)
