@@ -13,16 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/api"
-	"github.com/stampseal/stampseal/barcode"
-	"github.com/stampseal/stampseal/fraud"
-	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
-	"github.com/stampseal/stampseal/metrics"
-	"github.com/stampseal/stampseal/shortcode"
-	"github.com/stampseal/stampseal/storage"
-	"github.com/stampseal/stampseal/verify"
 )
 
 // The fuzz targets drive the real router (real bbolt file, real Tink keys,
@@ -146,7 +138,7 @@ var fuzzSeeds = map[string][]fuzzSeed{
 	},
 }
 
-const fuzzRootToken = "fuzz-root-admin-token-0123456789"
+const fuzzRootToken = adminToken
 
 // fuzzRig is the service in-process with one merchant ("fz"), a key of
 // every role and a few live credentials.
@@ -158,44 +150,22 @@ type fuzzRig struct {
 
 func newFuzzRig(t testing.TB) *fuzzRig {
 	t.Helper()
-	store, err := storage.OpenBolt(filepath.Join(t.TempDir(), "stampseal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	text, err := keys.NewMasterKeyText()
 	if err != nil {
 		t.Fatal(err)
 	}
-	master, err := keys.ParseMasterKey(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := keys.NewRing(store, master)
-	secret, err := ring.Secret("short-codes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	short, err := shortcode.NewKeyed(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	monitor := fraud.New(store, fraud.DefaultConfig())
-	iss := issuer.New(store, ring, issuer.WithShortCodes(short))
-	ver := verify.New(store, ring, verify.WithRewards(iss), verify.WithShortCodes(short), verify.WithObserver(monitor))
-	acc := access.New(store, ring)
-	if _, err := acc.Bootstrap(fuzzRootToken); err != nil {
-		t.Fatal(err)
-	}
+	st := newStack(t, filepath.Join(t.TempDir(), "stampseal.db"), text)
+	monitor := st.monitor
 	t.Cleanup(func() {
 		monitor.Flush()
-		store.Close()
+		st.store.Close()
 	})
 	// Throttle is left out and the issuance limit raised on purpose: after
 	// a few invalid codes or a few big batches every call would be answered
 	// 429 before the domain runs, and the fuzzer would stop reaching it.
-	a := api.New(api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver, Store: store,
-		Observer: monitor, Review: monitor, Barcodes: barcode.NewCache(4 << 20), Short: short, Metrics: metrics.New(),
-		IssueLimit: api.IssueLimit{PerSecond: 1e9, Burst: 1 << 30}})
+	st.deps.Throttle = nil
+	st.deps.IssueLimit = api.IssueLimit{PerSecond: 1e9, Burst: 1 << 30}
+	a := api.New(st.deps)
 	rig := &fuzzRig{api: a, tokens: map[string]string{"root": fuzzRootToken}}
 
 	setup := func(method, path, token string, body any, out any) {

@@ -53,12 +53,32 @@ func newServer(t testing.TB, opts ...func(*server)) *server {
 }
 
 func (s *server) start() {
-	t := s.t
-	store, err := storage.OpenBolt(s.path)
+	st := newStack(s.t, s.path, s.master)
+	st.deps.MaxInFlight = s.maxInFlight
+	s.store, s.fraud, s.ring = st.store, st.monitor, st.ring
+	s.srv = httptest.NewServer(api.New(st.deps))
+	s.url = s.srv.URL
+}
+
+// stack is the service's parts over one bbolt file, wired as serve wires
+// them, with the bootstrap admin key adminToken.
+type stack struct {
+	store   *storage.Bolt
+	ring    *keys.Ring
+	monitor *fraud.Monitor
+	deps    api.Deps
+}
+
+func newStack(t testing.TB, path, masterText string) *stack {
+	t.Helper()
+	store, err := storage.OpenBolt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	master, _ := keys.ParseMasterKey(s.master)
+	master, err := keys.ParseMasterKey(masterText)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ring := keys.NewRing(store, master)
 	secret, err := ring.Secret("short-codes")
 	if err != nil {
@@ -72,11 +92,9 @@ func (s *server) start() {
 	if _, err := acc.Bootstrap(adminToken); err != nil {
 		t.Fatal(err)
 	}
-	a := api.New(api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver, Store: store, Throttle: monitor,
-		Observer: monitor, Review: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short, Metrics: metrics.New(), MaxInFlight: s.maxInFlight})
-	s.store, s.fraud, s.ring = store, monitor, ring
-	s.srv = httptest.NewServer(a)
-	s.url = s.srv.URL
+	return &stack{store: store, ring: ring, monitor: monitor, deps: api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver,
+		Store: store, Throttle: monitor, Observer: monitor, Review: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short,
+		Metrics: metrics.New()}}
 }
 
 func (s *server) stop() {
