@@ -64,16 +64,7 @@ func (a *API) issueCard(w http.ResponseWriter, r *http.Request, k access.Key) er
 	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
 		return err
 	}
-	if err := a.admitIssue(r, k, "card", 1); err != nil {
-		return err
-	}
-	c, err := a.Issuer.Card(req.Merchant, req.Program)
-	if err != nil {
-		return err
-	}
-	a.issued(r, k, c)
-	writeJSON(w, http.StatusCreated, c)
-	return nil
+	return a.issueOne(w, r, k, "card", func() (credential.Issued, error) { return a.Issuer.Card(req.Merchant, req.Program) })
 }
 
 func (a *API) issuePunch(w http.ResponseWriter, r *http.Request, k access.Key) error {
@@ -96,15 +87,23 @@ func (a *API) issuePunch(w http.ResponseWriter, r *http.Request, k access.Key) e
 	if req.Stamps == 0 {
 		req.Stamps = 1
 	}
-	if err := a.admitIssue(r, k, "punch", 1); err != nil {
+	return a.issueOne(w, r, k, "punch", func() (credential.Issued, error) {
+		return a.Issuer.Punch(req.Merchant, req.Program, req.Stamps, validFor)
+	})
+}
+
+// issueOne spends one credential of the key's issuance budget, issues it
+// and answers 201 with it.
+func (a *API) issueOne(w http.ResponseWriter, r *http.Request, k access.Key, kind string, issue func() (credential.Issued, error)) error {
+	if err := a.admitIssue(r, k, kind, 1); err != nil {
 		return err
 	}
-	p, err := a.Issuer.Punch(req.Merchant, req.Program, req.Stamps, validFor)
+	c, err := issue()
 	if err != nil {
 		return err
 	}
-	a.issued(r, k, p)
-	writeJSON(w, http.StatusCreated, p)
+	a.issued(r, k, c)
+	writeJSON(w, http.StatusCreated, c)
 	return nil
 }
 
