@@ -87,7 +87,10 @@ func newStack(t testing.TB, path, masterText string) *stack {
 	short, _ := shortcode.NewKeyed(secret)
 	monitor := fraud.New(store, fraud.DefaultConfig())
 	iss := issuer.New(store, ring, issuer.WithShortCodes(short))
-	ver := verify.New(store, ring, verify.WithRewards(iss), verify.WithShortCodes(short), verify.WithObserver(monitor))
+	ver, err := verify.New(store, ring, verify.WithRewards(iss), verify.WithShortCodes(short), verify.WithObserver(monitor))
+	if err != nil {
+		t.Fatal(err)
+	}
 	acc := access.New(store, ring)
 	if _, err := acc.Bootstrap(adminToken); err != nil {
 		t.Fatal(err)

@@ -10,8 +10,10 @@ import (
 )
 
 // Record is what the ledger keeps for every issued serial: written at
-// issuance, changed by every use. A code whose serial has no record was
-// never issued, however valid its signature.
+// issuance; a card's record also carries its stamps. Uses are not kept here
+// but appended to the journal (see package verify), so that a redemption
+// does not rewrite a record. A code whose serial has no record was never
+// issued, however valid its signature.
 type Record struct {
 	Kind      Kind      `json:"kind"`
 	Merchant  string    `json:"merchant"`
@@ -25,20 +27,11 @@ type Record struct {
 	Stamps    int       `json:"stamps,omitempty"`   // punches: stamps carried; cards: stamps now
 	Code      string    `json:"code"`               // kept to render barcodes and reprint cards
 
-	Uses []Use `json:"uses,omitempty"` // redemptions of a coupon, the claim of a punch
-
 	// Card ledger.
 	StampsTotal int      `json:"stamps_total,omitempty"`
 	Rewards     []string `json:"rewards,omitempty"`   // serials of reward coupons earned
 	RewardOf    string   `json:"reward_of,omitempty"` // for a reward coupon: the card
 	Recent      []Mark   `json:"recent,omitempty"`    // stamps of the last day, for limits
-}
-
-// Use is one redemption or claim.
-type Use struct {
-	At       time.Time `json:"at"`
-	Register string    `json:"register"`
-	Card     string    `json:"card,omitempty"` // a punch: the card it went onto
 }
 
 // Mark is a stamp event kept for rate limits.
@@ -47,19 +40,17 @@ type Mark struct {
 	Stamps int       `json:"stamps"`
 }
 
-// UsesLeft is how many more times a coupon or punch may be used.
-func (r *Record) UsesLeft() int {
-	max := r.MaxUses
-	if r.Kind == KindPunch || max == 0 {
-		max = 1
+// UsesLeft is how many more times a coupon or punch may be used after
+// used uses; a card is stamped, never used.
+func (r *Record) UsesLeft(used int) int {
+	allowed := r.MaxUses
+	if r.Kind == KindPunch || allowed == 0 {
+		allowed = 1
 	}
 	if r.Kind == KindCard {
 		return 0
 	}
-	if n := max - len(r.Uses); n > 0 {
-		return n
-	}
-	return 0
+	return max(allowed-used, 0)
 }
 
 // Records are stored as CBOR with the JSON field names: three to four

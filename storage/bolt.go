@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -61,24 +62,48 @@ func OpenBolt(path string) (*Bolt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err) // bbolt's error names the path
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range Buckets {
-			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := db.Update(prepare); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("create buckets in %s: %w", path, err)
+		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
 	return &Bolt{db: db}, nil
 }
 
+// Layout is the version of the ledger's layout this build reads and writes.
+// Layout 1 (no version key) kept uses inside credential records; layout 2
+// appends them to the History journal.
+const Layout = 2
+
+var layoutKey = []byte("layout")
+
+// ErrLayout is returned when opening a ledger of another layout: reading it
+// as this one could forget uses, so it is refused rather than migrated.
+var ErrLayout = errors.New("storage: ledger written in another layout")
+
+// prepare creates the buckets and checks or records the layout.
+func prepare(tx *bolt.Tx) error {
+	for _, b := range Buckets {
+		if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+			return fmt.Errorf("create bucket %s: %w", b, err)
+		}
+	}
+	meta := tx.Bucket([]byte(Meta))
+	want := []byte(strconv.Itoa(Layout))
+	switch got := meta.Get(layoutKey); {
+	case got == nil:
+		if k, _ := tx.Bucket([]byte(Credentials)).Cursor().First(); k != nil {
+			return fmt.Errorf("%w: layout 1 (an older stampseal), this build reads layout %d", ErrLayout, Layout)
+		}
+		return meta.Put(layoutKey, want)
+	case !bytes.Equal(got, want):
+		return fmt.Errorf("%w: layout %s, this build reads layout %d", ErrLayout, got, Layout)
+	}
+	return nil
+}
+
 // View runs fn in a read-only transaction.
 func (s *Bolt) View(fn func(Tx) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx: tx}) })
 }
 
 // Update runs fn in the next group commit and returns when it is durable.
@@ -140,12 +165,14 @@ func (s *Bolt) commitLoop() {
 
 // commit runs calls in one transaction. A call whose fn fails is taken out
 // and run alone, so that it gets its own error and the others still commit.
+// The OnEnd hooks of each attempt run before its callers are answered and
+// before the next attempt begins.
 func (s *Bolt) commit(calls []*call) {
 	for len(calls) > 0 {
 		failed := -1
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.update(func(tx Tx) error {
 			for i, c := range calls {
-				if err := c.fn(boltTx{tx}); err != nil {
+				if err := c.fn(tx); err != nil {
 					failed = i
 					return err
 				}
@@ -160,9 +187,19 @@ func (s *Bolt) commit(calls []*call) {
 			return
 		}
 		c := calls[failed]
-		c.done <- classify(s.db.Update(func(tx *bolt.Tx) error { return c.fn(boltTx{tx}) }))
+		c.done <- classify(s.update(c.fn))
 		calls = append(calls[:failed:failed], calls[failed+1:]...)
 	}
+}
+
+// update runs fn in one bbolt write transaction, then its OnEnd hooks.
+func (s *Bolt) update(fn func(Tx) error) error {
+	var hooks []func(bool)
+	err := s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx, &hooks}) })
+	for _, h := range hooks {
+		h(err == nil)
+	}
+	return err
 }
 
 // classify marks failures of the medium so that callers can answer 503.
@@ -200,7 +237,10 @@ func (s *Bolt) Close() error {
 	return s.db.Close()
 }
 
-type boltTx struct{ tx *bolt.Tx }
+type boltTx struct {
+	tx    *bolt.Tx
+	hooks *[]func(committed bool) // nil in read-only transactions
+}
 
 func (t boltTx) bucket(b Bucket) *bolt.Bucket {
 	bk := t.tx.Bucket([]byte(b))
@@ -228,3 +268,10 @@ func (t boltTx) Scan(b Bucket, prefix []byte, fn func(k, v []byte) error) error 
 }
 
 func (t boltTx) Sequence(b Bucket) (uint64, error) { return t.bucket(b).NextSequence() }
+
+func (t boltTx) OnEnd(fn func(committed bool)) {
+	if t.hooks == nil {
+		panic("storage: OnEnd in a read-only transaction")
+	}
+	*t.hooks = append(*t.hooks, fn)
+}

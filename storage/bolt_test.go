@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func openTemp(t testing.TB) (*Bolt, string) {
@@ -147,4 +149,102 @@ func TestBackupIsAnOpenableSnapshot(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// An in-memory count kept by OnEnd hooks stays equal to the stored count
+// while batches are rolled back and re-run around failing writers.
+func TestOnEndKeepsMemoryInStepWithCommits(t *testing.T) {
+	s, _ := openTemp(t)
+	key := []byte("counter")
+	var (
+		mu        sync.Mutex
+		committed int // only changed by hooks
+		rolled    int
+	)
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.Update(func(tx Tx) error {
+				var n uint64
+				if v := tx.Get(Meta, key); v != nil {
+					n = binary.BigEndian.Uint64(v)
+				}
+				if err := tx.Put(Meta, key, binary.BigEndian.AppendUint64(nil, n+1)); err != nil {
+					return err
+				}
+				tx.OnEnd(func(ok bool) {
+					mu.Lock()
+					defer mu.Unlock()
+					if ok {
+						committed++
+					} else {
+						rolled++
+					}
+				})
+				if i%7 == 0 {
+					return errors.New("refused") // rolls back its batch
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	var stored uint64
+	if err := s.View(func(tx Tx) error { stored = binary.BigEndian.Uint64(tx.Get(Meta, key)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := 300 - 43; stored != uint64(want) || committed != want {
+		t.Errorf("stored %d, hooks saw %d commits; want both %d", stored, committed, want)
+	}
+	if rolled < 43 {
+		t.Errorf("hooks saw %d rollbacks, want at least one per failing writer (43)", rolled)
+	}
+}
+
+func TestOnEndRefusedInReadOnlyTransaction(t *testing.T) {
+	s, _ := openTemp(t)
+	defer func() {
+		if recover() == nil {
+			t.Error("OnEnd in View did not panic")
+		}
+	}()
+	_ = s.View(func(tx Tx) error { tx.OnEnd(func(bool) {}); return nil })
+}
+
+// A ledger of another layout is refused instead of being misread.
+func TestOtherLayoutIsRefused(t *testing.T) {
+	s, path := openTemp(t)
+	if err := s.Update(func(tx Tx) error { return tx.Put(Credentials, []byte("serial"), []byte("record")) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := OpenBolt(path); err != nil {
+		t.Fatalf("reopen of the current layout: %v", err)
+	} else {
+		s.Close()
+	}
+
+	rewrite := func(fn func(tx *bolt.Tx) error) {
+		t.Helper()
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Update(fn); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
+	rewrite(func(tx *bolt.Tx) error { return tx.Bucket([]byte(Meta)).Delete(layoutKey) }) // as layout 1 wrote it
+	if _, err := OpenBolt(path); !errors.Is(err, ErrLayout) {
+		t.Errorf("layout 1 ledger opened: %v, want ErrLayout", err)
+	}
+	rewrite(func(tx *bolt.Tx) error { return tx.Bucket([]byte(Meta)).Put(layoutKey, []byte("9")) })
+	if _, err := OpenBolt(path); !errors.Is(err, ErrLayout) {
+		t.Errorf("layout 9 ledger opened: %v, want ErrLayout", err)
+	}
 }

@@ -26,8 +26,7 @@ const (
 	APIKeys     Bucket = "apikeys"     // sha256(token) -> API key record
 	Programs    Bucket = "programs"    // merchant/program -> program
 	Credentials Bucket = "credentials" // serial -> issuance record and use state
-	History     Bucket = "history"     // serial + sequence -> one event of a credential
-	Idempotency Bucket = "idempotency" // merchant/key -> first answer
+	History     Bucket = "history"     // sequence -> one event of a credential (a use, a stamp), in commit order
 	ShortCodes  Bucket = "shortcodes"  // keyed hash of a short code -> serial
 	Alerts      Bucket = "alerts"      // alert id -> alert
 	AlertIndex  Bucket = "alertindex"  // incident key -> alert id
@@ -36,7 +35,7 @@ const (
 )
 
 // Buckets lists every keyspace.
-var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, Idempotency, ShortCodes, Alerts, AlertIndex, Blocklist, Meta}
+var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta}
 
 // Tx is one serializable transaction.
 type Tx interface {
@@ -52,6 +51,12 @@ type Tx interface {
 	Scan(b Bucket, prefix []byte, fn func(key, value []byte) error) error
 	// Sequence returns the next value of a per-bucket counter.
 	Sequence(b Bucket) (uint64, error)
+	// OnEnd registers fn to run when this write transaction ends: with
+	// committed true once it is durable, or false if it rolled back. Either
+	// way fn runs before the next write transaction begins, so a package can
+	// keep an in-memory index exactly in step with what was committed. It
+	// panics in a read-only transaction.
+	OnEnd(fn func(committed bool))
 }
 
 // Backend is a durable transactional store.
@@ -60,7 +65,8 @@ type Backend interface {
 	View(fn func(Tx) error) error
 	// Update runs fn in a read-write transaction and returns once the
 	// transaction is durable. Concurrent calls are group-committed; fn may
-	// run more than once (see the package documentation).
+	// run more than once, each time in a new transaction, when another call
+	// in its group fails.
 	Update(fn func(Tx) error) error
 	// Backup writes a consistent snapshot of the whole store to w.
 	Backup(w io.Writer) (int64, error)

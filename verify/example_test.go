@@ -26,7 +26,7 @@ func Example() {
 	ring.Create("bakery-1")
 	coupons, _ := issuer.New(db, ring).Coupons(issuer.CouponRequest{Merchant: "bakery-1", Offer: "free coffee", ValidFor: time.Hour})
 
-	v := verify.New(db, ring)
+	v, _ := verify.New(db, ring)
 	req := verify.Request{Merchant: "bakery-1", Code: coupons[0].Code, Register: "till-3"}
 	res, _ := v.Verify(req)
 	fmt.Println(res.Valid, res.Status)

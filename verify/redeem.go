@@ -35,7 +35,7 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 		v.emit(fraud.OpRedeem, &req, p, err, now, outcome{})
 		return Redemption{}, err
 	}
-	fp := fingerprint("redeem", p.serial.String())
+	idem := remember(req.Merchant, req.IdempotencyKey, fingerprint("redeem", p.serial.String()))
 	var (
 		out     Redemption
 		retry   bool
@@ -43,27 +43,31 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 	)
 	err = v.store.Update(func(tx storage.Tx) error {
 		out, retry, refused = Redemption{}, false, nil
-		r, err := recall(tx, req.Merchant, req.IdempotencyKey, fp)
+		o := v.idx.track(tx)
+		first, err := o.recall(tx, idem)
 		if err != nil {
 			return refuse(err, &refused)
 		}
-		if r != nil && r.Redemption != nil {
-			out, retry = *r.Redemption, true
+		if first != nil && first.Redemption != nil {
+			out, retry = *first.Redemption, true
 			return nil
 		}
 		rec, err := ledger(tx, p, now)
-		if err == nil && rec.UsesLeft() == 0 {
-			err = firstUse(rec)
+		t := o.trail(p.serial)
+		if err == nil && rec.UsesLeft(t.uses) == 0 {
+			err = firstUse(tx, t)
 		}
 		if err != nil {
 			return refuse(err, &refused)
 		}
-		rec.Uses = append(rec.Uses, credential.Use{At: now.UTC(), Register: req.Register})
-		if err := credential.Save(tx, p.serial[:], &rec); err != nil {
-			return err
+		out = Redemption{Redeemed: true, Serial: p.serial.String(), UsesLeft: rec.UsesLeft(t.uses + 1), RedeemedAt: now.UTC(), Register: req.Register}
+		e := event{Serial: p.serial, Use: true, Entry: Entry{At: now.UTC(), Op: "redeem", Register: req.Register}}
+		if idem != nil {
+			a := *idem
+			a.Redemption = &out
+			e.Answer = &a
 		}
-		out = Redemption{Redeemed: true, Serial: p.serial.String(), UsesLeft: rec.UsesLeft(), RedeemedAt: now.UTC(), Register: req.Register}
-		return remember(tx, req.Merchant, req.IdempotencyKey, remembered{At: now.UTC(), Fingerprint: fp, Redemption: &out})
+		return o.append(tx, e)
 	})
 	if err == nil {
 		err = refused

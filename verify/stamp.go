@@ -40,7 +40,7 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 		v.emit(fraud.OpStamp, &req.Request, card, err, now, outcome{})
 		return StampResult{}, err
 	}
-	fp := fingerprint("stamp", card.serial.String(), fmt.Sprint(req.Stamps))
+	idem := remember(req.Merchant, req.IdempotencyKey, fingerprint("stamp", card.serial.String(), fmt.Sprint(req.Stamps)))
 	rewards, err := v.signRewards(card, req.Stamps, now)
 	if err != nil {
 		return StampResult{}, err
@@ -52,19 +52,18 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 	)
 	err = v.store.Update(func(tx storage.Tx) error {
 		out, retry, refused = StampResult{}, false, nil
-		r, err := recall(tx, req.Merchant, req.IdempotencyKey, fp)
+		o := v.idx.track(tx)
+		first, err := o.recall(tx, idem)
 		if err != nil {
 			return refuse(err, &refused)
 		}
-		if r != nil && r.Stamp != nil {
-			out, retry = *r.Stamp, true
+		if first != nil && first.Stamp != nil {
+			out, retry = *first.Stamp, true
 			return nil
 		}
-		out, err = v.addStamps(tx, card, req.Stamps, Entry{At: now.UTC(), Op: "stamp", Register: req.Register, Stamps: req.Stamps, Source: "register"}, now, rewards)
-		if err != nil {
-			return refuse(err, &refused)
-		}
-		return remember(tx, req.Merchant, req.IdempotencyKey, remembered{At: now.UTC(), Fingerprint: fp, Stamp: &out})
+		entry := Entry{At: now.UTC(), Op: "stamp", Register: req.Register, Stamps: req.Stamps, Source: "register"}
+		out, err = v.addStamps(tx, o, card, req.Stamps, entry, idem, now, rewards)
+		return refuse(err, &refused)
 	})
 	if err == nil {
 		err = refused
@@ -109,21 +108,22 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 	)
 	err = v.store.Update(func(tx storage.Tx) error {
 		out, stamps, refused = StampResult{}, 0, nil
+		o := v.idx.track(tx)
 		prec, err := ledger(tx, punch, now)
-		if err == nil && prec.UsesLeft() == 0 {
-			err = firstUse(prec)
+		t := o.trail(punch.serial)
+		if err == nil && prec.UsesLeft(t.uses) == 0 {
+			err = firstUse(tx, t)
 		}
 		if err != nil {
 			return refuse(err, &refused)
 		}
 		stamps = prec.Stamps
 		entry := Entry{At: now.UTC(), Op: "claim", Register: req.Register, Stamps: stamps, Source: "punch", Punch: punch.serial.String()}
-		if out, err = v.addStamps(tx, card, stamps, entry, now, rewards); err != nil {
+		if out, err = v.addStamps(tx, o, card, stamps, entry, nil, now, rewards); err != nil {
 			return refuse(err, &refused)
 		}
-		prec.Uses = append(prec.Uses, credential.Use{At: now.UTC(), Register: req.Register, Card: card.serial.String()})
-		// The punch's Uses are its history; only cards keep History entries.
-		return credential.Save(tx, punch.serial[:], &prec)
+		use := Entry{At: now.UTC(), Op: "claim", Register: req.Register, Card: card.serial.String()}
+		return o.append(tx, event{Serial: punch.serial, Use: true, Entry: use})
 	})
 	if err == nil {
 		err = refused
@@ -175,8 +175,9 @@ func (v *Verifier) signRewards(card *presented, stamps int, now time.Time) ([]cr
 }
 
 // addStamps checks the card and the program's limits and adds stamps,
-// recording a reward each time the card fills. Refusals write nothing.
-func (v *Verifier) addStamps(tx storage.Tx, card *presented, stamps int, entry Entry, now time.Time, signed []credential.Draft) (StampResult, error) {
+// recording a reward each time the card fills, and journals entry (with
+// the answer for idem, if any) and the rewards. Refusals write nothing.
+func (v *Verifier) addStamps(tx storage.Tx, o *overlay, card *presented, stamps int, entry Entry, idem *answer, now time.Time, signed []credential.Draft) (StampResult, error) {
 	rec, err := ledger(tx, card, now)
 	if err != nil {
 		return StampResult{}, err
@@ -192,10 +193,8 @@ func (v *Verifier) addStamps(tx storage.Tx, card *presented, stamps int, entry E
 	rec.Recent = append(rec.Recent, credential.Mark{At: now.UTC(), Stamps: stamps})
 	rec.Stamps += stamps
 	rec.StampsTotal += stamps
-	if err := appendHistory(tx, card.serial, entry); err != nil {
-		return StampResult{}, err
-	}
 	out := StampResult{Serial: card.serial.String(), StampsRequired: prog.StampsRequired, Added: stamps, Rewards: []credential.Issued{}}
+	var earned []Entry
 	for rec.Stamps >= prog.StampsRequired {
 		rec.Stamps -= prog.StampsRequired
 		var d credential.Draft
@@ -210,11 +209,24 @@ func (v *Verifier) addStamps(tx storage.Tx, card *presented, stamps int, entry E
 		}
 		rec.Rewards = append(rec.Rewards, reward.Serial)
 		out.Rewards = append(out.Rewards, reward)
-		if err := appendHistory(tx, card.serial, Entry{At: now.UTC(), Op: "reward", Reward: reward.Serial}); err != nil {
+		earned = append(earned, Entry{At: now.UTC(), Op: "reward", Reward: reward.Serial})
+	}
+	out.Stamps, out.StampsTotal = rec.Stamps, rec.StampsTotal
+
+	e := event{Serial: card.serial, Entry: entry}
+	if idem != nil {
+		a := *idem
+		a.Stamp = &out
+		e.Answer = &a
+	}
+	if err := o.append(tx, e); err != nil {
+		return StampResult{}, err
+	}
+	for _, r := range earned {
+		if err := o.append(tx, event{Serial: card.serial, Entry: r}); err != nil {
 			return StampResult{}, err
 		}
 	}
-	out.Stamps, out.StampsTotal = rec.Stamps, rec.StampsTotal
 	return out, credential.Save(tx, card.serial[:], &rec)
 }
 

@@ -61,6 +61,7 @@ func (v *Verifier) Status(merchant, serial string) (Status, error) {
 		return Status{}, ErrNotFound
 	}
 	now := v.now()
+	t := v.idx.committed(s) // before the transaction, which then sees every event t names
 	var out Status
 	err = v.store.View(func(tx storage.Tx) error {
 		rec, err := credential.Load(tx, s[:])
@@ -71,7 +72,7 @@ func (v *Verifier) Status(merchant, serial string) (Status, error) {
 			return storage.ErrNotFound
 		}
 		out = Status{Serial: s.String(), Kind: rec.Kind.String(), Merchant: rec.Merchant, Status: StatusActive,
-			UsesLeft: rec.UsesLeft(), Program: rec.Program, Offer: rec.Offer, RewardOf: rec.RewardOf,
+			UsesLeft: rec.UsesLeft(t.uses), Program: rec.Program, Offer: rec.Offer, RewardOf: rec.RewardOf,
 			IssuedAt: rec.IssuedAt.Format(timeFormat)}
 		if !rec.Expires.IsZero() {
 			out.Expires = rec.Expires.Format(timeFormat)
@@ -96,24 +97,12 @@ func (v *Verifier) Status(merchant, serial string) (Status, error) {
 			for _, r := range rec.Rewards {
 				rs, _ := credential.ParseSerial(r)
 				rr, err := credential.Load(tx, rs[:])
-				redeemed := err == nil && rr.UsesLeft() == 0
+				redeemed := err == nil && rr.UsesLeft(v.idx.committed(rs).uses) == 0
 				out.Rewards = append(out.Rewards, RewardStatus{Serial: r, Redeemed: redeemed})
 			}
 		}
-		out.History = []Entry{}
-		if rec.Kind != credential.KindCard {
-			// Coupons and punches keep their uses in the record itself.
-			for _, u := range rec.Uses {
-				op := "redeem"
-				if rec.Kind == credential.KindPunch {
-					op = "claim"
-				}
-				out.History = append(out.History, Entry{At: u.At, Op: op, Register: u.Register, Card: u.Card})
-			}
-			return nil
-		}
-		h, err := readHistory(tx, s)
-		out.History = append(out.History, h...)
+		h, err := history(tx, t)
+		out.History = append([]Entry{}, h...)
 		return err
 	})
 	if errors.Is(err, storage.ErrNotFound) {

@@ -48,6 +48,7 @@ type Verifier struct {
 	short  ShortCodes
 	minter RewardMinter
 	now    func() time.Time
+	idx    *index
 }
 
 // Option configures a Verifier.
@@ -69,13 +70,20 @@ type noObserver struct{}
 
 func (noObserver) Observe(fraud.Event) {}
 
-// New returns a Verifier over store whose signatures are checked by k.
-func New(store storage.Backend, k KeyChecker, opts ...Option) *Verifier {
+// New returns a Verifier over store whose signatures are checked by k. It
+// reads the whole journal into memory first. A store must have only one
+// Verifier: it is the journal's only writer, and a second one would not
+// see the first one's uses.
+func New(store storage.Backend, k KeyChecker, opts ...Option) (*Verifier, error) {
 	v := &Verifier{store: store, keys: k, events: noObserver{}, now: time.Now}
 	for _, o := range opts {
 		o(v)
 	}
-	return v
+	var err error
+	if v.idx, err = loadIndex(store, v.now()); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Request is a code presented at a register, with who presented it.
@@ -208,28 +216,31 @@ func ledger(tx storage.Tx, p *presented, now time.Time) (credential.Record, erro
 func (v *Verifier) Verify(req Request) (Result, error) {
 	now := v.now()
 	p, err := v.authenticate(&req)
-	var rec credential.Record
+	var (
+		rec credential.Record
+		t   trail
+	)
 	if err == nil {
+		t = v.idx.committed(p.serial)
 		err = v.store.View(func(tx storage.Tx) error {
 			var err error
-			rec, err = ledger(tx, p, now)
+			if rec, err = ledger(tx, p, now); err == nil && rec.Kind != credential.KindCard && rec.UsesLeft(t.uses) == 0 {
+				err = firstUse(tx, t)
+			}
 			return err
 		})
-		if err == nil && rec.Kind != credential.KindCard && rec.UsesLeft() == 0 {
-			err = firstUse(rec)
-		}
 	}
 	v.emit(fraud.OpVerify, &req, p, err, now, outcome{})
 	var refusal *Refusal
 	switch {
 	case err == nil:
-		res := describe(p, rec)
+		res := describe(p, rec, t.uses)
 		res.Valid, res.Status = true, StatusActive
 		return res, nil
 	case errors.As(err, &refusal):
 		res := Result{Status: refusal.Status, Reason: refusal.Code}
 		if refusal.Status != StatusInvalid {
-			res = describe(p, rec)
+			res = describe(p, rec, t.uses)
 			res.Status, res.Reason = refusal.Status, refusal.Code
 		}
 		return res, nil
@@ -238,22 +249,15 @@ func (v *Verifier) Verify(req Request) (Result, error) {
 	}
 }
 
-func describe(p *presented, rec credential.Record) Result {
+func describe(p *presented, rec credential.Record, used int) Result {
 	c := &p.code.Claims
 	res := Result{Kind: c.Kind.String(), Serial: p.serial.String(), Merchant: c.Merchant,
 		Offer: rec.Offer, Program: rec.Program, Expires: c.Expires()}
 	if c.Kind != credential.KindCard {
-		n := rec.UsesLeft()
+		n := rec.UsesLeft(used)
 		res.UsesLeft = &n
 	}
 	return res
-}
-
-func firstUse(rec credential.Record) error {
-	if len(rec.Uses) == 0 {
-		return ErrAlreadyRedeemed
-	}
-	return &AlreadyRedeemedError{At: rec.Uses[0].At, Register: rec.Uses[0].Register}
 }
 
 // outcome is what an operation adds to its event beyond the request.

@@ -1,6 +1,7 @@
 package verify_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -56,7 +57,9 @@ func (w *world) open() {
 	aead, _ := keys.ParseMasterKey(w.master)
 	w.db, w.ring = db, keys.NewRing(db, aead)
 	w.iss = issuer.New(db, w.ring, issuer.WithClock(w.now))
-	w.v = verify.New(db, w.ring, verify.WithClock(w.now), verify.WithRewards(w.iss))
+	if w.v, err = verify.New(db, w.ring, verify.WithClock(w.now), verify.WithRewards(w.iss)); err != nil {
+		w.t.Fatal(err)
+	}
 }
 
 func (w *world) reopen() {
@@ -295,12 +298,12 @@ func TestIdempotencyAnswersExpireAfterADay(t *testing.T) {
 	w.advance(time.Hour)
 	fresh := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: 72 * time.Hour})
 	w.redeem(fresh.Code, "till-1", "k2")
-	if n, err := w.v.ForgetIdempotency(100); n != 0 || err != nil {
-		t.Fatalf("ForgetIdempotency after an hour = %d, %v; want 0", n, err)
+	if n := w.v.ForgetIdempotency(); n != 0 {
+		t.Fatalf("ForgetIdempotency after an hour = %d, want 0", n)
 	}
 	w.advance(verify.IdempotencyTTL)
-	if n, err := w.v.ForgetIdempotency(100); n != 1 || err != nil {
-		t.Fatalf("ForgetIdempotency after a day = %d, %v; want 1 (only the older answer)", n, err)
+	if n := w.v.ForgetIdempotency(); n != 1 {
+		t.Fatalf("ForgetIdempotency after a day = %d, want 1 (only the older answer)", n)
 	}
 	if _, err := w.redeem(c.Code, "till-1", "k1"); !errors.Is(err, verify.ErrAlreadyRedeemed) {
 		t.Errorf("retry after the answer expired = %v, want ErrAlreadyRedeemed (the use itself is never forgotten)", err)
@@ -308,4 +311,102 @@ func TestIdempotencyAnswersExpireAfterADay(t *testing.T) {
 	if _, err := w.redeem(fresh.Code, "till-1", "k2"); err != nil {
 		t.Errorf("retry within a day = %v, want the first answer", err)
 	}
+}
+
+// One request retried by many goroutines at once (a register's retries
+// racing) is used once and answered alike, even when the retries share a
+// group commit with the first attempt.
+func TestRacingRetriesOfOneRequestUseOnce(t *testing.T) {
+	w := newWorld(t, "bakery-1")
+	c := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: time.Hour, MaxUses: 3})
+	answers := make([]verify.Redemption, 100)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if answers[i], err = w.redeem(c.Code, "till-1", "sale-42"); err != nil {
+				t.Errorf("retry %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, a := range answers {
+		if a != answers[0] || a.UsesLeft != 2 {
+			t.Fatalf("answer %d = %+v, first = %+v; want identical answers with uses_left 2", i, a, answers[0])
+		}
+	}
+	st, err := w.v.Status("bakery-1", c.Serial)
+	if err != nil || st.UsesLeft != 2 || len(st.History) != 1 {
+		t.Errorf("status = %+v, %v; want one use recorded", st, err)
+	}
+}
+
+// Uses, card history and idempotent answers are read back from the journal
+// when the ledger is reopened.
+func TestJournalIsReadBackOnReopen(t *testing.T) {
+	w := newWorld(t, "bakery-1")
+	c := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: time.Hour, MaxUses: 3})
+	first, err := w.redeem(c.Code, "till-1", "sale-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.redeem(c.Code, "till-2", ""); err != nil {
+		t.Fatal(err)
+	}
+	card := mustCard(t, w)
+	stamp := verify.StampRequest{Request: verify.Request{Merchant: "bakery-1", Code: card.Code, Register: "till-1", IdempotencyKey: "sale-2"}, Stamps: 2}
+	stamped, err := w.v.Stamp(stamp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	punch, err := w.iss.Punch("bakery-1", "coffee", 1, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim := verify.ClaimRequest{Request: verify.Request{Merchant: "bakery-1", Code: card.Code, Register: "till-3"}, PunchCode: punch.Code}
+	if _, err := w.v.Claim(claim); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]verify.Status{}
+	for _, s := range []string{c.Serial, card.Serial, punch.Serial} {
+		before[s], _ = w.v.Status("bakery-1", s)
+	}
+
+	w.reopen()
+	for s, want := range before {
+		got, err := w.v.Status("bakery-1", s)
+		if err != nil || asJSON(t, got) != asJSON(t, want) {
+			t.Errorf("status of %s after reopening:\n got %+v, %v\nwant %+v", s, got, err, want)
+		}
+	}
+	if got := before[card.Serial].History; len(got) != 2 || got[0].Op != "stamp" || got[1].Op != "claim" {
+		t.Errorf("card history = %+v, want the stamp, then the claim", got)
+	}
+	if again, err := w.redeem(c.Code, "till-9", "sale-1"); err != nil || again != first {
+		t.Errorf("retry after reopening = %+v, %v; want the first answer %+v", again, err, first)
+	}
+	if again, err := w.v.Stamp(stamp); err != nil || asJSON(t, again) != asJSON(t, stamped) {
+		t.Errorf("stamp retry after reopening = %+v, %v; want the first answer %+v", again, err, stamped)
+	}
+	if _, err := w.v.Claim(claim); !errors.Is(err, verify.ErrAlreadyRedeemed) {
+		t.Errorf("second claim of the punch after reopening = %v, want ErrAlreadyRedeemed", err)
+	}
+	if _, err := w.redeem(c.Code, "till-4", ""); err != nil {
+		t.Errorf("third use of a 3-use coupon after reopening: %v", err)
+	}
+	var already *verify.AlreadyRedeemedError
+	if _, err := w.redeem(c.Code, "till-5", ""); !errors.As(err, &already) || already.Register != "till-1" {
+		t.Errorf("fourth use = %v, want AlreadyRedeemedError naming the first register till-1", err)
+	}
+}
+
+func asJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -59,7 +59,9 @@ func newStack(t *testing.T) *stack {
 	}
 	s := &stack{store: store, access: access.New(store, ring), issuer: issuer.New(store, ring)}
 	s.monitor = fraud.New(store, fraud.DefaultConfig(), fraud.WithLogger(log))
-	s.verifier = verify.New(store, ring, verify.WithObserver(s.monitor), verify.WithRewards(s.issuer))
+	if s.verifier, err = verify.New(store, ring, verify.WithObserver(s.monitor), verify.WithRewards(s.issuer)); err != nil {
+		t.Fatal(err)
+	}
 	a := api.New(api.Deps{Access: s.access, Keys: ring, Issuer: s.issuer, Verifier: s.verifier, Store: store,
 		Throttle: s.monitor, Observer: s.monitor, Log: log})
 	web.New(web.Deps{Access: s.access, Fraud: s.monitor, Verifier: s.verifier, Log: log}).Mount(a.Router())

@@ -77,7 +77,11 @@ func (d *dataFlags) open(stderr io.Writer, verifyOpts ...verify.Option) (*ledger
 	}
 	l.access = access.New(store, l.ring)
 	l.issuer = issuer.New(store, l.ring, issuer.WithShortCodes(l.short))
-	l.verifier = verify.New(store, l.ring, append([]verify.Option{verify.WithRewards(l.issuer), verify.WithShortCodes(l.short)}, verifyOpts...)...)
+	l.verifier, err = verify.New(store, l.ring, append([]verify.Option{verify.WithRewards(l.issuer), verify.WithShortCodes(l.short)}, verifyOpts...)...)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	return l, nil
 }
 

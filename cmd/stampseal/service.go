@@ -100,8 +100,8 @@ func (s *service) serveUntil(ctx context.Context, ln net.Listener, log *slog.Log
 	return serveErr
 }
 
-// sweepIdempotency deletes expired idempotency answers every hour until
-// ctx ends, so that the store does not grow with every request.
+// sweepIdempotency forgets expired idempotency answers every hour until
+// ctx ends, so that memory does not grow with every request.
 func (s *service) sweepIdempotency(ctx context.Context, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -111,18 +111,8 @@ func (s *service) sweepIdempotency(ctx context.Context, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
-		for {
-			n, err := s.ledger.verifier.ForgetIdempotency(10000)
-			if err != nil {
-				log.Error("sweep idempotency answers", "err", err)
-				break
-			}
-			if n > 0 {
-				log.Info("expired idempotency answers deleted", "count", n)
-			}
-			if n < 10000 {
-				break
-			}
+		if n := s.ledger.verifier.ForgetIdempotency(); n > 0 {
+			log.Info("expired idempotency answers forgotten", "count", n)
 		}
 	}
 }

@@ -1,0 +1,303 @@
+package verify
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/storage"
+)
+
+// The journal is where every use of a credential and every event of a card
+// is written: the History bucket, keyed by a sequence number. A write
+// transaction therefore appends to one page, where keying by the random
+// serial would rewrite one scattered page per credential; with fsync on,
+// the number of scattered pages is what a group commit costs.
+//
+// What a decision must know quickly (how often a credential was used, its
+// first use, its newest event, which idempotency keys were answered) is
+// kept in memory by index, rebuilt from the journal when a Verifier is
+// created, and changed only by committed transactions.
+
+// event is one journal entry.
+type event struct {
+	Serial credential.Serial `cbor:"1,keyasint"`
+	Prev   uint64            `cbor:"2,keyasint,omitempty"` // the serial's previous event; 0 for none
+	Use    bool              `cbor:"3,keyasint,omitempty"` // counts against the serial's uses
+	Entry  Entry             `cbor:"4,keyasint"`
+	Answer *answer           `cbor:"5,keyasint,omitempty"`
+}
+
+// eventHead is the part of an event the index needs; decoding only it
+// takes a fifth off reading the journal at start.
+type eventHead struct {
+	Serial credential.Serial `cbor:"1,keyasint"`
+	Use    bool              `cbor:"3,keyasint,omitempty"`
+	Entry  struct {
+		At time.Time `json:"at"`
+	} `cbor:"4,keyasint"`
+	Answer *struct {
+		Key answerKey `cbor:"1,keyasint"`
+	} `cbor:"5,keyasint,omitempty"`
+}
+
+// answer is the first answer to a request with an idempotency key.
+type answer struct {
+	Key         answerKey    `cbor:"1,keyasint"`
+	Fingerprint string       `cbor:"2,keyasint"`
+	Redemption  *Redemption  `cbor:"3,keyasint,omitempty"`
+	Stamp       *StampResult `cbor:"4,keyasint,omitempty"`
+}
+
+// answerKey identifies an idempotency key of a merchant.
+type answerKey [16]byte
+
+func keyOf(merchant, key string) answerKey {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d:%s%s", len(merchant), merchant, key)
+	var k answerKey
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// trail is what the index knows of one serial.
+type trail struct {
+	uses  int
+	first uint64 // the first use's event
+	last  uint64 // the newest event; older ones link back through Prev
+}
+
+// answered locates a remembered answer.
+type answered struct {
+	seq uint64
+	at  time.Time
+}
+
+// index is the in-memory view of the journal. Its maps hold committed
+// events only; the write transaction in progress keeps its own changes in
+// an overlay that joins the maps when the transaction commits. Write
+// transactions run one at a time, so one overlay suffices.
+type index struct {
+	mu      sync.RWMutex
+	trails  map[credential.Serial]trail
+	answers map[answerKey]answered
+
+	pending *overlay // touched only by the running write transaction and its end
+}
+
+type overlay struct {
+	ix      *index
+	trails  map[credential.Serial]trail
+	answers map[answerKey]answered
+}
+
+var (
+	eventEnc cbor.EncMode
+	eventDec cbor.DecMode
+)
+
+func init() {
+	var err error
+	if eventEnc, err = (cbor.EncOptions{Time: cbor.TimeRFC3339Nano}).EncMode(); err != nil {
+		panic(err)
+	}
+	if eventDec, err = (cbor.DecOptions{}).DecMode(); err != nil {
+		panic(err)
+	}
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// loadIndex reads the whole journal. Answers older than IdempotencyTTL at
+// now are left out: they will not be given again.
+func loadIndex(store storage.Backend, now time.Time) (*index, error) {
+	ix := &index{trails: map[credential.Serial]trail{}, answers: map[answerKey]answered{}}
+	cut := now.Add(-IdempotencyTTL)
+	err := store.View(func(tx storage.Tx) error {
+		return tx.Scan(storage.History, nil, func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("journal key %x is not a sequence number", k)
+			}
+			var e eventHead
+			if err := eventDec.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("journal entry %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			seq := binary.BigEndian.Uint64(k)
+			ix.trails[e.Serial] = extend(ix.trails[e.Serial], seq, e.Use)
+			if e.Answer != nil && !e.Entry.At.Before(cut) {
+				ix.answers[e.Answer.Key] = answered{seq, e.Entry.At}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	return ix, nil
+}
+
+func extend(t trail, seq uint64, use bool) trail {
+	if use {
+		if t.uses == 0 {
+			t.first = seq
+		}
+		t.uses++
+	}
+	t.last = seq
+	return t
+}
+
+// committed is the trail of s as of the last commit. A read-only
+// transaction opened after this call sees every event it names.
+func (ix *index) committed(s credential.Serial) trail {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.trails[s]
+}
+
+// track returns the overlay of the write transaction tx, starting one if
+// tx has none yet. Only functions running inside Update may call it.
+func (ix *index) track(tx storage.Tx) *overlay {
+	if ix.pending == nil {
+		o := &overlay{ix: ix, trails: map[credential.Serial]trail{}, answers: map[answerKey]answered{}}
+		ix.pending = o
+		tx.OnEnd(func(committed bool) {
+			if committed {
+				ix.mu.Lock()
+				for s, t := range o.trails {
+					ix.trails[s] = t
+				}
+				for k, a := range o.answers {
+					ix.answers[k] = a
+				}
+				ix.mu.Unlock()
+			}
+			ix.pending = nil
+		})
+	}
+	return ix.pending
+}
+
+// trail is the trail of s including this transaction's events.
+func (o *overlay) trail(s credential.Serial) trail {
+	if t, ok := o.trails[s]; ok {
+		return t
+	}
+	return o.ix.committed(s)
+}
+
+// append writes e to the journal after the serial's newest event.
+func (o *overlay) append(tx storage.Tx, e event) error {
+	t := o.trail(e.Serial)
+	e.Prev = t.last
+	seq, err := tx.Sequence(storage.History)
+	if err != nil {
+		return err
+	}
+	raw, err := eventEnc.Marshal(&e)
+	if err != nil {
+		return fmt.Errorf("encode journal entry: %w", err)
+	}
+	if err := tx.Put(storage.History, seqKey(seq), raw); err != nil {
+		return err
+	}
+	o.trails[e.Serial] = extend(t, seq, e.Use)
+	if e.Answer != nil {
+		o.answers[e.Answer.Key] = answered{seq, e.Entry.At}
+	}
+	return nil
+}
+
+// recall returns the answer remembered for req's idempotency key, nil if
+// none (or req is nil), or ErrIdempotencyReused if the key was used for a
+// request other than req.
+func (o *overlay) recall(tx storage.Tx, req *answer) (*answer, error) {
+	if req == nil {
+		return nil, nil
+	}
+	a, ok := o.answers[req.Key]
+	if !ok {
+		o.ix.mu.RLock()
+		a, ok = o.ix.answers[req.Key]
+		o.ix.mu.RUnlock()
+	}
+	if !ok {
+		return nil, nil
+	}
+	e, err := readEvent(tx, a.seq)
+	if err != nil {
+		return nil, err
+	}
+	if e.Answer == nil || e.Answer.Key != req.Key {
+		return nil, fmt.Errorf("journal entry %d does not hold the answer the index names", a.seq)
+	}
+	if e.Answer.Fingerprint != req.Fingerprint {
+		return nil, ErrIdempotencyReused
+	}
+	return e.Answer, nil
+}
+
+// forget drops remembered answers given before cut and reports how many.
+// Their events stay in the journal as history.
+func (ix *index) forget(cut time.Time) int {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	n := 0
+	for k, a := range ix.answers {
+		if a.at.Before(cut) {
+			delete(ix.answers, k)
+			n++
+		}
+	}
+	return n
+}
+
+func readEvent(tx storage.Tx, seq uint64) (event, error) {
+	var e event
+	raw := tx.Get(storage.History, seqKey(seq))
+	if raw == nil {
+		return e, fmt.Errorf("journal entry %d: %w", seq, storage.ErrNotFound)
+	}
+	if err := eventDec.Unmarshal(raw, &e); err != nil {
+		return e, fmt.Errorf("journal entry %d: %w", seq, err)
+	}
+	return e, nil
+}
+
+// firstUse is the refusal for a credential with no uses left, saying when
+// and where it was first used.
+func firstUse(tx storage.Tx, t trail) error {
+	if t.first == 0 {
+		return ErrAlreadyRedeemed
+	}
+	e, err := readEvent(tx, t.first)
+	if err != nil {
+		return err
+	}
+	return &AlreadyRedeemedError{At: e.Entry.At, Register: e.Entry.Register}
+}
+
+// maxHistory bounds how many entries a status answer lists (newest kept).
+const maxHistory = 200
+
+// history lists the newest events of a trail, oldest first.
+func history(tx storage.Tx, t trail) ([]Entry, error) {
+	var out []Entry
+	for seq := t.last; seq != 0 && len(out) < maxHistory; {
+		e, err := readEvent(tx, seq)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e.Entry)
+		seq = e.Prev
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
