@@ -212,39 +212,68 @@ func cmpOr(a, b error) error {
 // errExhausted: the redeem operation found no coupon left to redeem.
 var errExhausted = errors.New("no unredeemed coupon left")
 
-// op sends one operation of the mix; err is any answer other than success.
-func (b *benchClient) op(name string, rng *mrand.Rand) error {
+// Bodies of the measured operations: structs, so that encoding them does
+// not walk a map.
+type (
+	codeBody struct {
+		Code           string `json:"code"`
+		IdempotencyKey string `json:"idempotency_key,omitempty"`
+	}
+	stampBody struct {
+		CardCode       string `json:"card_code"`
+		Stamps         int    `json:"stamps"`
+		IdempotencyKey string `json:"idempotency_key"`
+	}
+	issueBody struct {
+		Merchant string `json:"merchant"`
+		Offer    string `json:"offer"`
+		ValidFor string `json:"valid_for"`
+		MaxUses  int    `json:"max_uses"`
+		Count    int    `json:"count"`
+	}
+)
+
+// op sends one operation of the mix on c; err is any answer other than
+// success.
+func (b *benchClient) op(c *conn, name string, rng *mrand.Rand) error {
 	register := b.shop.registers[rng.IntN(len(b.shop.registers))]
 	key := func() string { return b.run + "-" + strconv.FormatUint(b.ids.Add(1), 36) }
 	var (
-		status, want int
-		raw          []byte
-		err          error
+		path, token string
+		body        any
+		want        = http.StatusOK
 	)
 	switch name {
 	case "verify":
-		code := b.cards[rng.IntN(len(b.cards))]
-		status, raw, err = b.do("POST", "/v1/verify", register, map[string]string{"code": code})
-		want = 200
+		path, token, body = "/v1/verify", register, codeBody{Code: b.cards[rng.IntN(len(b.cards))]}
 	case "redeem":
-		var code string
 		select {
-		case code = <-b.pool:
+		case code := <-b.pool:
+			path, token, body = "/v1/redeem", register, codeBody{Code: code, IdempotencyKey: key()}
 		default:
 			return errExhausted
 		}
-		status, raw, err = b.do("POST", "/v1/redeem", register, map[string]string{"code": code, "idempotency_key": key()})
-		want = 200
 	case "stamp":
-		code := b.cards[rng.IntN(len(b.cards))]
-		status, raw, err = b.do("POST", "/v1/cards/stamp", register, map[string]any{"card_code": code, "stamps": 1, "idempotency_key": key()})
-		want = 200
+		path, token, body = "/v1/cards/stamp", register, stampBody{CardCode: b.cards[rng.IntN(len(b.cards))], Stamps: 1, IdempotencyKey: key()}
 	case "issue":
-		var out struct{ Coupons []benchCredential }
-		status, raw, err = b.do("POST", "/v1/coupons", b.shop.issuers[rng.IntN(len(b.shop.issuers))], map[string]any{"merchant": b.shop.merchant, "offer": "bench", "valid_for": "168h", "max_uses": 1, "count": 1})
-		want = 201
-		if err == nil && status == want && json.Unmarshal(raw, &out) == nil {
-			for _, cp := range out.Coupons {
+		path, token, want = "/v1/coupons", b.shop.issuers[rng.IntN(len(b.shop.issuers))], http.StatusCreated
+		body = issueBody{Merchant: b.shop.merchant, Offer: "bench", ValidFor: "168h", MaxUses: 1, Count: 1}
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	status, out, err := c.post(path, token, raw)
+	if err != nil {
+		return err
+	}
+	if status != want {
+		return fmt.Errorf("%s answered %d: %.200s", name, status, bytes.TrimSpace(out))
+	}
+	if name == "issue" {
+		var minted struct{ Coupons []benchCredential }
+		if json.Unmarshal(out, &minted) == nil {
+			for _, cp := range minted.Coupons {
 				select {
 				case b.pool <- cp.Code:
 				default:
@@ -252,20 +281,15 @@ func (b *benchClient) op(name string, rng *mrand.Rand) error {
 			}
 		}
 	}
-	if err != nil {
-		return err
-	}
-	if status != want {
-		return fmt.Errorf("%s answered %d: %.200s", name, status, bytes.TrimSpace(raw))
-	}
 	return nil
 }
 
 // sample is one finished request.
 type sample struct {
-	op  uint8
-	err bool
-	d   time.Duration
+	op   uint8
+	err  bool
+	d    time.Duration // from the scheduled start (open loop) or the send
+	late time.Duration // open loop: how late the generator sent it
 }
 
 // recorder keeps one client's samples; merged after the run.
@@ -292,6 +316,7 @@ func (c *Config) run(stdout, stderr io.Writer) error {
 	if err := c.setup(b, stderr); err != nil {
 		return err
 	}
+	tr.CloseIdleConnections() // the run dials connections of its own
 	// Cumulative weights pick operations.
 	var weights []int
 	var names []string
@@ -317,13 +342,14 @@ func (c *Config) run(stdout, stderr io.Writer) error {
 	var firstErr atomic.Value
 	var exhausted atomic.Bool // the pre-minted coupons ran out: stop, do not spin on errors
 	recs := make([]recorder, c.Clients)
-	exec := func(rec *recorder, rng *mrand.Rand, op uint8, from time.Time) {
-		err := b.op(names[op], rng)
+	exec := func(rec *recorder, cn *conn, rng *mrand.Rand, op uint8, due time.Time) {
+		sent := time.Now()
+		err := b.op(cn, names[op], rng)
 		if errors.Is(err, errExhausted) {
 			exhausted.Store(true)
 			return
 		}
-		rec.samples = append(rec.samples, sample{op: op, err: err != nil, d: time.Since(from)})
+		rec.samples = append(rec.samples, sample{op: op, err: err != nil, d: time.Since(due), late: sent.Sub(due)})
 		done.Add(1)
 		if err != nil {
 			failed.Add(1)
@@ -333,58 +359,42 @@ func (c *Config) run(stdout, stderr io.Writer) error {
 
 	mode := fmt.Sprintf("closed loop, %d clients", c.Clients)
 	if c.Rate > 0 {
-		mode = fmt.Sprintf("open loop, %d requests/s over %d workers", c.Rate, c.Clients)
+		mode = fmt.Sprintf("open loop, %d requests/s over %d clients", c.Rate, c.Clients)
 	}
 	fmt.Fprintf(stderr, "bench: %s against %s for %v, mix %s\n", mode, c.Addr, c.Duration, mixString(c.Mix))
 	start := time.Now()
 	deadline := start.Add(c.Duration)
 	var wg sync.WaitGroup
-	var late atomic.Int64
-	if c.Rate == 0 {
-		for i := range c.Clients {
-			wg.Go(func() {
-				rng := mrand.New(mrand.NewPCG(uint64(i), uint64(start.UnixNano())))
-				for time.Now().Before(deadline) && !exhausted.Load() {
-					exec(&recs[i], rng, pickOp(rng), time.Now())
-				}
-			})
-		}
-	} else {
-		// The schedule is fixed in advance; a request waiting for a free
-		// worker counts its wait (no coordinated omission).
-		type job struct {
-			op    uint8
-			start time.Time
-		}
-		jobs := make(chan job, c.Rate*int(c.Duration/time.Second+1))
-		for i := range c.Clients {
-			wg.Go(func() {
-				rng := mrand.New(mrand.NewPCG(uint64(i), uint64(start.UnixNano())))
-				for j := range jobs {
-					exec(&recs[i], rng, j.op, j.start)
-				}
-			})
-		}
+	// Open loop: request k is due at start + k*interval, whatever the
+	// server does. A free client takes the next ticket and sleeps until it
+	// is due; latency counts from the due time, so a request that waited
+	// for a free client counts its wait (no coordinated omission).
+	var tickets atomic.Int64
+	var interval time.Duration
+	if c.Rate > 0 {
+		interval = time.Second / time.Duration(c.Rate)
+	}
+	for i := range c.Clients {
 		wg.Go(func() {
-			defer close(jobs)
-			rng := mrand.New(mrand.NewPCG(7, uint64(start.UnixNano())))
-			interval := time.Second / time.Duration(c.Rate)
-			sent := 0
-			for {
-				now := time.Now()
-				if !now.Before(deadline) || exhausted.Load() {
-					return
-				}
-				due := int(now.Sub(start) / interval)
-				for ; sent <= due; sent++ {
-					at := start.Add(time.Duration(sent) * interval)
-					select {
-					case jobs <- job{op: pickOp(rng), start: at}:
-					default:
-						late.Add(1) // the queue is full: the server is far behind
+			rng := mrand.New(mrand.NewPCG(uint64(i), uint64(start.UnixNano())))
+			cn, err := newConn(c.Addr)
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err.Error())
+				return
+			}
+			defer cn.close()
+			for !exhausted.Load() {
+				due := time.Now()
+				if interval > 0 {
+					due = start.Add(time.Duration(tickets.Add(1)-1) * interval)
+					if wait := time.Until(due); wait > 0 {
+						time.Sleep(wait)
 					}
 				}
-				time.Sleep(min(interval, 200*time.Microsecond))
+				if !due.Before(deadline) {
+					return
+				}
+				exec(&recs[i], cn, rng, pickOp(rng), due)
 			}
 		})
 	}
@@ -417,9 +427,10 @@ func (c *Config) run(stdout, stderr io.Writer) error {
 	per := make([][]time.Duration, len(names))
 	errs := make([]int, len(names))
 	counts := make([]int, len(names))
-	var all []time.Duration
+	var all, lateness []time.Duration
 	for _, r := range recs {
 		for _, s := range r.samples {
+			lateness = append(lateness, s.late)
 			counts[s.op]++
 			if s.err {
 				errs[s.op]++
@@ -452,8 +463,9 @@ func (c *Config) run(stdout, stderr io.Writer) error {
 	if exhausted.Load() {
 		fmt.Fprintf(stdout, "NOTE: the run stopped early because the pre-minted coupons ran out; pass a larger --coupons\n")
 	}
-	if n := late.Load(); n > 0 {
-		fmt.Fprintf(stdout, "WARNING: %d scheduled requests were dropped: the queue was full, the server could not keep up with --rate %d\n", n, c.Rate)
+	if c.Rate > 0 {
+		slices.Sort(lateness)
+		fmt.Fprintf(stdout, "sent late by the generator (included above): p50 %s, p99 %s\n", fmtDur(quantile(lateness, 0.5)), fmtDur(quantile(lateness, 0.99)))
 	}
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(stdout, "first error: %s\n", e)

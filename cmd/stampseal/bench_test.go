@@ -24,6 +24,9 @@ func TestBenchSelfPrintsATable(t *testing.T) {
 		if strings.Contains(out.String(), "first error") {
 			t.Errorf("stampseal %s saw errors:\n%s", strings.Join(args, " "), out.String())
 		}
+		if len(mode) > 0 && !strings.Contains(out.String(), "sent late by the generator") {
+			t.Errorf("stampseal %s did not report the generator's own lateness:\n%s", strings.Join(args, " "), out.String())
+		}
 		if !strings.Contains(errOut.String(), "requests") {
 			t.Errorf("stampseal %s showed no progress on stderr:\n%s", strings.Join(args, " "), errOut.String())
 		}
