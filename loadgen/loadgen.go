@@ -362,6 +362,7 @@ func (c *Config) run(stdout, stderr io.Writer) error {
 		mode = fmt.Sprintf("open loop, %d requests/s over %d clients", c.Rate, c.Clients)
 	}
 	fmt.Fprintf(stderr, "bench: %s against %s for %v, mix %s\n", mode, c.Addr, c.Duration, mixString(c.Mix))
+	commitsBefore, commitsErr := scrapeCommits(b.http, c.Addr)
 	start := time.Now()
 	deadline := start.Add(c.Duration)
 	var wg sync.WaitGroup
@@ -466,6 +467,11 @@ func (c *Config) run(stdout, stderr io.Writer) error {
 	if c.Rate > 0 {
 		slices.Sort(lateness)
 		fmt.Fprintf(stdout, "sent late by the generator (included above): p50 %s, p99 %s\n", fmtDur(quantile(lateness, 0.5)), fmtDur(quantile(lateness, 0.99)))
+	}
+	if commitsErr == nil {
+		if after, err := scrapeCommits(b.http, c.Addr); err == nil {
+			after.report(stdout, commitsBefore, elapsed)
+		}
 	}
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(stdout, "first error: %s\n", e)

@@ -15,6 +15,7 @@ func TestExpositionHasBoundedLabelsOnly(t *testing.T) {
 	m.HTTPRequest("/v1/credentials/{serial}", "GET", 200, 3*time.Millisecond)
 	m.AlertRaised("replay")
 	m.OpenAlerts(2)
+	m.Commit(12, 3*time.Millisecond)
 	m.Register(NewStorageCollector(func() StorageStats { return StorageStats{Commits: 5, Writes: 40} }))
 	rr := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rr, httptest.NewRequest("GET", "/metrics", nil))
@@ -27,6 +28,10 @@ func TestExpositionHasBoundedLabelsOnly(t *testing.T) {
 		`stampseal_fraud_open_alerts 2`,
 		`stampseal_storage_commits_total 5`,
 		`stampseal_storage_writes_total 40`,
+		`stampseal_storage_commit_duration_seconds_bucket{le="0.002"} 0`,
+		`stampseal_storage_commit_duration_seconds_bucket{le="0.003"} 1`,
+		`stampseal_storage_commit_batch_writes_bucket{le="8"} 0`,
+		`stampseal_storage_commit_batch_writes_bucket{le="16"} 1`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("exposition lacks %s", want)

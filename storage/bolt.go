@@ -40,6 +40,7 @@ type Bolt struct {
 	wg         sync.WaitGroup // the committer goroutine, for Close
 
 	commits, writes atomic.Uint64 // group-commit counters, for metrics
+	observe         atomic.Pointer[func(writes int, took time.Duration)]
 }
 
 type call struct {
@@ -170,6 +171,7 @@ func (s *Bolt) commitLoop() {
 func (s *Bolt) commit(calls []*call) {
 	for len(calls) > 0 {
 		failed := -1
+		start := time.Now()
 		err := s.update(func(tx Tx) error {
 			for i, c := range calls {
 				if err := c.fn(tx); err != nil {
@@ -180,6 +182,9 @@ func (s *Bolt) commit(calls []*call) {
 			return nil
 		})
 		if failed < 0 {
+			if fn := s.observe.Load(); fn != nil && err == nil {
+				(*fn)(len(calls), time.Since(start)) // before the callers hear of it
+			}
 			err = classify(err)
 			for _, c := range calls {
 				c.done <- err
@@ -230,6 +235,12 @@ func (s *Bolt) Stats() bolt.Stats { return s.db.Stats() }
 
 // GroupCommits reports how many commits ran and how many writes they carried.
 func (s *Bolt) GroupCommits() (commits, writes uint64) { return s.commits.Load(), s.writes.Load() }
+
+// ObserveCommits makes every successful group commit report, before its
+// writers are answered, how many writes it carried and how long it took to
+// be durable: the floor under the latency
+// of every write, set by the disk's fsync.
+func (s *Bolt) ObserveCommits(fn func(writes int, took time.Duration)) { s.observe.Store(&fn) }
 
 // Close waits for queued writes and closes the file.
 func (s *Bolt) Close() error {

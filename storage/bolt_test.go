@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -246,5 +247,34 @@ func TestOtherLayoutIsRefused(t *testing.T) {
 	rewrite(func(tx *bolt.Tx) error { return tx.Bucket([]byte(Meta)).Put(layoutKey, []byte("9")) })
 	if _, err := OpenBolt(path); !errors.Is(err, ErrLayout) {
 		t.Errorf("layout 9 ledger opened: %v, want ErrLayout", err)
+	}
+}
+
+func TestObserveCommitsSeesEveryWriteOnce(t *testing.T) {
+	s, _ := openTemp(t)
+	var mu sync.Mutex
+	var commits, writes int
+	s.ObserveCommits(func(n int, took time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		commits++
+		writes += n
+		if n < 1 || n > maxBatch || took <= 0 {
+			t.Errorf("a commit reported %d writes in %v", n, took)
+		}
+	})
+	var wg sync.WaitGroup
+	for i := range 150 {
+		wg.Go(func() {
+			if err := s.Update(func(tx Tx) error { return tx.Put(Meta, []byte{byte(i)}, []byte("x")) }); err != nil {
+				t.Errorf("Update: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if c, _ := s.GroupCommits(); writes != 150 || uint64(commits) != c {
+		t.Fatalf("observed %d writes in %d commits (%d commits ran), want 150 writes in all of them", writes, commits, c)
 	}
 }

@@ -47,6 +47,7 @@ func openService(df *dataFlags, stderr io.Writer, log *slog.Logger, o serviceOpt
 	}
 	monitor = fraud.New(l.store, fraud.DefaultConfig(), fraud.WithMetrics(m), fraud.WithLogger(log))
 	m.Register(metrics.NewStorageCollector(l.storageStats))
+	l.store.ObserveCommits(m.Commit)
 	a := api.New(api.Deps{Access: l.access, Keys: l.ring, Issuer: l.issuer, Verifier: l.verifier, Store: l.store,
 		Throttle: monitor, Observer: decisions, Review: monitor, Barcodes: barcode.NewCache(o.cacheBytes), Short: l.short,
 		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit})

@@ -1,0 +1,70 @@
+package loadgen
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// commitStats is the server's group-commit histogram as /metrics shows it.
+// The bench reads it before and after the run: a redemption cannot be
+// faster than its commit, so the commit tail is the floor under the
+// redemption tail, and it is set by the disk's fsync.
+type commitStats struct {
+	count, writes uint64
+	sum           float64
+	buckets       map[float64]uint64 // upper bound in seconds: cumulative count
+}
+
+const commitMetric = "stampseal_storage_commit_duration_seconds"
+const batchMetric = "stampseal_storage_commit_batch_writes"
+
+// scrapeCommits reads the commit histograms from the server at addr.
+func scrapeCommits(client *http.Client, addr string) (commitStats, error) {
+	resp, err := client.Get(addr + "/metrics")
+	if err != nil {
+		return commitStats{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return commitStats{}, fmt.Errorf("GET /metrics answered %d", resp.StatusCode)
+	}
+	return parseCommits(resp.Body)
+}
+
+func parseCommits(r io.Reader) (commitStats, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return commitStats{}, err
+	}
+	dur, batch := fams[commitMetric], fams[batchMetric]
+	if dur == nil || batch == nil || len(dur.Metric) != 1 || len(batch.Metric) != 1 {
+		return commitStats{}, fmt.Errorf("/metrics has no %s", commitMetric)
+	}
+	h := dur.Metric[0].GetHistogram()
+	s := commitStats{count: h.GetSampleCount(), sum: h.GetSampleSum(), buckets: map[float64]uint64{},
+		writes: uint64(batch.Metric[0].GetHistogram().GetSampleSum())}
+	for _, b := range h.Bucket {
+		s.buckets[b.GetUpperBound()] = b.GetCumulativeCount()
+	}
+	return s, nil
+}
+
+// report prints what the server's commits did between before and s.
+func (s commitStats) report(w io.Writer, before commitStats, elapsed time.Duration) {
+	n := s.count - before.count
+	if n == 0 {
+		return
+	}
+	over := func(bound float64) float64 {
+		return 100 * float64(n-(s.buckets[bound]-before.buckets[bound])) / float64(n)
+	}
+	fmt.Fprintf(w, "server group commits: %.0f/s, %.1f writes each, mean %s; over 2 ms: %.1f%%, over 5 ms: %.2f%%, over 10 ms: %.2f%%\n",
+		float64(n)/elapsed.Seconds(), float64(s.writes-before.writes)/float64(n),
+		fmtDur(time.Duration((s.sum-before.sum)/float64(n)*float64(time.Second))), over(.002), over(.005), over(.01))
+}
