@@ -23,7 +23,7 @@ func NewStorageCollector(stats func() StorageStats) *StorageCollector {
 		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "storage", name), help, nil, nil)
 	}
 	return &StorageCollector{stats: stats, descs: [5]*prometheus.Desc{
-		d("commits_total", "Write transactions committed (each one fsync)."),
+		d("commits_total", "Write transactions committed (bbolt syncs each twice: data, then meta page)."),
 		d("writes_total", "Writes carried by those commits (group commit: writes/commits is the batch size)."),
 		d("read_tx_total", "Read transactions started."),
 		d("open_read_tx", "Read transactions open now."),
