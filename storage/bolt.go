@@ -22,8 +22,9 @@ const maxBatch = 256
 //
 // Writes are group-committed: while one commit is being synced to disk,
 // newly arriving writers queue, and the whole queue commits in the next
-// transaction with one commit (bbolt syncs twice: data pages, then meta). Under no load a write commits at once; under
-// load the batch grows with the queue. When the queue is shorter than the
+// transaction (bbolt syncs each commit twice: data pages, then meta).
+// Under no load a write commits at once; under load the batch grows with
+// the queue. When the queue is shorter than the
 // last batch, the committer waits (at most half a commit's time) for the
 // writers of the last batch to come back: they are usually busy checking
 // their next signature, and one commit can then serve them all.
