@@ -362,6 +362,13 @@ func (c *Config) run(stdout, stderr io.Writer) error {
 		mode = fmt.Sprintf("open loop, %d requests/s over %d clients", c.Rate, c.Clients)
 	}
 	fmt.Fprintf(stderr, "bench: %s against %s for %v, mix %s\n", mode, c.Addr, c.Duration, mixString(c.Mix))
+	conns := make([]*conn, c.Clients)
+	for i := range conns {
+		var err error
+		if conns[i], err = newConn(c.Addr); err != nil {
+			return err
+		}
+	}
 	commitsBefore, commitsErr := scrapeCommits(b.http, c.Addr)
 	start := time.Now()
 	deadline := start.Add(c.Duration)
@@ -376,24 +383,20 @@ func (c *Config) run(stdout, stderr io.Writer) error {
 		interval = time.Second / time.Duration(c.Rate)
 	}
 	for i := range c.Clients {
+		cn := conns[i]
 		wg.Go(func() {
-			rng := mrand.New(mrand.NewPCG(uint64(i), uint64(start.UnixNano())))
-			cn, err := newConn(c.Addr)
-			if err != nil {
-				firstErr.CompareAndSwap(nil, err.Error())
-				return
-			}
 			defer cn.close()
+			rng := mrand.New(mrand.NewPCG(uint64(i), uint64(start.UnixNano())))
 			for !exhausted.Load() {
 				due := time.Now()
 				if interval > 0 {
 					due = start.Add(time.Duration(tickets.Add(1)-1) * interval)
-					if wait := time.Until(due); wait > 0 {
-						time.Sleep(wait)
-					}
 				}
 				if !due.Before(deadline) {
 					return
+				}
+				if wait := time.Until(due); wait > 0 {
+					time.Sleep(wait)
 				}
 				exec(&recs[i], cn, rng, pickOp(rng), due)
 			}
