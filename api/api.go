@@ -98,6 +98,8 @@ func (a *API) Router() *mux.Router { return a.router }
 
 // ServeHTTP applies the in-flight cap, panic recovery and request metrics.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Every answer, JSON, image or metrics, is exactly its declared type.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	select {
 	case a.slots <- struct{}{}:
 		defer func() { <-a.slots }()

@@ -63,7 +63,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"issue card":      {"global", "admin", "issuer"},
 		"issue punch":     {"global", "admin", "issuer"},
 		"issue coupons":   {"global", "admin", "issuer"},
-		"barcode":         {"global", "admin", "issuer", "register"},
+		"barcode":         {"global", "admin", "issuer"},
 		"verify":          {"register"},
 		"redeem":          {"register"},
 		"stamp":           {"register"},

@@ -21,8 +21,11 @@ type ShortCodes interface {
 // maxSheetHTTP bounds a sheet rendered on a request (10 pages).
 const maxSheetHTTP = 120
 
-// Who may fetch a credential's images: they carry the code itself.
-var imageRoles = []access.Role{access.Issuer, access.Register, access.Admin}
+// Who may fetch a credential's images: they carry the code itself, so only
+// the roles that mint codes. A register is handed the code it needs in the
+// answer that issued or stamped it; letting it render any serial would let
+// one till fetch another customer's reward (red-team finding, issue 20).
+var imageRoles = []access.Role{access.Issuer, access.Admin}
 
 func (a *API) routeBarcodes(r *mux.Router) {
 	a.handle(r, "GET", "/v1/credentials/{serial}/barcode.png", a.barcodePNG, imageRoles...)

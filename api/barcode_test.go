@@ -35,7 +35,7 @@ func TestScannedBarcodeRedeems(t *testing.T) {
 	sh := s.shop("bakery-1")
 	serial, code := s.coupon(sh, 1)
 	path := "/v1/credentials/" + serial + "/barcode.png?symbology=qr&size=150"
-	first := s.must(200, "GET", path, sh.register, nil)
+	first := s.must(200, "GET", path, sh.issuer, nil)
 	got := scan(t, first, qrcode.NewQRCodeReader())
 	if got != code {
 		t.Fatalf("QR carries %q, want the coupon's code", got)
@@ -45,7 +45,7 @@ func TestScannedBarcodeRedeems(t *testing.T) {
 		t.Errorf("caching headers: ETag %q, Cache-Control %q", etag, first.header.Get("Cache-Control"))
 	}
 	req, _ := http.NewRequest("GET", s.url+path, nil)
-	req.Header.Set("Authorization", "Bearer "+sh.register)
+	req.Header.Set("Authorization", "Bearer "+sh.issuer)
 	req.Header.Set("If-None-Match", etag)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

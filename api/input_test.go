@@ -45,7 +45,7 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 		{"an unknown path is 404", "GET", "/v1/nothing", sh.register, nil, 404, "not_found"},
 		{"a wrong method is 405", "GET", "/v1/redeem", sh.register, nil, 405, "method_not_allowed"},
 		{"a bad alert filter is 400", "GET", "/v1/alerts?severity=apocalyptic", sh.auditor, nil, 400, "invalid_request"},
-		{"an unknown symbology is 400", "GET", "/v1/credentials/00000000000000000000000000000000/barcode.png?symbology=morse", sh.register, nil, 404, "not_found"},
+		{"an unknown symbology is 400", "GET", "/v1/credentials/00000000000000000000000000000000/barcode.png?symbology=morse", sh.issuer, nil, 404, "not_found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := s.do(tc.method, tc.path, tc.token, tc.body)

@@ -136,6 +136,17 @@ func (a *API) credential(w http.ResponseWriter, r *http.Request, k access.Key) e
 	if err != nil {
 		return err
 	}
+	if k.Role == access.Register {
+		// A till learns a reward's code from the stamp that earned it; the
+		// serials of a card's rewards would let any till of the merchant
+		// ask for them, so a register sees only whether each was redeemed.
+		for i := range st.Rewards {
+			st.Rewards[i].Serial = ""
+		}
+		for i := range st.History {
+			st.History[i].Reward = ""
+		}
+	}
 	writeJSON(w, http.StatusOK, st)
 	return nil
 }

@@ -32,7 +32,7 @@ type Status struct {
 
 // RewardStatus is a reward coupon earned on a card.
 type RewardStatus struct {
-	Serial   string `json:"serial"`
+	Serial   string `json:"serial,omitempty"` // left out for registers: see api
 	Redeemed bool   `json:"redeemed"`
 }
 
