@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"errors"
 	"time"
 
 	"github.com/stampseal/stampseal/credential"
@@ -36,58 +35,21 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 		return Redemption{}, err
 	}
 	idem := remember(req.Merchant, req.IdempotencyKey, fingerprint("redeem", p.serial.String()))
-	var (
-		out     Redemption
-		retry   bool
-		refused error
-	)
-	err = v.store.Update(func(tx storage.Tx) error {
-		out, retry, refused = Redemption{}, false, nil
-		o := v.idx.track(tx)
-		first, err := o.recall(tx, idem)
-		if err != nil {
-			return refuse(err, &refused)
-		}
-		if first != nil && first.Redemption != nil {
-			out, retry = *first.Redemption, true
-			return nil
-		}
+	out, retry, err := write(v, idem, redemptionSlot, func(tx storage.Tx, o *overlay, keep func(*Redemption) *answer) (Redemption, error) {
 		rec, err := ledger(tx, p, now)
 		t := o.trail(p.serial)
 		if err == nil && rec.UsesLeft(t.uses) == 0 {
 			err = firstUse(tx, t)
 		}
 		if err != nil {
-			return refuse(err, &refused)
+			return Redemption{}, err
 		}
-		out = Redemption{Redeemed: true, Serial: p.serial.String(), UsesLeft: rec.UsesLeft(t.uses + 1), RedeemedAt: now.UTC(), Register: req.Register}
-		e := event{Serial: p.serial, Use: true, Entry: Entry{At: now.UTC(), Op: "redeem", Register: req.Register}}
-		if idem != nil {
-			a := *idem
-			a.Redemption = &out
-			e.Answer = &a
-		}
-		return o.append(tx, e)
+		out := Redemption{Redeemed: true, Serial: p.serial.String(), UsesLeft: rec.UsesLeft(t.uses + 1), RedeemedAt: now.UTC(), Register: req.Register}
+		e := event{Serial: p.serial, Use: true, Entry: Entry{At: now.UTC(), Op: "redeem", Register: req.Register}, Answer: keep(&out)}
+		return out, o.append(tx, e)
 	})
-	if err == nil {
-		err = refused
-	}
 	v.emit(fraud.OpRedeem, &req, p, err, now, outcome{retry: retry})
-	if err != nil {
-		return Redemption{}, err
-	}
-	return out, nil
+	return out, err
 }
 
-// refuse files a refusal as the transaction's answer and lets the
-// transaction end cleanly (nothing was written before a refusal), so that a
-// refused request does not force its group commit to be re-run. Any other
-// error aborts the transaction.
-func refuse(err error, refused *error) error {
-	var r *Refusal
-	if errors.As(err, &r) {
-		*refused = err
-		return nil
-	}
-	return err
-}
+func redemptionSlot(a *answer) **Redemption { return &a.Redemption }

@@ -45,32 +45,15 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 	if err != nil {
 		return StampResult{}, err
 	}
-	var (
-		out     StampResult
-		retry   bool
-		refused error
-	)
-	err = v.store.Update(func(tx storage.Tx) error {
-		out, retry, refused = StampResult{}, false, nil
-		o := v.idx.track(tx)
-		first, err := o.recall(tx, idem)
-		if err != nil {
-			return refuse(err, &refused)
-		}
-		if first != nil && first.Stamp != nil {
-			out, retry = *first.Stamp, true
-			return nil
-		}
+	out, retry, err := write(v, idem, stampSlot, func(tx storage.Tx, o *overlay, keep func(*StampResult) *answer) (StampResult, error) {
 		entry := Entry{At: now.UTC(), Op: "stamp", Register: req.Register, Stamps: req.Stamps, Source: "register"}
-		out, err = v.addStamps(tx, o, card, req.Stamps, entry, idem, now, rewards)
-		return refuse(err, &refused)
+		return v.addStamps(tx, o, card, req.Stamps, entry, keep, now, rewards)
 	})
-	if err == nil {
-		err = refused
-	}
 	v.emit(fraud.OpStamp, &req.Request, card, err, now, outcome{retry: retry, stamps: req.Stamps})
 	return out, err
 }
+
+func stampSlot(a *answer) **StampResult { return &a.Stamp }
 
 // ClaimRequest puts a punch token's stamps onto a card.
 type ClaimRequest struct {
@@ -101,32 +84,27 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 	if err != nil {
 		return StampResult{}, err
 	}
-	var (
-		out     StampResult
-		stamps  int
-		refused error
-	)
-	err = v.store.Update(func(tx storage.Tx) error {
-		out, stamps, refused = StampResult{}, 0, nil
-		o := v.idx.track(tx)
+	stamps := int(punch.code.Claims.Count)
+	out, _, err := write(v, nil, stampSlot, func(tx storage.Tx, o *overlay, keep func(*StampResult) *answer) (StampResult, error) {
 		prec, err := ledger(tx, punch, now)
 		t := o.trail(punch.serial)
 		if err == nil && prec.UsesLeft(t.uses) == 0 {
 			err = firstUse(tx, t)
 		}
 		if err != nil {
-			return refuse(err, &refused)
+			return StampResult{}, err
 		}
 		stamps = prec.Stamps
 		entry := Entry{At: now.UTC(), Op: "claim", Register: req.Register, Stamps: stamps, Source: "punch", Punch: punch.serial.String()}
-		if out, err = v.addStamps(tx, o, card, stamps, entry, nil, now, rewards); err != nil {
-			return refuse(err, &refused)
+		out, err := v.addStamps(tx, o, card, stamps, entry, keep, now, rewards)
+		if err != nil {
+			return StampResult{}, err
 		}
 		use := Entry{At: now.UTC(), Op: "claim", Register: req.Register, Card: card.serial.String()}
-		return o.append(tx, event{Serial: punch.serial, Use: true, Entry: use})
+		return out, o.append(tx, event{Serial: punch.serial, Use: true, Entry: use})
 	})
-	if err == nil {
-		err = refused
+	if err != nil {
+		stamps = 0
 	}
 	v.emit(fraud.OpClaim, &preq, punch, err, now, outcome{stamps: stamps, card: card.serial.String()})
 	return out, err
@@ -176,8 +154,8 @@ func (v *Verifier) signRewards(card *presented, stamps int, now time.Time) ([]cr
 
 // addStamps checks the card and the program's limits and adds stamps,
 // recording a reward each time the card fills, and journals entry (with
-// the answer for idem, if any) and the rewards. Refusals write nothing.
-func (v *Verifier) addStamps(tx storage.Tx, o *overlay, card *presented, stamps int, entry Entry, idem *answer, now time.Time, signed []credential.Draft) (StampResult, error) {
+// the answer kept for its idempotency key, if any) and the rewards. Refusals write nothing.
+func (v *Verifier) addStamps(tx storage.Tx, o *overlay, card *presented, stamps int, entry Entry, keep func(*StampResult) *answer, now time.Time, signed []credential.Draft) (StampResult, error) {
 	rec, err := ledger(tx, card, now)
 	if err != nil {
 		return StampResult{}, err
@@ -213,13 +191,7 @@ func (v *Verifier) addStamps(tx storage.Tx, o *overlay, card *presented, stamps 
 	}
 	out.Stamps, out.StampsTotal = rec.Stamps, rec.StampsTotal
 
-	e := event{Serial: card.serial, Entry: entry}
-	if idem != nil {
-		a := *idem
-		a.Stamp = &out
-		e.Answer = &a
-	}
-	if err := o.append(tx, e); err != nil {
+	if err := o.append(tx, event{Serial: card.serial, Entry: entry, Answer: keep(&out)}); err != nil {
 		return StampResult{}, err
 	}
 	for _, r := range earned {
