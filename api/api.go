@@ -17,6 +17,7 @@ import (
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/metrics"
+	"github.com/stampseal/stampseal/offline"
 	"github.com/stampseal/stampseal/storage"
 	"github.com/stampseal/stampseal/verify"
 )
@@ -34,13 +35,15 @@ type Deps struct {
 	Issuer   *issuer.Issuer
 	Verifier *verify.Verifier
 	Store    storage.Backend
-	Throttle Throttle         // optional
-	Observer verify.Observer  // optional: told of every issuance
-	Review   Review           // optional: the fraud review routes
-	Barcodes *barcode.Cache   // optional: the barcode routes
-	Short    ShortCodes       // optional: short codes on barcodes and cards
-	Metrics  *metrics.Metrics // optional
-	Log      *slog.Logger     // optional
+	Throttle Throttle          // optional
+	Observer verify.Observer   // optional: told of every issuance
+	Review   Review            // optional: the fraud review routes
+	Barcodes *barcode.Cache    // optional: the barcode routes
+	Short    ShortCodes        // optional: short codes on barcodes and cards
+	Metrics  *metrics.Metrics  // optional
+	Offline  *offline.Service  // optional: snapshot and sync for till agents
+	Policies *offline.Policies // with Offline: offline policies of programs, batches, merchants
+	Log      *slog.Logger      // optional
 	// IssueLimit bounds how fast one API key mints; zero: DefaultIssueLimit.
 	IssueLimit IssueLimit
 	// MaxInFlight caps concurrent requests; more are answered 503 at once
@@ -89,6 +92,9 @@ func New(d Deps) *API {
 	}
 	if d.Barcodes != nil {
 		a.routeBarcodes(r)
+	}
+	if d.Offline != nil {
+		a.routeOffline(r)
 	}
 	return a
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/metrics"
+	"github.com/stampseal/stampseal/offline"
 	"github.com/stampseal/stampseal/shortcode"
 	"github.com/stampseal/stampseal/storage"
 	"github.com/stampseal/stampseal/verify"
@@ -97,7 +98,7 @@ func newStack(t testing.TB, path, masterText string) *stack {
 	}
 	return &stack{store: store, ring: ring, monitor: monitor, deps: api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver,
 		Store: store, Throttle: monitor, Observer: monitor, Review: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short,
-		Metrics: metrics.New()}}
+		Metrics: metrics.New(), Offline: offline.NewService(store, ring, ver, monitor), Policies: offline.NewPolicies(store)}}
 }
 
 func (s *server) stop() {

@@ -10,6 +10,7 @@ import (
 	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/issuer"
+	"github.com/stampseal/stampseal/offline"
 )
 
 func (a *API) routeIssue(r *mux.Router) {
@@ -27,6 +28,7 @@ func (a *API) createProgram(w http.ResponseWriter, r *http.Request, k access.Key
 		Reward         string             `json:"reward"`
 		RewardValidFor string             `json:"reward_valid_for"`
 		Limits         *credential.Limits `json:"limits"`
+		Offline        *offline.Policy    `json:"offline"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		return err
@@ -46,10 +48,14 @@ func (a *API) createProgram(w http.ResponseWriter, r *http.Request, k access.Key
 	if p, err = a.Issuer.CreateProgram(p); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{
+	answer := map[string]any{
 		"merchant": p.Merchant, "id": p.ID, "stamps_required": p.StampsRequired, "reward": p.Reward,
 		"reward_valid_for": p.RewardValidFor.String(), "limits": p.Limits,
-	})
+	}
+	if err := a.setProgramOffline(p.Merchant, p.ID, req.Offline, answer); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, answer)
 	return nil
 }
 
@@ -109,12 +115,13 @@ func (a *API) issueOne(w http.ResponseWriter, r *http.Request, k access.Key, kin
 
 func (a *API) issueCoupons(w http.ResponseWriter, r *http.Request, k access.Key) error {
 	var req struct {
-		Merchant  string     `json:"merchant"`
-		Offer     string     `json:"offer"`
-		ValidFor  string     `json:"valid_for"`
-		NotBefore *time.Time `json:"not_before"`
-		MaxUses   int        `json:"max_uses"`
-		Count     int        `json:"count"`
+		Merchant  string          `json:"merchant"`
+		Offer     string          `json:"offer"`
+		ValidFor  string          `json:"valid_for"`
+		NotBefore *time.Time      `json:"not_before"`
+		MaxUses   int             `json:"max_uses"`
+		Count     int             `json:"count"`
+		Offline   *offline.Policy `json:"offline"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		return err
@@ -138,7 +145,11 @@ func (a *API) issueCoupons(w http.ResponseWriter, r *http.Request, k access.Key)
 		return err
 	}
 	a.issued(r, k, coupons...)
-	writeJSON(w, http.StatusCreated, map[string]any{"coupons": coupons})
+	answer := map[string]any{"coupons": coupons}
+	if err := a.addBatchOffline(req.Merchant, coupons, req.Offline, answer); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, answer)
 	return nil
 }
 

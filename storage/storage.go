@@ -32,10 +32,11 @@ const (
 	AlertIndex  Bucket = "alertindex"  // incident key -> alert id
 	Blocklist   Bucket = "blocklist"   // serial -> block record
 	Meta        Bucket = "meta"        // schema version, bootstrap markers
+	Offline     Bucket = "offline"     // offline policies, synced operations of till agents, offline losses
 )
 
 // Buckets lists every keyspace.
-var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta}
+var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta, Offline}
 
 // Tx is one serializable transaction.
 type Tx interface {

@@ -25,7 +25,7 @@ type Redemption struct {
 // Errors: a *Refusal (see errors.go), an *AlreadyRedeemedError, or a failure
 // of the service (storage.ErrUnavailable among them).
 func (v *Verifier) Redeem(req Request) (Redemption, error) {
-	now := v.now()
+	now := v.when(&req)
 	p, err := v.authenticate(&req)
 	if err == nil && p.code.Claims.Kind != credential.KindCoupon {
 		err = ErrWrongKind

@@ -34,7 +34,7 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 	if req.Stamps < 1 || req.Stamps > 100 {
 		return StampResult{}, fmt.Errorf("%w: stamps must be 1 to 100", ErrInvalidRequest)
 	}
-	now := v.now()
+	now := v.when(&req.Request)
 	card, err := v.authenticateKind(&req.Request, credential.KindCard)
 	if err != nil {
 		v.emit(fraud.OpStamp, &req.Request, card, err, now, outcome{})
@@ -64,7 +64,7 @@ type ClaimRequest struct {
 // Claim moves a punch's stamps onto a card of the same program, once: a
 // second claim of the punch is an *AlreadyRedeemedError.
 func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
-	now := v.now()
+	now := v.when(&req.Request)
 	card, err := v.authenticateKind(&req.Request, credential.KindCard)
 	if err != nil {
 		v.emit(fraud.OpClaim, &req.Request, card, err, now, outcome{})

@@ -95,6 +95,19 @@ type Request struct {
 	APIKey         string // id of the caller's API key
 	Source         string // client address
 	IdempotencyKey string
+	// At is, for an operation a till decided offline and syncs later, the
+	// till's time: validity windows and the journal use it. The caller
+	// bounds it; zero means now.
+	At time.Time
+}
+
+// when is the time an operation happens at: the till's time for a synced
+// offline operation, else now.
+func (v *Verifier) when(req *Request) time.Time {
+	if !req.At.IsZero() {
+		return req.At
+	}
+	return v.now()
 }
 
 // Result is the answer to a verification.

@@ -202,14 +202,15 @@ var (
 
 // kindHelp explains each alert kind to the reader of the page.
 var kindHelp = map[string]string{
-	fraud.KindCounterfeit:    "A code with a bad signature, a tampered code, a code signed by an unknown key, or another merchant's code was presented.",
-	fraud.KindReplay:         "A code that was already used was presented again at another register or later than a double scan.",
-	fraud.KindDuplicateCard:  "One card was used in two places at once, or faster than a person could move between them: it was probably copied.",
-	fraud.KindVelocity:       "One code was used more often than the program allows in a short window.",
-	fraud.KindUnissuedSerial: "A code with a valid signature carries a serial that was never issued: a signing key has probably leaked.",
-	fraud.KindCompromisedKey: "A code signed by a key that was marked compromised was presented.",
-	fraud.KindGuessing:       "Many invalid codes came from one register or address: someone may be guessing codes.",
-	fraud.KindInsider:        "One register or key keeps favouring the same few cards.",
+	fraud.KindCounterfeit:        "A code with a bad signature, a tampered code, a code signed by an unknown key, or another merchant's code was presented.",
+	fraud.KindReplay:             "A code that was already used was presented again at another register or later than a double scan.",
+	fraud.KindDuplicateCard:      "One card was used in two places at once, or faster than a person could move between them: it was probably copied.",
+	fraud.KindVelocity:           "One code was used more often than the program allows in a short window.",
+	fraud.KindUnissuedSerial:     "A code with a valid signature carries a serial that was never issued: a signing key has probably leaked.",
+	fraud.KindCompromisedKey:     "A code signed by a key that was marked compromised was presented.",
+	fraud.KindGuessing:           "Many invalid codes came from one register or address: someone may be guessing codes.",
+	fraud.KindInsider:            "One register or key keeps favouring the same few cards.",
+	fraud.KindOfflineDoubleSpend: "A single-use code was used twice, at least once at a till that was offline. Registers and times list both sides, the use that was kept first; the second was honoured at the till and recorded as a loss.",
 }
 
 var severities = []string{fraud.SeverityLow, fraud.SeverityMedium, fraud.SeverityHigh, fraud.SeverityCritical}

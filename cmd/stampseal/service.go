@@ -12,6 +12,7 @@ import (
 	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/metrics"
+	"github.com/stampseal/stampseal/offline"
 	"github.com/stampseal/stampseal/verify"
 	"github.com/stampseal/stampseal/web"
 )
@@ -50,7 +51,8 @@ func openService(df *dataFlags, stderr io.Writer, log *slog.Logger, o serviceOpt
 	l.store.ObserveCommits(m.Commit)
 	a := api.New(api.Deps{Access: l.access, Keys: l.ring, Issuer: l.issuer, Verifier: l.verifier, Store: l.store,
 		Throttle: monitor, Observer: decisions, Review: monitor, Barcodes: barcode.NewCache(o.cacheBytes), Short: l.short,
-		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit})
+		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit,
+		Offline: offline.NewService(l.store, l.ring, l.verifier, monitor), Policies: offline.NewPolicies(l.store)})
 	web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Log: log}).Mount(a.Router())
 	return &service{ledger: l, monitor: monitor, handler: a}, nil
 }
