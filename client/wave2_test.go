@@ -1,0 +1,218 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stampseal/stampseal/client"
+)
+
+// The wave-2 routes of the contract are not all served yet. These tests
+// pin what the client sends for each (method, path, query, body) and that
+// it reads the contract's answer shape, against a server that records.
+
+type recorded struct {
+	method, path, query, auth string
+	body                      map[string]any
+}
+
+func recorder(t *testing.T, status int, answer string, header http.Header) (*client.Client, *recorded) {
+	t.Helper()
+	rec := &recorded{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.method, rec.path, rec.query, rec.auth = r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Authorization")
+		rec.body = nil
+		if raw, _ := io.ReadAll(r.Body); len(raw) > 0 {
+			if err := json.Unmarshal(raw, &rec.body); err != nil {
+				t.Errorf("%s %s: body is not a JSON object: %s", r.Method, r.URL.Path, raw)
+			}
+		}
+		for k, v := range header {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, answer)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(srv.URL, client.WithToken("tok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, rec
+}
+
+func (r *recorded) want(t *testing.T, method, path, query string, body map[string]any) {
+	t.Helper()
+	if r.method != method || r.path != path || r.query != query || r.auth != "Bearer tok" {
+		t.Errorf("sent %s %s?%s (%s), want %s %s?%s (Bearer tok)", r.method, r.path, r.query, r.auth, method, path, query)
+	}
+	gotJSON, _ := json.Marshal(r.body)
+	wantJSON, _ := json.Marshal(body)
+	if string(gotJSON) != string(wantJSON) {
+		t.Errorf("%s %s sent %s, want %s", method, path, gotJSON, wantJSON)
+	}
+}
+
+func TestWave2Requests(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 5, 1, 9, 30, 0, 0, time.UTC)
+
+	t.Run("api keys", func(t *testing.T) {
+		c, rec := recorder(t, 200, `{"apikeys":[{"id":"k1","name":"till 3","role":"register","merchant":"b","created_at":"2026-05-01T09:30:00Z","last_used_at":null,"revoked_at":"2026-05-01T09:30:00Z"}]}`, nil)
+		keys, err := c.APIKeys(ctx, "b")
+		rec.want(t, "GET", "/v1/apikeys", "merchant=b", nil)
+		if err != nil || len(keys) != 1 || keys[0].ID != "k1" || !keys[0].LastUsedAt.IsZero() || !keys[0].RevokedAt.Equal(at) {
+			t.Fatalf("APIKeys = %+v, %v", keys, err)
+		}
+		err = c.RevokeAPIKey(ctx, "k 1", "lost")
+		rec.want(t, "POST", "/v1/apikeys/k%201/revoke", "", map[string]any{"reason": "lost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.CreateAPIKey(ctx, client.APIKeyRequest{Merchant: "b", Role: client.RoleRegister, Name: "till", ExpiresIn: client.Duration(720 * time.Hour), Shop: "north"})
+		rec.want(t, "POST", "/v1/apikeys", "", map[string]any{"merchant": "b", "role": "register", "name": "till", "expires_in": "720h0m0s", "shop": "north"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("audit", func(t *testing.T) {
+		c, rec := recorder(t, 200, `{"events":[{"at":"2026-05-01T09:30:00Z","action":"key_revoke","actor_key_id":"a1","actor_name":"owner","actor_role":"admin","source":"10.0.0.1","target":"k1","details":{"reason":"lost"}}]}`, nil)
+		ev, err := c.Audit(ctx, client.AuditFilter{Merchant: "b", Since: at, Limit: 5})
+		rec.want(t, "GET", "/v1/audit", "limit=5&merchant=b&since=2026-05-01T09%3A30%3A00Z", nil)
+		if err != nil || len(ev) != 1 || ev[0].Action != "key_revoke" || !strings.Contains(string(ev[0].Details), "lost") {
+			t.Fatalf("Audit = %+v, %v", ev, err)
+		}
+	})
+
+	t.Run("unblock and history paging", func(t *testing.T) {
+		c, rec := recorder(t, 200, `{"serial":"S1","kind":"card","status":"active","uses_left":1,"issued_at":"2026-05-01T09:30:00Z","history":[],"next_cursor":"c2"}`, nil)
+		if err := c.Unblock(ctx, "b", "S1", "found"); err != nil {
+			t.Fatal(err)
+		}
+		rec.want(t, "POST", "/v1/credentials/S1/unblock", "merchant=b", map[string]any{"reason": "found"})
+		st, err := c.Credential(ctx, "S1", client.HistoryPage{Limit: 10, Before: "c1"})
+		rec.want(t, "GET", "/v1/credentials/S1", "before=c1&limit=10", nil)
+		if err != nil || st.NextCursor != "c2" {
+			t.Fatalf("Credential = %+v, %v", st, err)
+		}
+	})
+
+	t.Run("reservations", func(t *testing.T) {
+		c, rec := recorder(t, 201, `{"reservation_id":"r1","serial":"S1","expires_at":"2026-05-01T09:30:00Z","uses_left":0}`, nil)
+		res, err := c.Reserve(ctx, client.ReserveRequest{Code: client.Code{Code: "C"}, Register: "till-3", TTL: client.Duration(5 * time.Minute), IdempotencyKey: "h1"})
+		rec.want(t, "POST", "/v1/reservations", "", map[string]any{"code": "C", "register": "till-3", "ttl": "5m0s", "idempotency_key": "h1"})
+		if err != nil || res.ReservationID != "r1" || !res.ExpiresAt.Equal(at) {
+			t.Fatalf("Reserve = %+v, %v", res, err)
+		}
+		c, rec = recorder(t, 200, `{"redeemed":true,"redemption_id":"d1","serial":"S1","uses_left":0,"redeemed_at":"2026-05-01T09:30:00Z"}`, nil)
+		red, err := c.ConfirmReservation(ctx, "r1", "h2")
+		rec.want(t, "POST", "/v1/reservations/r1/confirm", "", map[string]any{"idempotency_key": "h2"})
+		if err != nil || red.RedemptionID != "d1" {
+			t.Fatalf("ConfirmReservation = %+v, %v", red, err)
+		}
+		if err := c.ReleaseReservation(ctx, "r1"); err != nil {
+			t.Fatal(err)
+		}
+		rec.want(t, "POST", "/v1/reservations/r1/release", "", nil)
+		if _, err := c.ConfirmReservation(ctx, "", ""); err == nil {
+			t.Fatal("ConfirmReservation without an id was sent")
+		}
+		c, _ = recorder(t, 409, `{"error":{"code":"reserved","message":"held","expires_at":"2026-05-01T09:30:00Z","register":"till-9"}}`, nil)
+		_, err = c.Reserve(ctx, client.ReserveRequest{Code: client.Code{Code: "C"}})
+		e := wantCode(t, err, 409, client.CodeReserved)
+		if !e.ExpiresAt.Equal(at) || e.Register != "till-9" {
+			t.Fatalf("reserved carries %v at %q", e.ExpiresAt, e.Register)
+		}
+	})
+
+	t.Run("voids", func(t *testing.T) {
+		c, rec := recorder(t, 200, `{"voided":true,"serial":"S1","uses_left":1}`, nil)
+		v, err := c.VoidRedemption(ctx, "d1", "wrong item")
+		rec.want(t, "POST", "/v1/redemptions/d1/void", "", map[string]any{"reason": "wrong item"})
+		if err != nil || !v.Voided || v.UsesLeft != 1 {
+			t.Fatalf("VoidRedemption = %+v, %v", v, err)
+		}
+		c, rec = recorder(t, 200, `{"serial":"S2","stamps":3,"reward_kept":true}`, nil)
+		sv, err := c.VoidStamp(ctx, "st1", "mistake")
+		rec.want(t, "POST", "/v1/stamps/st1/void", "", map[string]any{"reason": "mistake"})
+		if err != nil || sv.Stamps != 3 || !sv.RewardKept {
+			t.Fatalf("VoidStamp = %+v, %v", sv, err)
+		}
+	})
+
+	t.Run("snapshot and sync", func(t *testing.T) {
+		c, rec := recorder(t, 200, `{"keysets":{}}`, http.Header{"Etag": {`"v7"`}})
+		snap, err := c.Snapshot(ctx, "")
+		rec.want(t, "GET", "/v1/registers/snapshot", "", nil)
+		if err != nil || snap.ETag != `"v7"` || snap.NotModified || string(snap.Body) != `{"keysets":{}}` {
+			t.Fatalf("Snapshot = %+v, %v", snap, err)
+		}
+		c, _ = recorder(t, 304, ``, http.Header{"Etag": {`"v7"`}})
+		snap, err = c.Snapshot(ctx, `"v7"`)
+		if err != nil || !snap.NotModified || len(snap.Body) != 0 {
+			t.Fatalf("Snapshot with its ETag = %+v, %v; want NotModified", snap, err)
+		}
+		c, rec = recorder(t, 200, `{"results":[{"idempotency_key":"o1","status":"applied","serial":"S1"},{"idempotency_key":"o2","status":"conflict","reason":"already_redeemed","first":{"register":"till-1"}}]}`, nil)
+		res, err := c.Sync(ctx, []client.SyncOperation{
+			{Op: client.OpRedeem, Code: "C", Register: "till-2", IdempotencyKey: "o1", At: at},
+			{Op: client.OpStamp, CardCode: "K", Stamps: 2, Register: "till-2", IdempotencyKey: "o2", At: at},
+		})
+		rec.want(t, "POST", "/v1/sync", "", map[string]any{"operations": []any{
+			map[string]any{"op": "redeem", "code": "C", "register": "till-2", "idempotency_key": "o1", "at": "2026-05-01T09:30:00Z"},
+			map[string]any{"op": "stamp", "card_code": "K", "stamps": 2, "register": "till-2", "idempotency_key": "o2", "at": "2026-05-01T09:30:00Z"},
+		}})
+		if err != nil || len(res) != 2 || res[0].Status != client.SyncApplied || res[1].Status != client.SyncConflict ||
+			res[1].Reason != "already_redeemed" || !strings.Contains(string(res[1].Raw), "till-1") {
+			t.Fatalf("Sync = %+v, %v", res, err)
+		}
+	})
+
+	t.Run("shops, lists and stats", func(t *testing.T) {
+		c, rec := recorder(t, 201, `{"merchant":"b","id":"north","name":"North","location":{"lat":52.5,"lon":13.4}}`, nil)
+		sh, err := c.CreateShop(ctx, client.Shop{Merchant: "b", ID: "north", Name: "North", Location: client.Location{Lat: 52.5, Lon: 13.4}})
+		rec.want(t, "POST", "/v1/shops", "", map[string]any{"merchant": "b", "id": "north", "name": "North", "location": map[string]any{"lat": 52.5, "lon": 13.4}})
+		if err != nil || sh.Location.Lat != 52.5 {
+			t.Fatalf("CreateShop = %+v, %v", sh, err)
+		}
+		c, rec = recorder(t, 200, `{"programs":[{"merchant":"b","id":"coffee","stamps_required":10,"reward":"free coffee","reward_valid_for":"720h0m0s","value":{"amount":350,"currency":"EUR"}}],"next_cursor":"p2"}`, nil)
+		ps, err := c.Programs(ctx, "b", client.Page{Limit: 1})
+		rec.want(t, "GET", "/v1/programs", "limit=1&merchant=b", nil)
+		if err != nil || len(ps.Programs) != 1 || ps.Programs[0].Value == nil || ps.Programs[0].Value.Amount != 350 || ps.NextCursor != "p2" {
+			t.Fatalf("Programs = %+v, %v", ps, err)
+		}
+		c, rec = recorder(t, 200, `{"credentials":[{"serial":"S1","kind":"coupon","status":"active","uses_left":1}],"next_cursor":""}`, nil)
+		cs, err := c.Credentials(ctx, client.CredentialFilter{Merchant: "b", Kind: client.KindCoupon, Status: client.StatusActive, Page: client.Page{Cursor: "x"}})
+		rec.want(t, "GET", "/v1/credentials", "cursor=x&kind=coupon&merchant=b&status=active", nil)
+		if err != nil || len(cs.Credentials) != 1 || cs.Credentials[0].Serial != "S1" {
+			t.Fatalf("Credentials = %+v, %v", cs, err)
+		}
+		c, rec = recorder(t, 200, `{"cards_issued":4,"redemption_rate":0.5,"refused":{"expired":2},"alerts":{"replay":1},"registers":[{"register":"till-3","stamps":7,"redemptions":2}]}`, nil)
+		st, err := c.Stats(ctx, "b", at, at.Add(24*time.Hour))
+		rec.want(t, "GET", "/v1/merchants/b/stats", "from=2026-05-01T09%3A30%3A00Z&to=2026-05-02T09%3A30%3A00Z", nil)
+		if err != nil || st.CardsIssued != 4 || st.RedemptionRate != 0.5 || st.Refused["expired"] != 2 || st.Registers[0].Stamps != 7 {
+			t.Fatalf("Stats = %+v, %v", st, err)
+		}
+	})
+
+	t.Run("an answer not in the contract's error shape", func(t *testing.T) {
+		c, _ := recorder(t, 502, `<html>bad gateway</html>`, http.Header{"Retry-After": {"3"}})
+		err := c.Health(ctx)
+		e := wantCode(t, err, 502, "")
+		if !strings.Contains(e.Message, "bad gateway") {
+			t.Fatalf("Message = %q, want the start of the body", e.Message)
+		}
+		c, _ = recorder(t, 429, `{"error":{"code":"throttled","message":"slow down","retry_after_seconds":7}}`, nil)
+		_, err = c.Verify(ctx, client.Code{Code: "C"})
+		if e := wantCode(t, err, 429, client.CodeThrottled); e.RetryAfter != 7*time.Second {
+			t.Fatalf("RetryAfter = %v, want 7s", e.RetryAfter)
+		}
+	})
+}
