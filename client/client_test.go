@@ -77,10 +77,11 @@ func TestCouponLifeThroughTheClient(t *testing.T) {
 	_, err := root.CreateMerchant(ctx, "bakery-1", "again")
 	wantCode(t, err, 409, client.CodeMerchantExists)
 
-	coupons, err := sh.issuer.IssueCoupons(ctx, client.CouponRequest{Merchant: sh.id, Offer: "2 croissants for 1",
+	batch, err := sh.issuer.IssueCoupons(ctx, client.CouponRequest{Merchant: sh.id, Offer: "2 croissants for 1",
 		ValidFor: client.Duration(168 * time.Hour), MaxUses: 1, Count: 2})
+	coupons := batch.Coupons
 	if err != nil || len(coupons) != 2 {
-		t.Fatalf("IssueCoupons = %v, %v", coupons, err)
+		t.Fatalf("IssueCoupons = %v, %v", batch, err)
 	}
 	cp := coupons[0]
 	if cp.Kind != client.KindCoupon || cp.Code == "" || cp.Serial == "" || cp.Expires.IsZero() {
@@ -233,15 +234,15 @@ func TestBarcodesThroughTheClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := sh.register.BarcodePNG(ctx, card.Serial, client.BarcodeOptions{Symbology: client.QR, Size: 256})
+	img, err := sh.issuer.BarcodePNG(ctx, card.Serial, client.BarcodeOptions{Symbology: client.QR, Size: 256})
 	if err != nil || img.ContentType != "image/png" || img.ETag == "" || !bytes.HasPrefix(img.Data, []byte("\x89PNG")) {
 		t.Fatalf("BarcodePNG = %s %q %d bytes, %v", img.ContentType, img.ETag, len(img.Data), err)
 	}
-	same, err := sh.register.BarcodePNG(ctx, card.Serial, client.BarcodeOptions{Symbology: client.QR, Size: 256, IfNoneMatch: img.ETag})
+	same, err := sh.issuer.BarcodePNG(ctx, card.Serial, client.BarcodeOptions{Symbology: client.QR, Size: 256, IfNoneMatch: img.ETag})
 	if err != nil || !same.NotModified || len(same.Data) != 0 {
 		t.Fatalf("BarcodePNG with the ETag = %+v, %v; want NotModified", same, err)
 	}
-	svg, err := sh.register.BarcodeSVG(ctx, card.Serial, client.BarcodeOptions{Symbology: client.DataMatrix})
+	svg, err := sh.issuer.BarcodeSVG(ctx, card.Serial, client.BarcodeOptions{Symbology: client.DataMatrix})
 	if err != nil || !bytes.Contains(svg.Data, []byte("<svg")) {
 		t.Fatalf("BarcodeSVG = %.60s, %v", svg.Data, err)
 	}
@@ -249,13 +250,15 @@ func TestBarcodesThroughTheClient(t *testing.T) {
 	if err != nil || !bytes.HasPrefix(face.Data, []byte("\x89PNG")) {
 		t.Fatalf("CardPNG: %v", err)
 	}
-	_, err = sh.register.BarcodePNG(ctx, card.Serial, client.BarcodeOptions{Symbology: "morse"})
+	_, err = sh.register.BarcodePNG(ctx, card.Serial, client.BarcodeOptions{})
+	wantCode(t, err, 403, client.CodeForbidden) // a register holds the code already; it renders none
+	_, err = sh.issuer.BarcodePNG(ctx, card.Serial, client.BarcodeOptions{Symbology: "morse"})
 	wantCode(t, err, 400, client.CodeInvalidRequest)
-	coupons, err := sh.issuer.IssueCoupons(ctx, client.CouponRequest{Merchant: sh.id, Offer: "a rose", Count: 2, MaxUses: 1})
+	batch, err := sh.issuer.IssueCoupons(ctx, client.CouponRequest{Merchant: sh.id, Offer: "a rose", Count: 2, MaxUses: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pdf, err := sh.issuer.CouponSheetPDF(ctx, client.SheetRequest{Merchant: sh.id, Serials: []string{coupons[0].Serial, coupons[1].Serial}})
+	pdf, err := sh.issuer.CouponSheetPDF(ctx, client.SheetRequest{Merchant: sh.id, Serials: []string{batch.Coupons[0].Serial, batch.Coupons[1].Serial}})
 	if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF")) {
 		t.Fatalf("CouponSheetPDF = %.20q, %v", pdf, err)
 	}

@@ -33,8 +33,8 @@ type Money struct {
 // OfflinePolicy says whether till agents may accept a credential while
 // cut off from the server, and for how long.
 type OfflinePolicy struct {
-	Allowed    bool     `json:"allowed"`
-	MaxOffline Duration `json:"max_offline,omitzero"`
+	Allowed    *bool    `json:"allowed,omitempty"`    // nil: allowed
+	MaxOffline Duration `json:"max_offline,omitzero"` // zero: the server's default (24h)
 }
 
 // Program is a stamp-card program.
@@ -104,13 +104,18 @@ type CouponRequest struct {
 	Offline   *OfflinePolicy `json:"offline,omitempty"`
 }
 
+// CouponBatch is the answer of POST /v1/coupons.
+type CouponBatch struct {
+	Coupons []Credential   `json:"coupons"`
+	Batch   string         `json:"batch,omitempty"` // with an offline policy: the batch it is kept under
+	Offline *OfflinePolicy `json:"offline,omitempty"`
+}
+
 // IssueCoupons is POST /v1/coupons (issuer or admin).
-func (c *Client) IssueCoupons(ctx context.Context, r CouponRequest) ([]Credential, error) {
-	var out struct {
-		Coupons []Credential `json:"coupons"`
-	}
+func (c *Client) IssueCoupons(ctx context.Context, r CouponRequest) (CouponBatch, error) {
+	var out CouponBatch
 	err := c.call(ctx, request{method: "POST", path: "/v1/coupons", body: r}, &out)
-	return out.Coupons, err
+	return out, err
 }
 
 // Symbologies a barcode can be drawn in.

@@ -317,12 +317,33 @@ const (
 // SyncResult is the server's word on one operation. Raw holds the whole
 // result object, for fields beyond these.
 type SyncResult struct {
-	IdempotencyKey string          `json:"idempotency_key"`
-	Status         string          `json:"status"`
-	Code           string          `json:"code,omitempty"`   // why, for conflict and refused
-	Reason         string          `json:"reason,omitempty"` // why, for conflict and refused
-	Serial         string          `json:"serial,omitempty"`
-	Raw            json.RawMessage `json:"-"`
+	IdempotencyKey string `json:"idempotency_key"`
+	Status         string `json:"status"`                 // SyncApplied, ...
+	FirstStatus    string `json:"first_status,omitempty"` // for a duplicate: its first status
+	Reason         string `json:"reason,omitempty"`       // snake_case, for refused
+	// At is the till's time as the ledger took it; AtClamped: moved into
+	// the bounds the server accepts.
+	At         time.Time        `json:"at"`
+	AtClamped  bool             `json:"at_clamped,omitempty"`
+	Redemption *Redemption      `json:"redemption,omitempty"`
+	Stamp      *CardUpdate      `json:"stamp,omitempty"`
+	Conflict   *OfflineConflict `json:"conflict,omitempty"`
+
+	Raw json.RawMessage `json:"-"`
+}
+
+// OfflineConflict names both uses of a single-use code spent twice; the first
+// stays in the ledger.
+type OfflineConflict struct {
+	Serial string  `json:"serial"`
+	First  UseSide `json:"first"`
+	Second UseSide `json:"second"`
+}
+
+// UseSide is one use of a conflict.
+type UseSide struct {
+	Register string    `json:"register"`
+	At       time.Time `json:"at"`
 }
 
 // UnmarshalJSON keeps the raw object beside the known fields.
@@ -348,4 +369,54 @@ func (c *Client) Sync(ctx context.Context, ops []SyncOperation) ([]SyncResult, e
 	}
 	err := c.call(ctx, request{method: "POST", path: "/v1/sync", body: body}, &out)
 	return out.Results, err
+}
+
+// MerchantOfflinePolicy is a merchant's rules for all its offline tills.
+type MerchantOfflinePolicy struct {
+	Conflicts string      `json:"conflicts"` // "honour" or "refuse" single-use codes offline
+	TillCaps  OfflineCaps `json:"till_caps"`
+}
+
+// OfflineCaps bound what one till may redeem offline between syncs; zero
+// means no cap.
+type OfflineCaps struct {
+	Redemptions int   `json:"redemptions"`
+	Value       int64 `json:"value"` // minor units
+}
+
+// MerchantOffline is GET /v1/merchants/{id}/offline (admin or auditor).
+func (c *Client) MerchantOffline(ctx context.Context, merchant string) (MerchantOfflinePolicy, error) {
+	var out MerchantOfflinePolicy
+	err := c.call(ctx, request{method: "GET", path: "/v1/merchants/" + seg(merchant) + "/offline"}, &out)
+	return out, err
+}
+
+// SetMerchantOffline is PUT /v1/merchants/{id}/offline (admin).
+func (c *Client) SetMerchantOffline(ctx context.Context, merchant string, p MerchantOfflinePolicy) (MerchantOfflinePolicy, error) {
+	var out MerchantOfflinePolicy
+	err := c.call(ctx, request{method: "PUT", path: "/v1/merchants/" + seg(merchant) + "/offline", body: p}, &out)
+	return out, err
+}
+
+// OfflineLoss is a use honoured offline that lost to an earlier one.
+type OfflineLoss struct {
+	Merchant   string    `json:"merchant"`
+	Serial     string    `json:"serial"`
+	Op         string    `json:"op"`
+	First      UseSide   `json:"first"`
+	Second     UseSide   `json:"second"`
+	APIKey     string    `json:"api_key"` // the till whose use was lost
+	RecordedAt time.Time `json:"recorded_at"`
+}
+
+// OfflineLosses is GET /v1/merchants/{id}/offline/losses (admin or
+// auditor), at most limit (zero: the server's default).
+func (c *Client) OfflineLosses(ctx context.Context, merchant string, limit int) ([]OfflineLoss, error) {
+	q := url.Values{}
+	setInt(q, "limit", limit)
+	var out struct {
+		Losses []OfflineLoss `json:"losses"`
+	}
+	err := c.call(ctx, request{method: "GET", path: "/v1/merchants/" + seg(merchant) + "/offline/losses", query: q}, &out)
+	return out.Losses, err
 }

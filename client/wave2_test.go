@@ -148,33 +148,6 @@ func TestWave2Requests(t *testing.T) {
 		}
 	})
 
-	t.Run("snapshot and sync", func(t *testing.T) {
-		c, rec := recorder(t, 200, `{"keysets":{}}`, http.Header{"Etag": {`"v7"`}})
-		snap, err := c.Snapshot(ctx, "")
-		rec.want(t, "GET", "/v1/registers/snapshot", "", nil)
-		if err != nil || snap.ETag != `"v7"` || snap.NotModified || string(snap.Body) != `{"keysets":{}}` {
-			t.Fatalf("Snapshot = %+v, %v", snap, err)
-		}
-		c, _ = recorder(t, 304, ``, http.Header{"Etag": {`"v7"`}})
-		snap, err = c.Snapshot(ctx, `"v7"`)
-		if err != nil || !snap.NotModified || len(snap.Body) != 0 {
-			t.Fatalf("Snapshot with its ETag = %+v, %v; want NotModified", snap, err)
-		}
-		c, rec = recorder(t, 200, `{"results":[{"idempotency_key":"o1","status":"applied","serial":"S1"},{"idempotency_key":"o2","status":"conflict","reason":"already_redeemed","first":{"register":"till-1"}}]}`, nil)
-		res, err := c.Sync(ctx, []client.SyncOperation{
-			{Op: client.OpRedeem, Code: "C", Register: "till-2", IdempotencyKey: "o1", At: at},
-			{Op: client.OpStamp, CardCode: "K", Stamps: 2, Register: "till-2", IdempotencyKey: "o2", At: at},
-		})
-		rec.want(t, "POST", "/v1/sync", "", map[string]any{"operations": []any{
-			map[string]any{"op": "redeem", "code": "C", "register": "till-2", "idempotency_key": "o1", "at": "2026-05-01T09:30:00Z"},
-			map[string]any{"op": "stamp", "card_code": "K", "stamps": 2, "register": "till-2", "idempotency_key": "o2", "at": "2026-05-01T09:30:00Z"},
-		}})
-		if err != nil || len(res) != 2 || res[0].Status != client.SyncApplied || res[1].Status != client.SyncConflict ||
-			res[1].Reason != "already_redeemed" || !strings.Contains(string(res[1].Raw), "till-1") {
-			t.Fatalf("Sync = %+v, %v", res, err)
-		}
-	})
-
 	t.Run("shops, lists and stats", func(t *testing.T) {
 		c, rec := recorder(t, 201, `{"merchant":"b","id":"north","name":"North","location":{"lat":52.5,"lon":13.4}}`, nil)
 		sh, err := c.CreateShop(ctx, client.Shop{Merchant: "b", ID: "north", Name: "North", Location: client.Location{Lat: 52.5, Lon: 13.4}})

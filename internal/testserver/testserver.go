@@ -18,6 +18,7 @@ import (
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/metrics"
+	"github.com/stampseal/stampseal/offline"
 	"github.com/stampseal/stampseal/shortcode"
 	"github.com/stampseal/stampseal/storage"
 	"github.com/stampseal/stampseal/verify"
@@ -86,7 +87,8 @@ func StartWrapped(t testing.TB, wrap Wrap, opts ...Option) *Server {
 		t.Fatal(err)
 	}
 	d := api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver, Store: store, Throttle: monitor,
-		Observer: monitor, Review: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short, Metrics: metrics.New(), Log: log}
+		Observer: monitor, Review: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short, Metrics: metrics.New(), Log: log,
+		Offline: offline.NewService(store, ring, ver, monitor), Policies: offline.NewPolicies(store)}
 	for _, o := range opts {
 		o(&d)
 	}
