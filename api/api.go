@@ -87,6 +87,7 @@ func New(d Deps) *API {
 	a.routeAdmin(r)
 	a.routeIssue(r)
 	a.routeRegister(r)
+	a.routeLists(r)
 	if d.Review != nil {
 		a.routeReview(r)
 	}

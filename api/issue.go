@@ -29,6 +29,7 @@ func (a *API) createProgram(w http.ResponseWriter, r *http.Request, k access.Key
 		RewardValidFor string             `json:"reward_valid_for"`
 		Limits         *credential.Limits `json:"limits"`
 		Offline        *offline.Policy    `json:"offline"`
+		Value          *credential.Value  `json:"value"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		return err
@@ -41,7 +42,7 @@ func (a *API) createProgram(w http.ResponseWriter, r *http.Request, k access.Key
 		return err
 	}
 	p := credential.Program{Merchant: req.Merchant, ID: req.ID, StampsRequired: req.StampsRequired,
-		Reward: req.Reward, RewardValidFor: validFor, Limits: credential.DefaultLimits}
+		Reward: req.Reward, RewardValidFor: validFor, Limits: credential.DefaultLimits, Value: req.Value}
 	if req.Limits != nil {
 		p.Limits = *req.Limits
 	}
@@ -51,6 +52,9 @@ func (a *API) createProgram(w http.ResponseWriter, r *http.Request, k access.Key
 	answer := map[string]any{
 		"merchant": p.Merchant, "id": p.ID, "stamps_required": p.StampsRequired, "reward": p.Reward,
 		"reward_valid_for": p.RewardValidFor.String(), "limits": p.Limits,
+	}
+	if p.Value != nil {
+		answer["value"] = p.Value
 	}
 	if err := a.setProgramOffline(p.Merchant, p.ID, req.Offline, answer); err != nil {
 		return err
@@ -115,13 +119,14 @@ func (a *API) issueOne(w http.ResponseWriter, r *http.Request, k access.Key, kin
 
 func (a *API) issueCoupons(w http.ResponseWriter, r *http.Request, k access.Key) error {
 	var req struct {
-		Merchant  string          `json:"merchant"`
-		Offer     string          `json:"offer"`
-		ValidFor  string          `json:"valid_for"`
-		NotBefore *time.Time      `json:"not_before"`
-		MaxUses   int             `json:"max_uses"`
-		Count     int             `json:"count"`
-		Offline   *offline.Policy `json:"offline"`
+		Merchant  string            `json:"merchant"`
+		Offer     string            `json:"offer"`
+		ValidFor  string            `json:"valid_for"`
+		NotBefore *time.Time        `json:"not_before"`
+		MaxUses   int               `json:"max_uses"`
+		Count     int               `json:"count"`
+		Offline   *offline.Policy   `json:"offline"`
+		Value     *credential.Value `json:"value"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		return err
@@ -133,7 +138,7 @@ func (a *API) issueCoupons(w http.ResponseWriter, r *http.Request, k access.Key)
 	if err != nil {
 		return err
 	}
-	cr := issuer.CouponRequest{Merchant: req.Merchant, Offer: req.Offer, ValidFor: validFor, MaxUses: req.MaxUses, Count: req.Count}
+	cr := issuer.CouponRequest{Merchant: req.Merchant, Offer: req.Offer, ValidFor: validFor, MaxUses: req.MaxUses, Count: req.Count, Value: req.Value}
 	if req.NotBefore != nil {
 		cr.NotBefore = *req.NotBefore
 	}

@@ -17,6 +17,7 @@ type Program struct {
 	RewardValidFor time.Duration `json:"reward_valid_for"`
 	Limits         Limits        `json:"limits"`
 	CreatedAt      time.Time     `json:"created_at"`
+	Value          *Value        `json:"value,omitempty"` // of the reward, when the owner set one
 }
 
 // Limits caps the stamps one card may receive; 0 means no limit.
@@ -58,6 +59,9 @@ func (p *Program) Validate() error {
 		return errors.New("reward_valid_for must be between 1h and 5 years")
 	case p.Limits.PerRequest < 0 || p.Limits.PerHour < 0 || p.Limits.PerDay < 0:
 		return errors.New("limits must not be negative")
+	}
+	if p.Value != nil {
+		return p.Value.Validate()
 	}
 	return nil
 }

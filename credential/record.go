@@ -31,6 +31,7 @@ type Record struct {
 	StampsTotal int      `json:"stamps_total,omitempty"`
 	Rewards     []string `json:"rewards,omitempty"`   // serials of reward coupons earned
 	RewardOf    string   `json:"reward_of,omitempty"` // for a reward coupon: the card
+	Value       *Value   `json:"value,omitempty"`     // coupons: what one use is worth, when set
 	Recent      []Mark   `json:"recent,omitempty"`    // stamps of the last day, for limits
 }
 

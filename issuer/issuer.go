@@ -68,10 +68,11 @@ func (i *Issuer) Now() time.Time { return i.now() }
 type CouponRequest struct {
 	Merchant  string
 	Offer     string
-	ValidFor  time.Duration // 0: no expiry
-	NotBefore time.Time     // zero: valid at once
-	MaxUses   int           // 0 means 1
-	Count     int           // 0 means 1
+	ValidFor  time.Duration     // 0: no expiry
+	NotBefore time.Time         // zero: valid at once
+	MaxUses   int               // 0 means 1
+	Count     int               // 0 means 1
+	Value     *credential.Value // optional: what one use is worth
 }
 
 func (r *CouponRequest) validate() error {
@@ -84,6 +85,11 @@ func (r *CouponRequest) validate() error {
 		return fmt.Errorf("%w: max_uses must be 1 to 1000", ErrInvalid)
 	case r.Count < 0 || r.Count > MaxBatch:
 		return fmt.Errorf("%w: count must be 1 to %d", ErrInvalid, MaxBatch)
+	}
+	if r.Value != nil {
+		if err := r.Value.Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
 	}
 	return nil
 }
@@ -106,7 +112,7 @@ func (i *Issuer) Coupons(req CouponRequest) ([]credential.Issued, error) {
 			Kind: credential.KindCoupon, Merchant: req.Merchant,
 			IssuedAt: now.Unix(), NotBefore: int64(start.Sub(now) / time.Second),
 			ValidFor: int64(req.ValidFor / time.Second), Count: uint32(maxUses),
-		}, credential.Record{Offer: req.Offer, MaxUses: maxUses})
+		}, credential.Record{Offer: req.Offer, MaxUses: maxUses, Value: req.Value})
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +164,7 @@ func (i *Issuer) SignReward(p credential.Program, now time.Time) (credential.Dra
 	return i.sign(credential.Claims{
 		Kind: credential.KindCoupon, Merchant: p.Merchant, IssuedAt: now.Unix(),
 		ValidFor: int64(p.RewardValidFor / time.Second), Count: 1,
-	}, credential.Record{Offer: p.Reward, MaxUses: 1, Program: p.ID})
+	}, credential.Record{Offer: p.Reward, MaxUses: 1, Program: p.ID, Value: p.Value})
 }
 
 // RecordReward records, inside the caller's transaction, a reward signed by
