@@ -124,14 +124,21 @@ func (s *Service) Authenticate(token string) (Key, error) {
 	return k, nil
 }
 
-// MinTokenLen is the length below which a chosen token is weak.
-const MinTokenLen = 16
+// MinTokenLen is the length below which a chosen token is weak: serve
+// warns loudly about a bootstrap token shorter than this.
+const MinTokenLen = 32
+
+// MinBootstrapTokenLen is the shortest bootstrap token accepted at all;
+// below it an admin key falls to guessing even through the failure
+// throttle. It is not MinTokenLen because deployments (and CI) use tokens
+// of 14 to 22 characters today.
+const MinBootstrapTokenLen = 12
 
 // Bootstrap creates the all-merchants admin key with token, unless an
 // admin key was bootstrapped before. It reports whether it created one.
 func (s *Service) Bootstrap(token string) (bool, error) {
-	if token == "" || len(token) > 256 {
-		return false, fmt.Errorf("%w: bootstrap token must be 1 to 256 characters", ErrInvalid)
+	if len(token) < MinBootstrapTokenLen || len(token) > 256 {
+		return false, fmt.Errorf("%w: bootstrap token must be %d to 256 characters", ErrInvalid, MinBootstrapTokenLen)
 	}
 	created := false
 	err := s.store.Update(func(tx storage.Tx) error {

@@ -4,7 +4,9 @@
 package api
 
 import (
+	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"time"
@@ -46,9 +48,15 @@ type Deps struct {
 	Log      *slog.Logger      // optional
 	// IssueLimit bounds how fast one API key mints; zero: DefaultIssueLimit.
 	IssueLimit IssueLimit
-	// MaxInFlight caps concurrent requests; more are answered 503 at once
-	// rather than queued without bound. 0 means 1024.
+	// MaxInFlight caps concurrent authenticated requests; more are
+	// answered 503 at once rather than queued without bound. 0 means 1024.
 	MaxInFlight int
+	// MaxAnonymousInFlight caps concurrent requests without a valid API
+	// key (see gate.go); 0 means MaxInFlight/16, at least 8.
+	MaxAnonymousInFlight int
+	// Failures throttles failed authentication per address; nil: a
+	// throttle with the access package's defaults.
+	Failures *access.FailureThrottle
 }
 
 // API serves HTTP API v1.
@@ -57,8 +65,10 @@ type API struct {
 	log    *slog.Logger
 	router *mux.Router
 	slots  chan struct{}
+	anon   *gate
 
 	issueLimits *issueLimiter
+	signedIn    func(*http.Request) bool // the review page's session check
 }
 
 // New builds the router with every route of API v1.
@@ -71,6 +81,16 @@ func New(d Deps) *API {
 		d.MaxInFlight = 1024
 	}
 	a.slots = make(chan struct{}, d.MaxInFlight)
+	if d.MaxAnonymousInFlight <= 0 {
+		d.MaxAnonymousInFlight = max(d.MaxInFlight/16, 8)
+	}
+	// One address gets at most a quarter of the anonymous budget.
+	perAddr := max(1, min(DefaultAnonymousPerAddress, d.MaxAnonymousInFlight/4))
+	a.anon = newGate(d.MaxAnonymousInFlight, perAddr, DefaultAnonymousBodyTimeout)
+	if d.Failures == nil {
+		d.Failures = access.NewFailureThrottle(0, 0)
+	}
+	a.Failures = d.Failures
 	if d.IssueLimit.PerSecond <= 0 || d.IssueLimit.Burst <= 0 {
 		d.IssueLimit = DefaultIssueLimit
 	}
@@ -103,18 +123,81 @@ func New(d Deps) *API {
 // Router exposes the router so that other packages can mount routes.
 func (a *API) Router() *mux.Router { return a.router }
 
-// ServeHTTP applies the in-flight cap, panic recovery and request metrics.
+// AcceptSessions lets requests that signedIn accepts (the review page's
+// signed-in auditors) use the authenticated budget.
+func (a *API) AcceptSessions(signedIn func(*http.Request) bool) { a.signedIn = signedIn }
+
+// ServeHTTP authenticates the request before it takes a slot: a request
+// with a valid API key takes one of the MaxInFlight slots; any other goes
+// through the anonymous gate (gate.go), so that nobody without a key can
+// crowd out the registers. It then applies panic recovery and request
+// metrics.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every answer, JSON, image or metrics, is exactly its declared type.
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	select {
-	case a.slots <- struct{}{}:
-		defer func() { <-a.slots }()
-	default:
-		a.renderError(w, r, &Error{Status: http.StatusServiceUnavailable, Code: "overloaded",
-			Message: "too many requests in flight; retry shortly", Details: map[string]any{"retry_after_seconds": 1}})
+	if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
+		a.serve(w, r) // answers from memory and reads no body: no budget
 		return
 	}
+	res, tried := a.preauthenticate(r)
+	if tried {
+		var e *Error
+		if errors.As(res.err, &e) && e.Status == http.StatusTooManyRequests {
+			a.renderError(w, r, e) // a guessing address: refused before any route
+			return
+		}
+		r = r.WithContext(withAuth(r.Context(), res))
+	}
+	if (tried && res.err == nil) || (!tried && a.signedIn != nil && a.signedIn(r)) {
+		select {
+		case a.slots <- struct{}{}:
+			defer func() { <-a.slots }()
+		default:
+			a.renderError(w, r, &Error{Status: http.StatusServiceUnavailable, Code: "overloaded",
+				Message: "too many requests in flight; retry shortly", Details: map[string]any{"retry_after_seconds": 1}})
+			return
+		}
+		a.serve(w, r)
+		return
+	}
+	src := source(r)
+	release, err := a.anon.enter(src)
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		a.renderError(w, r, err)
+		return
+	}
+	defer release()
+	if r.ContentLength != 0 {
+		// The server's ReadTimeout is sized for authenticated uploads.
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(a.anon.body))
+		r.Body = &slowBody{ReadCloser: r.Body, onSlow: func() { a.anon.strike(src) }}
+	}
+	a.serve(w, r)
+}
+
+// preauthenticate checks the request's API key, if it carries one, once
+// for the request; a failure counts against the address's failure budget,
+// and an address over it is refused without its key being looked at.
+func (a *API) preauthenticate(r *http.Request) (authResult, bool) {
+	if r.Header.Get("Authorization") == "" {
+		return authResult{}, false
+	}
+	src := source(r)
+	if wait, blocked := a.Failures.Blocked(src); blocked {
+		return authResult{err: &Error{Status: http.StatusTooManyRequests, Code: "throttled",
+			Message: "too many failed authentications from this address; wait before trying again",
+			Details: map[string]any{"retry_after_seconds": int(math.Ceil(wait.Seconds()))}}}, true
+	}
+	k, err := a.authenticate(r)
+	if errors.Is(err, errUnauthenticated) {
+		a.Failures.Failed(src)
+	}
+	return authResult{key: k, err: err}, true
+}
+
+// serve runs the router with panic recovery and request metrics.
+func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: 200, route: "unmatched"}
 	defer func() {
@@ -145,6 +228,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	s.wrote = true
 	return s.ResponseWriter.Write(b)
@@ -172,7 +258,11 @@ func (a *API) handle(r *mux.Router, method, path string, h handler, roles ...acc
 		if rec, ok := w.(*statusRecorder); ok {
 			rec.route = path
 		}
-		k, err := a.authenticate(req)
+		res, ok := authFrom(req.Context())
+		if !ok { // mounted without ServeHTTP in front
+			res.key, res.err = a.authenticate(req)
+		}
+		k, err := res.key, res.err
 		if err == nil && !hasRole(k, roles) {
 			err = errForbidden
 		}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -18,6 +19,13 @@ type loginForm struct {
 
 // loginTTL bounds how long a sign-in form may stay open.
 const loginTTL = time.Hour
+
+// The sign-in form is read before anyone is known, so it is kept tiny and
+// must arrive quickly: a form token and an API key are under 200 bytes.
+const (
+	MaxLoginForm     = 2 << 10
+	loginReadTimeout = 2 * time.Second
+)
 
 func (u *UI) home(w http.ResponseWriter, r *http.Request, _ string, _ *session) {
 	http.Redirect(w, r, Prefix+"alerts", http.StatusFound)
@@ -46,7 +54,15 @@ func (u *UI) showLogin(w http.ResponseWriter, r *http.Request, status int, notic
 }
 
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
-	if !u.parseForm(w, r, nil) {
+	src := clientAddr(r)
+	if _, blocked := u.Failures.Blocked(src); blocked {
+		u.log.Warn("ui sign-in refused: too many failed sign-ins from this address")
+		w.Header().Set("Retry-After", "60")
+		u.showLogin(w, r, http.StatusTooManyRequests, "", "Too many failed sign-ins from this address. Wait a minute and try again.")
+		return
+	}
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(loginReadTimeout))
+	if !u.parseFormMax(w, r, nil, MaxLoginForm) {
 		return
 	}
 	c, err := r.Cookie(LoginCookie)
@@ -63,6 +79,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	k, err := u.Access.Authenticate(token)
 	switch {
 	case errors.Is(err, access.ErrUnauthenticated):
+		u.Failures.Failed(src)
 		u.log.Warn("ui sign-in refused: unknown API key")
 		u.showLogin(w, r, http.StatusUnauthorized, "", "That API key is not valid. Check that you pasted all of it.")
 		return
@@ -100,4 +117,14 @@ func (u *UI) logout(w http.ResponseWriter, r *http.Request, id string, s *sessio
 	http.SetCookie(w, cookie(r, SessionCookie, "", 0))
 	u.log.Info("ui signed out", "key_id", s.keyID, "merchant", s.merchant)
 	seeOther(w, r, Prefix+"login?signed_out=1")
+}
+
+// clientAddr is the client's address without its port; stampseal does not
+// trust forwarding headers.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -118,6 +119,18 @@ func (s *sessions) get(id string) (session, bool) {
 	return out, true
 }
 
+// alive reports whether id names a live session, leaving it untouched.
+func (s *sessions) alive(id string) bool {
+	if id == "" || len(id) > 100 {
+		return false
+	}
+	h := sha256.Sum256([]byte(id))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.m[h]
+	return v != nil && s.now().Before(v.expires)
+}
+
 // setFlash leaves a message for the next page the session sees.
 func (s *sessions) setFlash(id, msg string) {
 	h := sha256.Sum256([]byte(id))
@@ -210,14 +223,26 @@ func (u *UI) signedInPost(h pageFunc) http.HandlerFunc {
 	}
 }
 
+// SignedIn reports whether r carries the cookie of a live session; the
+// API lets such requests use the budget of authenticated callers.
+func (u *UI) SignedIn(r *http.Request) bool {
+	c, err := r.Cookie(SessionCookie)
+	return err == nil && u.sessions.alive(c.Value)
+}
+
 // parseForm reads a bounded form body, rendering the error itself.
 func (u *UI) parseForm(w http.ResponseWriter, r *http.Request, s *session) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxForm)
+	return u.parseFormMax(w, r, s, MaxForm)
+}
+
+// parseFormMax is parseForm with a size limit of its own.
+func (u *UI) parseFormMax(w http.ResponseWriter, r *http.Request, s *session, limit int64) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if err := r.ParseForm(); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			u.fail(w, r, s, http.StatusRequestEntityTooLarge, "Form too large",
-				"The form could not be read: it must be smaller than 16 KiB.", err)
+				fmt.Sprintf("The form could not be read: it must be smaller than %d KiB.", limit>>10), err)
 		} else {
 			u.fail(w, r, s, http.StatusBadRequest, "Form not readable", "The form could not be read.", err)
 		}

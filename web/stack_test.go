@@ -35,6 +35,8 @@ type stack struct {
 	verifier *verify.Verifier
 	monitor  *fraud.Monitor
 	srv      *httptest.Server
+	handler  http.Handler            // what srv serves, for a server of a test's own
+	failures *access.FailureThrottle // failed sign-ins, shared by the API and the page
 }
 
 func newStack(t *testing.T) *stack {
@@ -62,9 +64,13 @@ func newStack(t *testing.T) *stack {
 	if s.verifier, err = verify.New(store, ring, verify.WithObserver(s.monitor), verify.WithRewards(s.issuer)); err != nil {
 		t.Fatal(err)
 	}
+	s.failures = access.NewFailureThrottle(0, 0)
 	a := api.New(api.Deps{Access: s.access, Keys: ring, Issuer: s.issuer, Verifier: s.verifier, Store: store,
-		Throttle: s.monitor, Observer: s.monitor, Log: log})
-	web.New(web.Deps{Access: s.access, Fraud: s.monitor, Verifier: s.verifier, Log: log}).Mount(a.Router())
+		Throttle: s.monitor, Observer: s.monitor, Log: log, Failures: s.failures})
+	ui := web.New(web.Deps{Access: s.access, Fraud: s.monitor, Verifier: s.verifier, Log: log, Failures: s.failures})
+	ui.Mount(a.Router())
+	a.AcceptSessions(ui.SignedIn)
+	s.handler = a
 	s.srv = httptest.NewServer(a)
 	t.Cleanup(s.srv.Close)
 	return s

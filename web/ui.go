@@ -50,6 +50,9 @@ type Deps struct {
 	Fraud    *fraud.Monitor
 	Verifier *verify.Verifier // optional: shows the status of an alert's card
 	Log      *slog.Logger     // optional
+	// Failures throttles failed sign-ins per address; share the API's so
+	// that a guesser cannot switch between the two. Optional.
+	Failures *access.FailureThrottle
 }
 
 // UI serves the review page. It is safe for concurrent use.

@@ -83,6 +83,9 @@ func bootstrap(acc *access.Service, data string, stderr io.Writer, log *slog.Log
 		return err
 	}
 	token := os.Getenv(BootstrapEnv)
+	if token != "" && len(token) < access.MinBootstrapTokenLen {
+		return fmt.Errorf("$%s is %d characters: refusing a bootstrap admin token under %d (use a long random one)", BootstrapEnv, len(token), access.MinBootstrapTokenLen)
+	}
 	path := ""
 	if token == "" {
 		if token, err = access.NewToken(); err != nil {
@@ -102,7 +105,8 @@ func bootstrap(acc *access.Service, data string, stderr io.Writer, log *slog.Log
 	} else {
 		log.Info("bootstrap admin key created from $" + BootstrapEnv)
 		if len(token) < access.MinTokenLen {
-			fmt.Fprintf(stderr, "WARNING: $%s is shorter than %d characters: an easily guessed admin key; use a long random one in production.\n", BootstrapEnv, access.MinTokenLen)
+			fmt.Fprintf(stderr, "WARNING: WEAK ADMIN KEY: $%s is %d characters, under %d: it can be guessed. Use a long random token (e.g. `openssl rand -base64 32`) in production.\n", BootstrapEnv, len(token), access.MinTokenLen)
+			log.Warn("weak bootstrap admin token", "length", len(token), "recommended", access.MinTokenLen)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/fraud"
@@ -49,11 +50,14 @@ func openService(df *dataFlags, stderr io.Writer, log *slog.Logger, o serviceOpt
 	monitor = fraud.New(l.store, fraud.DefaultConfig(), fraud.WithMetrics(m), fraud.WithLogger(log))
 	m.Register(metrics.NewStorageCollector(l.storageStats))
 	l.store.ObserveCommits(m.Commit)
+	failures := access.NewFailureThrottle(0, 0) // one for the API and the review page
 	a := api.New(api.Deps{Access: l.access, Keys: l.ring, Issuer: l.issuer, Verifier: l.verifier, Store: l.store,
 		Throttle: monitor, Observer: decisions, Review: monitor, Barcodes: barcode.NewCache(o.cacheBytes), Short: l.short,
-		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit,
+		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit, Failures: failures,
 		Offline: offline.NewService(l.store, l.ring, l.verifier, monitor), Policies: offline.NewPolicies(l.store)})
-	web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Log: log}).Mount(a.Router())
+	ui := web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Log: log, Failures: failures})
+	ui.Mount(a.Router())
+	a.AcceptSessions(ui.SignedIn)
 	return &service{ledger: l, monitor: monitor, handler: a}, nil
 }
 
@@ -65,7 +69,7 @@ func (s *service) server(log *slog.Logger) *http.Server {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      60 * time.Second, // backups stream for a while
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       30 * time.Second, // an idle keep-alive costs memory; registers reconnect cheaply
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
