@@ -108,6 +108,8 @@ func New(d Deps) *API {
 	a.routeIssue(r)
 	a.routeRegister(r)
 	a.routeLists(r)
+	a.routeHolds(r)
+	a.routeVoids(r)
 	if d.Review != nil {
 		a.routeReview(r)
 	}

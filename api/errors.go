@@ -55,6 +55,9 @@ func classify(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
+	if e := classifyDay(err); e != nil {
+		return e
+	}
 	var already *verify.AlreadyRedeemedError
 	var refusal *verify.Refusal
 	switch {

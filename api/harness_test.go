@@ -38,7 +38,8 @@ type server struct {
 	ring   *keys.Ring
 	client *http.Client
 
-	maxInFlight int // 0: the API's default
+	maxInFlight int             // 0: the API's default
+	verifyOpts  []verify.Option // e.g. a clock for holds and voids
 }
 
 func newServer(t testing.TB, opts ...func(*server)) *server {
@@ -54,7 +55,7 @@ func newServer(t testing.TB, opts ...func(*server)) *server {
 }
 
 func (s *server) start() {
-	st := newStack(s.t, s.path, s.master)
+	st := newStack(s.t, s.path, s.master, s.verifyOpts...)
 	st.deps.MaxInFlight = s.maxInFlight
 	s.store, s.fraud, s.ring = st.store, st.monitor, st.ring
 	s.srv = httptest.NewServer(api.New(st.deps))
@@ -70,7 +71,7 @@ type stack struct {
 	deps    api.Deps
 }
 
-func newStack(t testing.TB, path, masterText string) *stack {
+func newStack(t testing.TB, path, masterText string, opts ...verify.Option) *stack {
 	t.Helper()
 	store, err := storage.OpenBolt(path)
 	if err != nil {
@@ -88,7 +89,7 @@ func newStack(t testing.TB, path, masterText string) *stack {
 	short, _ := shortcode.NewKeyed(secret)
 	monitor := fraud.New(store, fraud.DefaultConfig())
 	iss := issuer.New(store, ring, issuer.WithShortCodes(short))
-	ver, err := verify.New(store, ring, verify.WithRewards(iss), verify.WithShortCodes(short), verify.WithObserver(monitor))
+	ver, err := verify.New(store, ring, append([]verify.Option{verify.WithRewards(iss), verify.WithShortCodes(short), verify.WithObserver(monitor)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

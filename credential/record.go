@@ -33,6 +33,9 @@ type Record struct {
 	RewardOf    string   `json:"reward_of,omitempty"` // for a reward coupon: the card
 	Value       *Value   `json:"value,omitempty"`     // coupons: what one use is worth, when set
 	Recent      []Mark   `json:"recent,omitempty"`    // stamps of the last day, for limits
+	// RevokedAt: a reward taken back because the stamps that earned it
+	// were voided; it can no longer be used.
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
 }
 
 // Mark is a stamp event kept for rate limits.

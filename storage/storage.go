@@ -33,10 +33,11 @@ const (
 	Blocklist   Bucket = "blocklist"   // serial -> block record
 	Meta        Bucket = "meta"        // schema version, bootstrap markers
 	Offline     Bucket = "offline"     // offline policies, synced operations of till agents, offline losses
+	Settings    Bucket = "settings"    // merchant id -> the register's day settings (void window)
 )
 
 // Buckets lists every keyspace.
-var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta, Offline}
+var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta, Offline, Settings}
 
 // Tx is one serializable transaction.
 type Tx interface {

@@ -84,3 +84,52 @@ const (
 	StatusBlocked     = "blocked"
 	StatusInvalid     = "invalid"
 )
+
+// Refusals of the register's day: holds and voids.
+var (
+	ErrReserved             = &Refusal{"reserved", "every free use of the code is held by a reservation", StatusActive}
+	ErrReservationExpired   = &Refusal{"reservation_expired", "the reservation expired; its use is free again", StatusActive}
+	ErrReservationReleased  = &Refusal{"reservation_released", "the reservation was released", StatusActive}
+	ErrReservationConfirmed = &Refusal{"reservation_confirmed", "the reservation was confirmed; void the redemption instead", StatusActive}
+	ErrNotHolder            = &Refusal{"not_holder", "only the API key that made the reservation may do that", StatusActive}
+	ErrVoidWindowPassed     = &Refusal{"void_window_passed", "the merchant's void window for this sale has passed", StatusActive}
+	ErrRewardRevoked        = &Refusal{"revoked", "the reward was taken back with the stamps that earned it", StatusRevoked}
+	// errUnknownEvent: the reservation, redemption or stamp id names nothing
+	// of the caller's merchant. Is(ErrNotFound) holds.
+	errUnknownEvent = &unknownEvent{}
+)
+
+type unknownEvent struct{}
+
+func (*unknownEvent) Error() string        { return "no such reservation, redemption or stamp" }
+func (*unknownEvent) Is(target error) bool { return target == ErrNotFound }
+func (*unknownEvent) As(target any) bool {
+	// A refusal, so that the write ends cleanly; the API answers 404.
+	if r, ok := target.(**Refusal); ok {
+		*r = &Refusal{"not_found", "no such reservation, redemption or stamp", StatusInvalid}
+		return true
+	}
+	return false
+}
+
+// ReservedError says who holds the last free use of a code, and until when.
+type ReservedError struct {
+	Until    time.Time
+	Register string
+}
+
+func (e *ReservedError) Error() string {
+	return fmt.Sprintf("reserved until %s by %s", e.Until.Format(time.RFC3339), e.Register)
+}
+
+// Is makes errors.Is(err, ErrReserved) true.
+func (e *ReservedError) Is(target error) bool { return target == ErrReserved }
+
+// As lets callers find the Refusal behind it.
+func (e *ReservedError) As(target any) bool {
+	if r, ok := target.(**Refusal); ok {
+		*r = ErrReserved
+		return true
+	}
+	return false
+}

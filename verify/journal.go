@@ -31,6 +31,12 @@ type event struct {
 	Use    bool              `cbor:"3,keyasint,omitempty"` // counts against the serial's uses
 	Entry  Entry             `cbor:"4,keyasint"`
 	Answer *answer           `cbor:"5,keyasint,omitempty"`
+	// The register's day (holds and voids): see hold.go and void.go.
+	Unuse bool   `cbor:"6,keyasint,omitempty"` // gives one use back (a voided redemption)
+	Held  *held  `cbor:"7,keyasint,omitempty"` // holds one use until Held.Until
+	Ends  uint64 `cbor:"8,keyasint,omitempty"` // the hold this event confirms (Use) or releases
+	Voids uint64 `cbor:"9,keyasint,omitempty"` // the redemption or stamp event this event voids
+	Reply *reply `cbor:"10,keyasint,omitempty"`
 }
 
 // eventHead is the part of an event the index needs; decoding only it
@@ -44,6 +50,10 @@ type eventHead struct {
 	Answer *struct {
 		Key answerKey `cbor:"1,keyasint"`
 	} `cbor:"5,keyasint,omitempty"`
+	Unuse bool   `cbor:"6,keyasint,omitempty"`
+	Held  *held  `cbor:"7,keyasint,omitempty"`
+	Ends  uint64 `cbor:"8,keyasint,omitempty"`
+	Voids uint64 `cbor:"9,keyasint,omitempty"`
 }
 
 // answer is the first answer to a request with an idempotency key.
@@ -52,6 +62,7 @@ type answer struct {
 	Fingerprint string       `cbor:"2,keyasint"`
 	Redemption  *Redemption  `cbor:"3,keyasint,omitempty"`
 	Stamp       *StampResult `cbor:"4,keyasint,omitempty"`
+	Reservation *Reservation `cbor:"5,keyasint,omitempty"`
 }
 
 // answerKey identifies an idempotency key of a merchant.
@@ -68,8 +79,9 @@ func keyOf(merchant, key string) answerKey {
 // trail is what the index knows of one serial.
 type trail struct {
 	uses  int
-	first uint64 // the first use's event
-	last  uint64 // the newest event; older ones link back through Prev
+	first uint64   // the first use's event
+	last  uint64   // the newest event; older ones link back through Prev
+	held  []uint64 // holds not yet ended; some may have expired. Never appended to in place.
 }
 
 // answered locates a remembered answer.
@@ -86,6 +98,8 @@ type index struct {
 	mu      sync.RWMutex
 	trails  map[credential.Serial]trail
 	answers map[answerKey]answered
+	holds   map[uint64]holdState // by the hold's event
+	voided  map[uint64]uint64    // voided event -> the void's event
 
 	pending *overlay // touched only by the running write transaction and its end
 }
@@ -94,6 +108,18 @@ type overlay struct {
 	ix      *index
 	trails  map[credential.Serial]trail
 	answers map[answerKey]answered
+	holds   map[uint64]holdState
+	voided  map[uint64]uint64
+}
+
+func newIndex() *index {
+	return &index{trails: map[credential.Serial]trail{}, answers: map[answerKey]answered{},
+		holds: map[uint64]holdState{}, voided: map[uint64]uint64{}}
+}
+
+func newOverlay(ix *index) *overlay {
+	return &overlay{ix: ix, trails: map[credential.Serial]trail{}, answers: map[answerKey]answered{},
+		holds: map[uint64]holdState{}, voided: map[uint64]uint64{}}
 }
 
 var (
@@ -116,7 +142,7 @@ func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) 
 // loadIndex reads the whole journal. Answers older than IdempotencyTTL at
 // now are left out: they will not be given again.
 func loadIndex(store storage.Backend, now time.Time) (*index, error) {
-	ix := &index{trails: map[credential.Serial]trail{}, answers: map[answerKey]answered{}}
+	ix := newIndex()
 	cut := now.Add(-IdempotencyTTL)
 	err := store.View(func(tx storage.Tx) error {
 		return tx.Scan(storage.History, nil, func(k, v []byte) error {
@@ -128,7 +154,22 @@ func loadIndex(store storage.Backend, now time.Time) (*index, error) {
 				return fmt.Errorf("journal entry %d: %w", binary.BigEndian.Uint64(k), err)
 			}
 			seq := binary.BigEndian.Uint64(k)
-			ix.trails[e.Serial] = extend(ix.trails[e.Serial], seq, e.Use)
+			t := ix.trails[e.Serial]
+			if e.Held != nil && e.Held.Until.After(cut) {
+				ix.holds[seq] = holdState{serial: e.Serial, held: *e.Held}
+				t.held = append(t.held, seq) // loading owns every trail: no copy needed
+			}
+			if e.Ends != 0 {
+				if h, ok := ix.holds[e.Ends]; ok {
+					h.end, h.confirmed = seq, e.Use
+					ix.holds[e.Ends] = h
+				}
+				t.held = without(t.held, e.Ends)
+			}
+			if e.Voids != 0 {
+				ix.voided[e.Voids] = seq
+			}
+			ix.trails[e.Serial] = extend(t, seq, e.Use, e.Unuse)
 			if e.Answer != nil && !e.Entry.At.Before(cut) {
 				ix.answers[e.Answer.Key] = answered{seq, e.Entry.At}
 			}
@@ -141,12 +182,15 @@ func loadIndex(store storage.Backend, now time.Time) (*index, error) {
 	return ix, nil
 }
 
-func extend(t trail, seq uint64, use bool) trail {
+func extend(t trail, seq uint64, use, unuse bool) trail {
 	if use {
 		if t.uses == 0 {
 			t.first = seq
 		}
 		t.uses++
+	}
+	if unuse && t.uses > 0 {
+		t.uses--
 	}
 	t.last = seq
 	return t
@@ -164,7 +208,7 @@ func (ix *index) committed(s credential.Serial) trail {
 // tx has none yet. Only functions running inside Update may call it.
 func (ix *index) track(tx storage.Tx) *overlay {
 	if ix.pending == nil {
-		o := &overlay{ix: ix, trails: map[credential.Serial]trail{}, answers: map[answerKey]answered{}}
+		o := newOverlay(ix)
 		ix.pending = o
 		tx.OnEnd(func(committed bool) {
 			if committed {
@@ -174,6 +218,12 @@ func (ix *index) track(tx storage.Tx) *overlay {
 				}
 				for k, a := range o.answers {
 					ix.answers[k] = a
+				}
+				for k, h := range o.holds {
+					ix.holds[k] = h
+				}
+				for k, v := range o.voided {
+					ix.voided[k] = v
 				}
 				ix.mu.Unlock()
 			}
@@ -193,12 +243,24 @@ func (o *overlay) trail(s credential.Serial) trail {
 
 // append writes e to the journal after the serial's newest event.
 func (o *overlay) append(tx storage.Tx, e event) error {
-	t := o.trail(e.Serial)
-	e.Prev = t.last
-	seq, err := tx.Sequence(storage.History)
+	seq, err := o.next(tx)
 	if err != nil {
 		return err
 	}
+	return o.put(tx, seq, e)
+}
+
+// next reserves the journal position of an event, for an answer that must
+// name the event (a redemption id) before the event is written.
+func (o *overlay) next(tx storage.Tx) (uint64, error) {
+	return tx.Sequence(storage.History)
+}
+
+// put writes e at seq, a position from next, after the serial's newest
+// event, and brings the overlay's view of holds and voids up to date.
+func (o *overlay) put(tx storage.Tx, seq uint64, e event) error {
+	t := o.trail(e.Serial)
+	e.Prev = t.last
 	raw, err := eventEnc.Marshal(&e)
 	if err != nil {
 		return fmt.Errorf("encode journal entry: %w", err)
@@ -206,7 +268,21 @@ func (o *overlay) append(tx storage.Tx, e event) error {
 	if err := tx.Put(storage.History, seqKey(seq), raw); err != nil {
 		return err
 	}
-	o.trails[e.Serial] = extend(t, seq, e.Use)
+	if e.Held != nil {
+		o.holds[seq] = holdState{serial: e.Serial, held: *e.Held}
+		t.held = append(append([]uint64(nil), t.held...), seq)
+	}
+	if e.Ends != 0 {
+		if h, ok := o.hold(e.Ends); ok {
+			h.end, h.confirmed = seq, e.Use
+			o.holds[e.Ends] = h
+		}
+		t.held = without(t.held, e.Ends)
+	}
+	if e.Voids != 0 {
+		o.voided[e.Voids] = seq
+	}
+	o.trails[e.Serial] = extend(t, seq, e.Use, e.Unuse)
 	if e.Answer != nil {
 		o.answers[e.Answer.Key] = answered{seq, e.Entry.At}
 	}
@@ -242,8 +318,9 @@ func (o *overlay) recall(tx storage.Tx, req *answer) (*answer, error) {
 	return e.Answer, nil
 }
 
-// forget drops remembered answers given before cut and reports how many.
-// Their events stay in the journal as history.
+// forget drops remembered answers given before cut, and holds that expired
+// before it, and reports how many answers it dropped. Their events stay in
+// the journal as history.
 func (ix *index) forget(cut time.Time) int {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -252,6 +329,15 @@ func (ix *index) forget(cut time.Time) int {
 		if a.at.Before(cut) {
 			delete(ix.answers, k)
 			n++
+		}
+	}
+	for k, h := range ix.holds {
+		if h.held.Until.Before(cut) {
+			delete(ix.holds, k)
+			if t, ok := ix.trails[h.serial]; ok && h.end == 0 {
+				t.held = without(t.held, k)
+				ix.trails[h.serial] = t
+			}
 		}
 	}
 	return n
@@ -293,6 +379,9 @@ func history(tx storage.Tx, t trail) ([]Entry, error) {
 		if err != nil {
 			return nil, err
 		}
+		if named(&e) {
+			e.Entry.ID = eventID(e.Serial, seq)
+		}
 		out = append(out, e.Entry)
 		seq = e.Prev
 	}
@@ -300,4 +389,16 @@ func history(tx storage.Tx, t trail) ([]Entry, error) {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, nil
+}
+
+// named reports whether an event has an id clients can act on: a
+// redemption or a stamp (to void), a hold (to confirm or release).
+func named(e *event) bool {
+	switch e.Entry.Op {
+	case "redeem", "stamp", "reserve":
+		return true
+	case "claim":
+		return !e.Use // the card's side of a claim, not the punch's
+	}
+	return false
 }

@@ -10,19 +10,22 @@ import (
 
 // Redemption is the answer to a successful redeem.
 type Redemption struct {
-	Redeemed   bool      `json:"redeemed"`
-	Serial     string    `json:"serial"`
-	UsesLeft   int       `json:"uses_left"`
-	RedeemedAt time.Time `json:"redeemed_at"`
-	Register   string    `json:"register"`
+	Redeemed     bool      `json:"redeemed"`
+	RedemptionID string    `json:"redemption_id"` // names it for a void
+	Serial       string    `json:"serial"`
+	UsesLeft     int       `json:"uses_left"`
+	RedeemedAt   time.Time `json:"redeemed_at"`
+	Register     string    `json:"register"`
 }
 
 // Redeem uses a coupon once. The check (issued, not blocked, in its window,
-// uses left) and the mark happen in one write transaction, so that of any
+// a use left that no reservation holds) and the mark happen in one write
+// transaction, so that of any
 // number of concurrent redemptions exactly max_uses succeed. A retry with
 // the same idempotency key returns the first answer and changes nothing.
 //
-// Errors: a *Refusal (see errors.go), an *AlreadyRedeemedError, or a failure
+// Errors: a *Refusal (see errors.go), an *AlreadyRedeemedError, a
+// *ReservedError, or a failure
 // of the service (storage.ErrUnavailable among them).
 func (v *Verifier) Redeem(req Request) (Redemption, error) {
 	now := v.when(&req)
@@ -38,15 +41,25 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 	out, retry, err := write(v, idem, redemptionSlot, func(tx storage.Tx, o *overlay, keep func(*Redemption) *answer) (Redemption, error) {
 		rec, err := ledger(tx, p, now)
 		t := o.trail(p.serial)
-		if err == nil && rec.UsesLeft(t.uses) == 0 {
+		left := rec.UsesLeft(t.uses)
+		if err == nil && left == 0 {
 			err = firstUse(tx, t)
 		}
 		if err != nil {
 			return Redemption{}, err
 		}
-		out := Redemption{Redeemed: true, Serial: p.serial.String(), UsesLeft: rec.UsesLeft(t.uses + 1), RedeemedAt: now.UTC(), Register: req.Register}
+		live := o.live(t, now, 0)
+		if len(live) >= left {
+			return Redemption{}, reservedBy(live)
+		}
+		seq, err := o.next(tx)
+		if err != nil {
+			return Redemption{}, err
+		}
+		out := Redemption{Redeemed: true, RedemptionID: eventID(p.serial, seq), Serial: p.serial.String(),
+			UsesLeft: left - len(live) - 1, RedeemedAt: now.UTC(), Register: req.Register}
 		e := event{Serial: p.serial, Use: true, Entry: Entry{At: now.UTC(), Op: "redeem", Register: req.Register}, Answer: keep(&out)}
-		return out, o.append(tx, e)
+		return out, o.put(tx, seq, e)
 	})
 	v.emit(fraud.OpRedeem, &req, p, err, now, outcome{retry: retry})
 	return out, err

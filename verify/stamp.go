@@ -12,6 +12,7 @@ import (
 
 // StampResult is a card's state after stamps were added.
 type StampResult struct {
+	StampID        string              `json:"stamp_id"` // names it for a void
 	Serial         string              `json:"serial"`
 	Stamps         int                 `json:"stamps"`
 	StampsRequired int                 `json:"stamps_required"`
@@ -191,7 +192,12 @@ func (v *Verifier) addStamps(tx storage.Tx, o *overlay, card *presented, stamps 
 	}
 	out.Stamps, out.StampsTotal = rec.Stamps, rec.StampsTotal
 
-	if err := o.append(tx, event{Serial: card.serial, Entry: entry, Answer: keep(&out)}); err != nil {
+	seq, err := o.next(tx)
+	if err != nil {
+		return StampResult{}, err
+	}
+	out.StampID = eventID(card.serial, seq)
+	if err := o.put(tx, seq, event{Serial: card.serial, Entry: entry, Answer: keep(&out)}); err != nil {
 		return StampResult{}, err
 	}
 	for _, r := range earned {

@@ -18,6 +18,7 @@ type Status struct {
 	Merchant       string         `json:"merchant"`
 	Status         string         `json:"status"`
 	UsesLeft       int            `json:"uses_left"`
+	Held           int            `json:"held,omitempty"` // of uses_left, how many reservations hold now
 	Stamps         *int           `json:"stamps,omitempty"`
 	StampsRequired int            `json:"stamps_required,omitempty"`
 	StampsTotal    int            `json:"stamps_total,omitempty"`
@@ -34,6 +35,7 @@ type Status struct {
 type RewardStatus struct {
 	Serial   string `json:"serial,omitempty"` // left out for registers: see api
 	Redeemed bool   `json:"redeemed"`
+	Revoked  bool   `json:"revoked,omitempty"` // taken back with voided stamps
 }
 
 // Record returns the issuance record of a serial of merchant.
@@ -77,9 +79,12 @@ func (v *Verifier) Status(merchant, serial string) (Status, error) {
 		if !rec.Expires.IsZero() {
 			out.Expires = rec.Expires.Format(timeFormat)
 		}
+		out.Held = v.idx.committedHolds(t, now)
 		switch {
 		case fraud.IsBlocked(tx, s.String()):
 			out.Status = StatusBlocked
+		case !rec.RevokedAt.IsZero():
+			out.Status = StatusRevoked
 		case rec.Kind != credential.KindCard && out.UsesLeft == 0:
 			out.Status = StatusRedeemed
 		case !rec.Expires.IsZero() && !now.Before(rec.Expires):
@@ -98,7 +103,7 @@ func (v *Verifier) Status(merchant, serial string) (Status, error) {
 				rs, _ := credential.ParseSerial(r)
 				rr, err := credential.Load(tx, rs[:])
 				redeemed := err == nil && rr.UsesLeft(v.idx.committed(rs).uses) == 0
-				out.Rewards = append(out.Rewards, RewardStatus{Serial: r, Redeemed: redeemed})
+				out.Rewards = append(out.Rewards, RewardStatus{Serial: r, Redeemed: redeemed, Revoked: err == nil && !rr.RevokedAt.IsZero()})
 			}
 		}
 		h, err := history(tx, t)

@@ -214,6 +214,9 @@ func ledger(tx storage.Tx, p *presented, now time.Time) (credential.Record, erro
 	if fraud.IsBlocked(tx, p.serial.String()) {
 		return rec, ErrBlocked
 	}
+	if !rec.RevokedAt.IsZero() {
+		return rec, ErrRewardRevoked
+	}
 	if now.Before(c.ValidFrom()) {
 		return rec, ErrNotYetValid
 	}
