@@ -26,6 +26,7 @@ Commands:
   verify            check a code offline with a public keyset
   backup            write a consistent snapshot of the database
   restore           put a snapshot back as the database
+  till              run a till agent that keeps selling when the network drops
   bench             drive a server (or --self, an in-process one) with a mixed load; print latency
 
 Run "stampseal <command> -h" for a command's flags.
@@ -78,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return backup(args[1:], stdout, stderr)
 	case args[0] == "restore":
 		return restore(args[1:], stdout, stderr)
+	case args[0] == "till":
+		return tillAgent(args[1:], stderr)
 	case args[0] == "bench":
 		return bench(args[1:], stdout, stderr)
 	}
