@@ -101,9 +101,18 @@ func (a *API) backup(w http.ResponseWriter, r *http.Request, k access.Key) error
 	if k.Merchant != access.AllMerchants {
 		return errForbidden
 	}
+	// The snapshot is followed by an integrity trailer (keys/backup.go)
+	// that `stampseal restore` checks.
+	bw, err := a.Keys.NewBackupWriter(w)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="stampseal-backup.db"`)
-	n, err := a.Store.Backup(w)
+	n, err := a.Store.Backup(bw)
+	if err == nil {
+		err = bw.Close()
+	}
 	if err != nil {
 		// Headers are gone; the client sees a truncated body.
 		a.log.Error("backup failed", "bytes", n, "err", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/keys"
 )
 
 // ShortCodes derives a credential's short code from its serial.
@@ -70,7 +71,10 @@ func (a *API) barcodeContent(r *http.Request, serial string, rec credential.Reco
 			return "", 0, "", badRequest("invalid_request", fmt.Errorf("size must be a number of pixels from %d to %d", barcode.MinSize, barcode.MaxSize))
 		}
 	}
-	content := rec.Code
+	content, err := codeOf(serial, rec, a.Keys)
+	if err != nil {
+		return "", 0, "", err
+	}
 	if sym == barcode.Code128 {
 		if a.Short == nil {
 			return "", 0, "", badRequest("invalid_request", errors.New("code128 carries short codes, which are not enabled"))
@@ -135,7 +139,11 @@ func (a *API) cardPNG(w http.ResponseWriter, r *http.Request, k access.Key) erro
 	if err != nil {
 		return err
 	}
-	face := barcode.CardFace{Merchant: m.Name, Program: rec.Program, Code: rec.Code, StampsRequired: st.StampsRequired}
+	code, err := codeOf(serial, rec, a.Keys)
+	if err != nil {
+		return err
+	}
+	face := barcode.CardFace{Merchant: m.Name, Program: rec.Program, Code: code, StampsRequired: st.StampsRequired}
 	if st.Stamps != nil {
 		face.Stamps = *st.Stamps
 	}
@@ -178,7 +186,11 @@ func (a *API) couponSheet(w http.ResponseWriter, r *http.Request, k access.Key) 
 		if rec.Kind != credential.KindCoupon {
 			return badRequest("invalid_request", fmt.Errorf("%s is not a coupon", serial))
 		}
-		item := barcode.SheetItem{Code: rec.Code, Offer: rec.Offer}
+		code, err := codeOf(serial, rec, a.Keys)
+		if err != nil {
+			return err
+		}
+		item := barcode.SheetItem{Code: code, Offer: rec.Offer}
 		if a.Short != nil {
 			s, _ := credential.ParseSerial(serial)
 			item.ShortCode = a.Short.Derive(s[:])
@@ -211,4 +223,17 @@ func barcodeError(err error) error {
 		}
 	}
 	return err
+}
+
+// codeOf opens the code that the record of serial keeps sealed.
+func codeOf(serial string, rec credential.Record, sealer *keys.Ring) (string, error) {
+	s, err := credential.ParseSerial(serial)
+	if err != nil {
+		return "", err
+	}
+	var cs credential.CodeSealer
+	if sealer != nil {
+		cs = sealer
+	}
+	return rec.CodeOf(s[:], cs)
 }

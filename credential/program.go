@@ -73,6 +73,7 @@ func ProgramKey(merchant, id string) []byte { return []byte(merchant + "/" + id)
 type Draft struct {
 	Serial    Serial
 	Record    Record
+	Code      string // the code in clear, handed out once and never stored
 	ShortCode string
 }
 

@@ -25,7 +25,12 @@ type Record struct {
 	Offer     string    `json:"offer,omitempty"`
 	MaxUses   int       `json:"max_uses,omitempty"` // coupons
 	Stamps    int       `json:"stamps,omitempty"`   // punches: stamps carried; cards: stamps now
-	Code      string    `json:"code"`               // kept to render barcodes and reprint cards
+	// SealedCode is the code, sealed under the master key (keys.Ring
+	// SealCode), kept to render barcodes and reprint cards; see CodeOf.
+	SealedCode []byte `json:"sealed_code,omitempty"`
+	// Code is the code in clear, as databases written before codes were
+	// sealed hold it; SealLegacyCodes moves it into SealedCode.
+	Code string `json:"code,omitempty"`
 
 	// Card ledger.
 	StampsTotal int      `json:"stamps_total,omitempty"`
@@ -95,4 +100,67 @@ func Save(tx storage.Tx, serial []byte, r *Record) error {
 		return fmt.Errorf("encode credential record: %w", err)
 	}
 	return tx.Put(storage.Credentials, serial, raw)
+}
+
+// CodeSealer seals codes at rest and opens them again; keys.Ring is one.
+type CodeSealer interface {
+	SealCode(serial []byte, code string) ([]byte, error)
+	OpenCode(serial, sealed []byte) (string, error)
+}
+
+// CodeOf returns the code of the record of serial, opening it with s.
+func (r *Record) CodeOf(serial []byte, s CodeSealer) (string, error) {
+	if len(r.SealedCode) == 0 {
+		return r.Code, nil
+	}
+	if s == nil {
+		return "", fmt.Errorf("code of %x is sealed and no sealer is configured", serial)
+	}
+	return s.OpenCode(serial, r.SealedCode)
+}
+
+// sealedMark records in the Meta bucket that no record holds a clear code.
+var sealedMark = []byte("codes-sealed")
+
+// SealLegacyCodes seals, in one transaction, every code that a database
+// written before codes were sealed keeps in clear, and marks the database
+// so that later starts skip the scan; it returns how many it sealed.
+func SealLegacyCodes(store storage.Backend, s CodeSealer) (int, error) {
+	n := 0
+	err := store.Update(func(tx storage.Tx) error {
+		n = 0
+		if tx.Get(storage.Meta, sealedMark) != nil {
+			return nil
+		}
+		type item struct {
+			serial []byte
+			rec    Record
+		}
+		var todo []item
+		err := tx.Scan(storage.Credentials, nil, func(k, v []byte) error {
+			var r Record
+			if err := recordDec.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode credential record: %w", err)
+			}
+			if r.Code != "" {
+				todo = append(todo, item{append([]byte(nil), k...), r})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, it := range todo {
+			if it.rec.SealedCode, err = s.SealCode(it.serial, it.rec.Code); err != nil {
+				return err
+			}
+			it.rec.Code = ""
+			if err := Save(tx, it.serial, &it.rec); err != nil {
+				return err
+			}
+			n++
+		}
+		return tx.Put(storage.Meta, sealedMark, []byte{1})
+	})
+	return n, err
 }

@@ -40,6 +40,7 @@ type Issuer struct {
 	store  storage.Backend
 	signer Signer
 	short  ShortCodes
+	sealer credential.CodeSealer // nil: codes kept in clear (tests with a bare signer)
 	now    func() time.Time
 }
 
@@ -55,6 +56,8 @@ func WithShortCodes(s ShortCodes) Option { return func(i *Issuer) { i.short = s 
 // New returns an Issuer that records into store and signs with signer.
 func New(store storage.Backend, signer Signer, opts ...Option) *Issuer {
 	i := &Issuer{store: store, signer: signer, now: time.Now}
+	// A signer that can also seal (keys.Ring) keeps codes sealed at rest.
+	i.sealer, _ = signer.(credential.CodeSealer)
 	for _, o := range opts {
 		o(i)
 	}
@@ -194,8 +197,15 @@ func (i *Issuer) sign(c credential.Claims, rec credential.Record) (credential.Dr
 	}
 	rec.Kind, rec.Merchant, rec.KeyID = c.Kind, c.Merchant, keyID
 	rec.IssuedAt, rec.NotBefore, rec.Expires = time.Unix(c.IssuedAt, 0).UTC(), c.ValidFrom(), c.Expires()
-	rec.Code = credential.Encode(claims, sig)
-	d := credential.Draft{Serial: serial, Record: rec}
+	code := credential.Encode(claims, sig)
+	if i.sealer != nil {
+		if rec.SealedCode, err = i.sealer.SealCode(serial[:], code); err != nil {
+			return credential.Draft{}, err
+		}
+	} else {
+		rec.Code = code
+	}
+	d := credential.Draft{Serial: serial, Record: rec, Code: code}
 	if i.short != nil {
 		d.ShortCode = i.short.Derive(serial[:])
 	}
@@ -227,7 +237,7 @@ func (i *Issuer) record(tx storage.Tx, drafts ...credential.Draft) error {
 func issued(drafts []credential.Draft) []credential.Issued {
 	out := make([]credential.Issued, len(drafts))
 	for n, d := range drafts {
-		out[n] = credential.Issued{Serial: d.Serial.String(), Code: d.Record.Code, Kind: d.Record.Kind, ShortCode: d.ShortCode, Expires: d.Record.Expires}
+		out[n] = credential.Issued{Serial: d.Serial.String(), Code: d.Code, Kind: d.Record.Kind, ShortCode: d.ShortCode, Expires: d.Record.Expires}
 	}
 	return out
 }

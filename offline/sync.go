@@ -252,7 +252,12 @@ func (s *Service) Sync(c Caller, ops []Operation) ([]Result, error) {
 			if prior[i] != nil || results[i].Status == Duplicate {
 				continue
 			}
-			if err := storage.PutJSON(tx, storage.Offline, opKey(c.APIKey, op.IdempotencyKey), results[i]); err != nil {
+			kept := results[i]
+			if kept.Stamp != nil { // no bearer codes at rest: a reward's code was in the first answer
+				st := kept.Stamp.WithoutCodes()
+				kept.Stamp = &st
+			}
+			if err := storage.PutJSON(tx, storage.Offline, opKey(c.APIKey, op.IdempotencyKey), kept); err != nil {
 				return err
 			}
 			if losses[i] != nil {

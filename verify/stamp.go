@@ -50,8 +50,53 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 		entry := Entry{At: now.UTC(), Op: "stamp", Register: req.Register, Stamps: req.Stamps, Source: "register"}
 		return v.addStamps(tx, o, card, req.Stamps, entry, keep, now, rewards)
 	})
+	if err == nil && retry {
+		err = v.revealRewards(&out)
+	}
 	v.emit(fraud.OpStamp, &req.Request, card, err, now, outcome{retry: retry, stamps: req.Stamps})
 	return out, err
+}
+
+// WithoutCodes is r as it may be stored: the rewards keep their serials,
+// not their codes or short codes, which redeem them.
+func (r StampResult) WithoutCodes() StampResult {
+	rewards := make([]credential.Issued, len(r.Rewards))
+	for i, w := range r.Rewards {
+		w.Code, w.ShortCode = "", ""
+		rewards[i] = w
+	}
+	r.Rewards = rewards
+	return r
+}
+
+// revealRewards puts back the codes that WithoutCodes took out of a
+// remembered answer, from the rewards' sealed records, so that a retry
+// gets the first answer again.
+func (v *Verifier) revealRewards(r *StampResult) error {
+	deriver, _ := v.short.(interface{ Derive(serial []byte) string })
+	return v.store.View(func(tx storage.Tx) error {
+		for i := range r.Rewards {
+			w := &r.Rewards[i]
+			if w.Code != "" {
+				continue
+			}
+			s, err := credential.ParseSerial(w.Serial)
+			if err != nil {
+				return fmt.Errorf("remembered reward %q: %w", w.Serial, err)
+			}
+			rec, err := credential.Load(tx, s[:])
+			if err != nil {
+				return fmt.Errorf("remembered reward %s: %w", w.Serial, err)
+			}
+			if w.Code, err = rec.CodeOf(s[:], v.sealer); err != nil {
+				return err
+			}
+			if deriver != nil {
+				w.ShortCode = deriver.Derive(s[:])
+			}
+		}
+		return nil
+	})
 }
 
 func stampSlot(a *answer) **StampResult { return &a.Stamp }
@@ -197,7 +242,8 @@ func (v *Verifier) addStamps(tx storage.Tx, o *overlay, card *presented, stamps 
 		return StampResult{}, err
 	}
 	out.StampID = eventID(card.serial, seq)
-	if err := o.put(tx, seq, event{Serial: card.serial, Entry: entry, Answer: keep(&out)}); err != nil {
+	kept := out.WithoutCodes() // the journal is at rest: no bearer codes in it
+	if err := o.put(tx, seq, event{Serial: card.serial, Entry: entry, Answer: keep(&kept)}); err != nil {
 		return StampResult{}, err
 	}
 	for _, r := range earned {

@@ -49,6 +49,7 @@ type Verifier struct {
 	minter RewardMinter
 	now    func() time.Time
 	idx    *index
+	sealer credential.CodeSealer // opens codes sealed at rest; keys.Ring is one
 }
 
 // Option configures a Verifier.
@@ -76,6 +77,7 @@ func (noObserver) Observe(fraud.Event) {}
 // see the first one's uses.
 func New(store storage.Backend, k KeyChecker, opts ...Option) (*Verifier, error) {
 	v := &Verifier{store: store, keys: k, events: noObserver{}, now: time.Now}
+	v.sealer, _ = k.(credential.CodeSealer)
 	for _, o := range opts {
 		o(v)
 	}
@@ -185,8 +187,8 @@ func (v *Verifier) resolveShort(input string) (string, error) {
 		if err != nil {
 			return err
 		}
-		code = rec.Code
-		return nil
+		code, err = rec.CodeOf(serial, v.sealer)
+		return err
 	})
 	return code, err
 }

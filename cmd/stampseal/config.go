@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/shortcode"
@@ -75,6 +76,13 @@ func (d *dataFlags) open(stderr io.Writer, verifyOpts ...verify.Option) (*ledger
 		store.Close()
 		return nil, err
 	}
+	// Databases from before codes were sealed get them sealed now, once.
+	if n, err := credential.SealLegacyCodes(store, l.ring); err != nil {
+		store.Close()
+		return nil, err
+	} else if n > 0 {
+		fmt.Fprintf(stderr, "Sealed %d codes that this database kept in clear. Backups taken before now still hold them: destroy them.\n", n)
+	}
 	l.access = access.New(store, l.ring)
 	l.issuer = issuer.New(store, l.ring, issuer.WithShortCodes(l.short))
 	l.verifier, err = verify.New(store, l.ring, append([]verify.Option{verify.WithRewards(l.issuer), verify.WithShortCodes(l.short)}, verifyOpts...)...)
@@ -105,6 +113,19 @@ func (d *dataFlags) loadMaster(stderr io.Writer) (tink.AEAD, error) {
 		fmt.Fprintf(stderr, "WARNING: generated a development master key at %s. It encrypts every signing key and sits beside the database it protects: in production pass --master-key-file or $%s, and keep it out of backups.\n", path, keys.MasterKeyEnv)
 	}
 	return m, nil
+}
+
+// existingMaster loads the master key from the flag, the environment or
+// <data>/master.key, never generating one; nil when there is none.
+func (d *dataFlags) existingMaster() (tink.AEAD, error) {
+	if d.masterKeyFile != "" || os.Getenv(keys.MasterKeyEnv) != "" {
+		return d.loadMaster(io.Discard)
+	}
+	path := filepath.Join(d.data, "master.key")
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil
+	}
+	return keys.LoadMasterKeyFile(path)
 }
 
 func (l *ledger) close() error { return l.store.Close() }
