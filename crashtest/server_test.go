@@ -314,6 +314,8 @@ type ledgerEntry struct {
 		Op       string `json:"op"`
 		Register string `json:"register"`
 		Stamps   int    `json:"stamps"`
+		ID       string `json:"id"`    // redemption_id, stamp_id or reservation_id
+		Voids    string `json:"voids"` // for a void: the id it voids
 	} `json:"history"`
 }
 

@@ -214,6 +214,8 @@ type Monitor struct {
 	incSweep  time.Time
 
 	open atomic.Int64 // open alerts across merchants, for Metrics
+
+	voids voidTallies // the void rules' memory (voids.go)
 }
 
 // New returns a monitor over store. Zero fields of cfg take their defaults;
@@ -267,6 +269,7 @@ func (m *Monitor) Observe(ev Event) {
 	} else {
 		m.observeRefusal(&ev, now, &found)
 	}
+	m.watchVoids(&ev, now, &found)
 	for i := range found.n {
 		m.raise(&ev, now, &found.list[i])
 	}
