@@ -12,8 +12,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/storage"
 )
@@ -32,9 +34,14 @@ const (
 // AllMerchants is the scope of the bootstrap admin key.
 const AllMerchants = "*"
 
-// Errors of this package.
+// Errors of this package. ErrKeyRevoked and ErrKeyExpired are also
+// ErrUnauthenticated: a caller that only knows that error refuses them too.
 var (
 	ErrUnauthenticated = errors.New("missing or unknown API key")
+	ErrKeyRevoked      = fmt.Errorf("%w: API key revoked", ErrUnauthenticated)
+	ErrKeyExpired      = fmt.Errorf("%w: API key expired", ErrUnauthenticated)
+	ErrUnknownKey      = errors.New("no such API key")
+	ErrLastAdmin       = errors.New("the last all-merchants admin key cannot be revoked")
 	ErrMerchantExists  = errors.New("merchant already exists")
 	ErrUnknownMerchant = errors.New("no such merchant")
 	ErrInvalid         = errors.New("invalid request")
@@ -55,6 +62,17 @@ type Key struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
 	Hash      []byte    `json:"hash"`
+
+	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	RevokeReason string     `json:"revoke_reason,omitempty"`
+	RevokedBy    string     `json:"revoked_by,omitempty"` // the revoking key's id
+	LastUsedAt   *time.Time `json:"last_used_at,omitempty"`
+}
+
+// Actor is the key as the audit trail names it, acting from source.
+func (k Key) Actor(source string) audit.Actor {
+	return audit.Actor{KeyID: k.ID, Name: k.Name, Role: string(k.Role), Source: source}
 }
 
 // Can reports whether the key may act in role for merchant.
@@ -81,12 +99,18 @@ type Service struct {
 	store storage.Backend
 	keys  KeyCreator
 	now   func() time.Time
+
+	mu      sync.Mutex
+	touched map[string]time.Time // key id -> when last_used_at was last written
 }
 
 // New returns a Service over store that creates keysets with keys.
 func New(store storage.Backend, keys KeyCreator) *Service {
-	return &Service{store: store, keys: keys, now: time.Now}
+	return &Service{store: store, keys: keys, now: time.Now, touched: map[string]time.Time{}}
 }
+
+// SetClock replaces the service's clock; for tests of expiry.
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
 
 func hashToken(token string) []byte {
 	sum := sha256.Sum256([]byte(token))
@@ -121,6 +145,14 @@ func (s *Service) Authenticate(token string) (Key, error) {
 	if subtle.ConstantTimeCompare(k.Hash, h) != 1 {
 		return Key{}, ErrUnauthenticated
 	}
+	now := s.now()
+	switch {
+	case k.RevokedAt != nil:
+		return Key{}, ErrKeyRevoked
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return Key{}, ErrKeyExpired
+	}
+	s.touch(k, now)
 	return k, nil
 }
 
@@ -163,8 +195,15 @@ func (s *Service) Bootstrapped() (bool, error) {
 	return ok, err
 }
 
-// CreateMerchant records a merchant and creates its signing keyset.
+// CreateMerchant records a merchant and creates its signing keyset, as the
+// operator (the command line).
 func (s *Service) CreateMerchant(id, name string) (Merchant, error) {
+	return s.CreateMerchantAs(audit.Operator, id, name)
+}
+
+// CreateMerchantAs records a merchant, created by by, and creates its
+// signing keyset; the audit entry commits with the merchant.
+func (s *Service) CreateMerchantAs(by audit.Actor, id, name string) (Merchant, error) {
 	if err := credential.ValidID(id); err != nil {
 		return Merchant{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -184,7 +223,10 @@ func (s *Service) CreateMerchant(id, name string) (Merchant, error) {
 		if tx.Get(storage.Merchants, []byte(id)) != nil {
 			return ErrMerchantExists
 		}
-		return storage.PutJSON(tx, storage.Merchants, []byte(id), m)
+		if err := storage.PutJSON(tx, storage.Merchants, []byte(id), m); err != nil {
+			return err
+		}
+		return audit.Record(tx, m.CreatedAt, id, audit.MerchantCreated, by, id, map[string]string{"name": name})
 	})
 	return m, err
 }
@@ -199,9 +241,29 @@ func (s *Service) Merchant(id string) (Merchant, error) {
 	return m, err
 }
 
-// CreateKey makes an API key of role for merchant and returns it with its
-// token, which is never stored and cannot be shown again.
+// KeySpec is what an API key is created with.
+type KeySpec struct {
+	Merchant  string
+	Role      Role
+	Name      string        // empty: the role
+	ExpiresIn time.Duration // 0: never expires
+}
+
+// MaxKeyLife bounds expires_in.
+const MaxKeyLife = 10 * 365 * 24 * time.Hour
+
+// CreateKey makes an API key of role for merchant, as the operator, and
+// returns it with its token, which is never stored and cannot be shown
+// again.
 func (s *Service) CreateKey(merchant string, role Role, name string) (Key, string, error) {
+	return s.CreateKeyAs(audit.Operator, KeySpec{Merchant: merchant, Role: role, Name: name})
+}
+
+// CreateKeyAs makes the API key spec describes, created by by, and returns
+// it with its token, which is never stored and cannot be shown again. The
+// audit entry commits with the key.
+func (s *Service) CreateKeyAs(by audit.Actor, spec KeySpec) (Key, string, error) {
+	merchant, role, name := spec.Merchant, spec.Role, spec.Name
 	switch role {
 	case Admin, Issuer, Register, Auditor:
 	default:
@@ -210,10 +272,18 @@ func (s *Service) CreateKey(merchant string, role Role, name string) (Key, strin
 	if len(name) > 100 {
 		return Key{}, "", fmt.Errorf("%w: name must be at most 100 characters", ErrInvalid)
 	}
+	if spec.ExpiresIn < 0 || spec.ExpiresIn > MaxKeyLife {
+		return Key{}, "", fmt.Errorf("%w: expires_in must be positive and at most %s", ErrInvalid, MaxKeyLife)
+	}
 	if name == "" {
 		name = string(role)
 	}
-	if _, err := s.Merchant(merchant); err != nil {
+	if merchant == AllMerchants {
+		// A second all-merchants admin is how the first one is replaced.
+		if role != Admin {
+			return Key{}, "", fmt.Errorf("%w: a key for all merchants must have the role admin", ErrInvalid)
+		}
+	} else if _, err := s.Merchant(merchant); err != nil {
 		return Key{}, "", err
 	}
 	token, err := NewToken()
@@ -223,6 +293,17 @@ func (s *Service) CreateKey(merchant string, role Role, name string) (Key, strin
 	idb := make([]byte, 8)
 	rand.Read(idb)
 	k := Key{ID: "key_" + hex.EncodeToString(idb), Merchant: merchant, Role: role, Name: name, CreatedAt: s.now().UTC(), Hash: hashToken(token)}
-	err = s.store.Update(func(tx storage.Tx) error { return storage.PutJSON(tx, storage.APIKeys, k.Hash, k) })
+	details := map[string]string{"role": string(role), "name": name}
+	if spec.ExpiresIn > 0 {
+		exp := k.CreatedAt.Add(spec.ExpiresIn)
+		k.ExpiresAt = &exp
+		details["expires_at"] = exp.Format(time.RFC3339)
+	}
+	err = s.store.Update(func(tx storage.Tx) error {
+		if err := storage.PutJSON(tx, storage.APIKeys, k.Hash, k); err != nil {
+			return err
+		}
+		return audit.Record(tx, k.CreatedAt, merchant, audit.APIKeyCreated, by, k.ID, details)
+	})
 	return k, token, err
 }

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/gorilla/mux"
 
 	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/audit"
 )
 
 func (a *API) routeAdmin(r *mux.Router) {
@@ -14,6 +16,9 @@ func (a *API) routeAdmin(r *mux.Router) {
 	a.handle(r, "POST", "/v1/merchants/{id}/keys/rotate", a.rotateKeys, access.Admin)
 	a.handle(r, "GET", "/v1/merchants/{id}/keys/public", a.publicKeyset, access.Admin, access.Issuer, access.Register, access.Auditor)
 	a.handle(r, "GET", "/v1/admin/backup", a.backup, access.Admin)
+	a.handle(r, "GET", "/v1/apikeys", a.listAPIKeys, access.Admin)
+	a.handle(r, "POST", "/v1/apikeys/{id}/revoke", a.revokeAPIKey, access.Admin)
+	a.handle(r, "GET", "/v1/audit", a.listAudit, access.Admin, access.Auditor)
 }
 
 func (a *API) createMerchant(w http.ResponseWriter, r *http.Request, k access.Key) error {
@@ -28,7 +33,7 @@ func (a *API) createMerchant(w http.ResponseWriter, r *http.Request, k access.Ke
 	if k.Merchant != access.AllMerchants {
 		return errForbidden
 	}
-	m, err := a.Access.CreateMerchant(req.ID, req.Name)
+	m, err := a.Access.CreateMerchantAs(k.Actor(source(r)), req.ID, req.Name)
 	if err != nil {
 		return err
 	}
@@ -39,9 +44,10 @@ func (a *API) createMerchant(w http.ResponseWriter, r *http.Request, k access.Ke
 
 func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request, k access.Key) error {
 	var req struct {
-		Merchant string      `json:"merchant"`
-		Role     access.Role `json:"role"`
-		Name     string      `json:"name"`
+		Merchant  string      `json:"merchant"`
+		Role      access.Role `json:"role"`
+		Name      string      `json:"name"`
+		ExpiresIn string      `json:"expires_in"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		return err
@@ -49,13 +55,21 @@ func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request, k access.Key)
 	if err := scope(k, req.Merchant, access.Admin); err != nil {
 		return err
 	}
-	key, token, err := a.Access.CreateKey(req.Merchant, req.Role, req.Name)
+	life, err := duration("expires_in", req.ExpiresIn, 0)
+	if err != nil {
+		return err
+	}
+	if req.ExpiresIn != "" && life <= 0 {
+		return badRequest("invalid_request", errors.New("expires_in must be a positive duration"))
+	}
+	key, token, err := a.Access.CreateKeyAs(k.Actor(source(r)), access.KeySpec{Merchant: req.Merchant, Role: req.Role, Name: req.Name, ExpiresIn: life})
 	if err != nil {
 		return err
 	}
 	a.log.Info("api key created", "merchant", key.Merchant, "role", key.Role, "key_id", key.ID, "by", k.ID)
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"id": key.ID, "token": token, "merchant": key.Merchant, "role": key.Role, "name": key.Name, "created_at": key.CreatedAt,
+		"expires_at": key.ExpiresAt,
 	})
 	return nil
 }
@@ -73,7 +87,7 @@ func (a *API) rotateKeys(w http.ResponseWriter, r *http.Request, k access.Key) e
 	if err := scope(k, merchant, access.Admin); err != nil {
 		return err
 	}
-	id, err := a.Keys.Rotate(merchant, req.Compromised)
+	id, err := a.Keys.RotateAs(k.Actor(source(r)), merchant, req.Compromised)
 	if err != nil {
 		return err
 	}
@@ -100,6 +114,10 @@ func (a *API) backup(w http.ResponseWriter, r *http.Request, k access.Key) error
 	// The snapshot holds every merchant's ledger: all-merchants admins only.
 	if k.Merchant != access.AllMerchants {
 		return errForbidden
+	}
+	// Recorded before the snapshot is taken, so the backup holds its own entry.
+	if err := a.trail.Record(audit.Global, audit.BackupTaken, k.Actor(source(r)), "backup", nil); err != nil {
+		return err
 	}
 	// The snapshot is followed by an integrity trailer (keys/backup.go)
 	// that `stampseal restore` checks.

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
@@ -69,11 +70,12 @@ type API struct {
 
 	issueLimits *issueLimiter
 	signedIn    func(*http.Request) bool // the review page's session check
+	trail       *audit.Trail
 }
 
 // New builds the router with every route of API v1.
 func New(d Deps) *API {
-	a := &API{Deps: d, log: d.Log, router: mux.NewRouter()}
+	a := &API{Deps: d, log: d.Log, router: mux.NewRouter(), trail: audit.New(d.Store)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -293,7 +295,12 @@ func (a *API) authenticate(r *http.Request) (access.Key, error) {
 		return access.Key{}, errUnauthenticated
 	}
 	k, err := a.Access.Authenticate(h[len(prefix):])
-	if err == access.ErrUnauthenticated {
+	switch {
+	case errors.Is(err, access.ErrKeyRevoked), errors.Is(err, access.ErrKeyExpired):
+		// Their own codes (key_revoked, key_expired): a till's operator
+		// learns why it was cut off.
+		return k, err
+	case errors.Is(err, access.ErrUnauthenticated):
 		return k, errUnauthenticated
 	}
 	return k, err

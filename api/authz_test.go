@@ -40,15 +40,31 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"issue punch": {"POST", "/v1/punches", func() any {
 			return map[string]any{"merchant": "bakery-a", "program": "coffee", "stamps": 1, "valid_for": "1h"}
 		}},
-		"issue coupons": {"POST", "/v1/coupons", func() any { return map[string]any{"merchant": "bakery-a", "offer": "x", "valid_for": "1h", "count": 1} }},
-		"barcode":       {"GET", "/v1/credentials/" + serial + "/barcode.png?merchant=bakery-a", nil},
-		"verify":        {"POST", "/v1/verify", func() any { _, c := s.coupon(a, 1); return map[string]any{"code": c} }},
-		"redeem":        {"POST", "/v1/redeem", func() any { _, c := s.coupon(a, 1); return map[string]any{"code": c} }},
-		"stamp":         {"POST", "/v1/cards/stamp", func() any { return map[string]any{"card_code": card(), "stamps": 1} }},
-		"claim":         {"POST", "/v1/cards/claim", func() any { return map[string]any{"card_code": card(), "punch_code": punch()} }},
-		"credential":    {"GET", "/v1/credentials/" + serial, nil},
-		"alerts":        {"GET", "/v1/alerts?merchant=bakery-a", nil},
-		"block":         {"POST", "/v1/credentials/" + serial + "/block?merchant=bakery-a", func() any { return map[string]any{"reason": "test"} }},
+		"issue coupons":  {"POST", "/v1/coupons", func() any { return map[string]any{"merchant": "bakery-a", "offer": "x", "valid_for": "1h", "count": 1} }},
+		"barcode":        {"GET", "/v1/credentials/" + serial + "/barcode.png?merchant=bakery-a", nil},
+		"verify":         {"POST", "/v1/verify", func() any { _, c := s.coupon(a, 1); return map[string]any{"code": c} }},
+		"redeem":         {"POST", "/v1/redeem", func() any { _, c := s.coupon(a, 1); return map[string]any{"code": c} }},
+		"stamp":          {"POST", "/v1/cards/stamp", func() any { return map[string]any{"card_code": card(), "stamps": 1} }},
+		"claim":          {"POST", "/v1/cards/claim", func() any { return map[string]any{"card_code": card(), "punch_code": punch()} }},
+		"credential":     {"GET", "/v1/credentials/" + serial + "?merchant=bakery-a&limit=5", nil},
+		"list api keys":  {"GET", "/v1/apikeys?merchant=bakery-a", nil},
+		"revoke api key": {"POST", "", func() any { return map[string]any{"reason": "test"} }},
+		"audit":          {"GET", "/v1/audit?merchant=bakery-a", nil},
+		"unblock":        {"POST", "", func() any { return map[string]any{"reason": "test"} }},
+		"alerts":         {"GET", "/v1/alerts?merchant=bakery-a", nil},
+		"block":          {"POST", "/v1/credentials/" + serial + "/block?merchant=bakery-a", func() any { return map[string]any{"reason": "test"} }},
+	}
+	// Routes whose every call needs a fresh target make their path here.
+	fresh := map[string]func() string{
+		"revoke api key": func() string {
+			id := s.must(201, "POST", "/v1/apikeys", adminToken, map[string]any{"merchant": "bakery-a", "role": "register", "name": "doomed"}).str("id")
+			return "/v1/apikeys/" + id + "/revoke"
+		},
+		"unblock": func() string {
+			sr, _ := s.coupon(a, 1)
+			s.must(200, "POST", "/v1/credentials/"+sr+"/block?merchant=bakery-a", adminToken, map[string]any{"reason": "test"})
+			return "/v1/credentials/" + sr + "/unblock?merchant=bakery-a"
+		},
 	}
 	// Who may call each route (of bakery-a). "global" is the bootstrap admin,
 	// which names the merchant with ?merchant= where the route has no other
@@ -68,14 +84,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"redeem":          {"register"},
 		"stamp":           {"register"},
 		"claim":           {"register"},
-		"credential":      {"register"},
+		"credential":      {"global", "admin", "register", "auditor"},
+		"list api keys":   {"global", "admin"},
+		"revoke api key":  {"global", "admin"},
+		"audit":           {"global", "admin", "auditor"},
+		"unblock":         {"global", "admin", "auditor"},
 		"alerts":          {"global", "admin", "auditor"},
 		"block":           {"global", "admin", "auditor"},
 	}
 	// What a key of bakery-b gets for a role that the route allows: register
 	// routes carry bakery-a's code, which is a refusal of the code, not of
 	// the key; a serial of another merchant is not found.
-	foreign := map[string]int{"verify": 200, "redeem": 422, "stamp": 422, "claim": 422, "credential": 404, "barcode": 404, "alerts": 200, "block": 404}
+	foreign := map[string]int{"verify": 200, "redeem": 422, "stamp": 422, "claim": 422, "credential": 404, "barcode": 404, "alerts": 200, "block": 404,
+		"audit": 403, "list api keys": 403, "revoke api key": 403, "unblock": 404}
 	keys := map[string]string{"global": adminToken, "admin": a.admin, "issuer": a.issuer, "register": a.register, "auditor": a.auditor}
 	others := map[string]string{"admin": b.admin, "issuer": b.issuer, "register": b.register, "auditor": b.auditor}
 	for name, c := range routes {
@@ -85,17 +106,23 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			return c.body()
 		}
+		path := func() string {
+			if f := fresh[name]; f != nil {
+				return f()
+			}
+			return c.path
+		}
 		okFor := map[string]bool{}
 		for _, r := range allowed[name] {
 			okFor[r] = true
 		}
 		t.Run(name+" without a key is 401", func(t *testing.T) {
-			if got := s.do(c.method, c.path, "", body()).status; got != 401 {
+			if got := s.do(c.method, path(), "", body()).status; got != 401 {
 				t.Errorf("status %d, want 401", got)
 			}
 		})
 		t.Run(name+" with a wrong key is 401", func(t *testing.T) {
-			if got := s.do(c.method, c.path, "ssk_not-a-key", body()).status; got != 401 {
+			if got := s.do(c.method, path(), "ssk_not-a-key", body()).status; got != 401 {
 				t.Errorf("status %d, want 401", got)
 			}
 		})
@@ -105,7 +132,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				want = 2
 			}
 			t.Run(fmt.Sprintf("%s by %s of the merchant", name, role), func(t *testing.T) {
-				got := s.do(c.method, c.path, tok, body())
+				got := s.do(c.method, path(), tok, body())
 				if (want == 2 && got.status/100 != 2) || (want != 2 && got.status != want) {
 					t.Errorf("status %d %s, want %v", got.status, got.raw, map[bool]string{true: "2xx", false: "403"}[want == 2])
 				}
@@ -120,7 +147,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 			}
 			t.Run(fmt.Sprintf("%s by %s of another merchant", name, role), func(t *testing.T) {
-				got := s.do(c.method, c.path, tok, body())
+				got := s.do(c.method, path(), tok, body())
 				if got.status != want {
 					t.Errorf("status %d %s, want %d", got.status, got.raw, want)
 				}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
@@ -61,6 +62,19 @@ func classify(err error) *Error {
 	var already *verify.AlreadyRedeemedError
 	var refusal *verify.Refusal
 	switch {
+	case errors.Is(err, access.ErrKeyRevoked):
+		return &Error{Status: http.StatusUnauthorized, Code: "key_revoked", Message: "this API key was revoked", Err: err}
+	case errors.Is(err, access.ErrKeyExpired):
+		return &Error{Status: http.StatusUnauthorized, Code: "key_expired", Message: "this API key has expired", Err: err}
+	case errors.Is(err, access.ErrUnauthenticated):
+		return errUnauthenticated
+	case errors.Is(err, access.ErrLastAdmin):
+		return &Error{Status: http.StatusConflict, Code: "last_admin",
+			Message: "this is the last all-merchants admin key: create another before revoking it", Err: err}
+	case errors.Is(err, access.ErrUnknownKey):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such API key", Err: err}
+	case errors.Is(err, audit.ErrInvalid):
+		return badRequest("invalid_request", err)
 	case errors.As(err, &already):
 		return &Error{Status: http.StatusConflict, Code: "already_redeemed", Message: verify.ErrAlreadyRedeemed.Message,
 			Details: map[string]any{"redeemed_at": already.At, "register": already.Register}, Err: err}

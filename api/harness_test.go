@@ -36,6 +36,7 @@ type server struct {
 	srv    *httptest.Server
 	fraud  *fraud.Monitor
 	ring   *keys.Ring
+	access *access.Service
 	client *http.Client
 
 	maxInFlight int             // 0: the API's default
@@ -57,7 +58,7 @@ func newServer(t testing.TB, opts ...func(*server)) *server {
 func (s *server) start() {
 	st := newStack(s.t, s.path, s.master, s.verifyOpts...)
 	st.deps.MaxInFlight = s.maxInFlight
-	s.store, s.fraud, s.ring = st.store, st.monitor, st.ring
+	s.store, s.fraud, s.ring, s.access = st.store, st.monitor, st.ring, st.deps.Access
 	s.srv = httptest.NewServer(api.New(st.deps))
 	s.url = s.srv.URL
 }

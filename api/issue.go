@@ -46,7 +46,7 @@ func (a *API) createProgram(w http.ResponseWriter, r *http.Request, k access.Key
 	if req.Limits != nil {
 		p.Limits = *req.Limits
 	}
-	if p, err = a.Issuer.CreateProgram(p); err != nil {
+	if p, err = a.Issuer.CreateProgramAs(k.Actor(source(r)), p); err != nil {
 		return err
 	}
 	answer := map[string]any{

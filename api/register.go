@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/gorilla/mux"
 
@@ -17,7 +18,7 @@ func (a *API) routeRegister(r *mux.Router) {
 	a.handle(r, "POST", "/v1/redeem", a.redeem, access.Register)
 	a.handle(r, "POST", "/v1/cards/stamp", a.stamp, access.Register)
 	a.handle(r, "POST", "/v1/cards/claim", a.claim, access.Register)
-	a.handle(r, "GET", "/v1/credentials/{serial}", a.credential, access.Register)
+	a.handle(r, "GET", "/v1/credentials/{serial}", a.credential, access.Register, access.Auditor, access.Admin)
 }
 
 // codeRequest is the part every register call shares.
@@ -131,8 +132,33 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request, k access.Key) error 
 	return nil
 }
 
+// credential answers a credential's state and a page of its history to a
+// register, auditor or admin of its merchant (the all-merchants admin names
+// it with ?merchant=). ?limit=N (1 to 1000, default 200) and ?before=<the
+// next cursor of the previous page> page back through the history.
 func (a *API) credential(w http.ResponseWriter, r *http.Request, k access.Key) error {
-	st, err := a.Verifier.Status(k.Merchant, mux.Vars(r)["serial"])
+	q := r.URL.Query()
+	merchant := k.Merchant
+	if merchant == access.AllMerchants {
+		if merchant = q.Get("merchant"); merchant == "" {
+			return badRequest("invalid_request", errors.New("an all-merchants admin key must name ?merchant="))
+		}
+	}
+	if err := scope(k, merchant, access.Register, access.Auditor, access.Admin); err != nil {
+		return err
+	}
+	p := verify.HistoryPage{Before: q.Get("before")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > verify.MaxHistoryPage {
+			return badRequest("invalid_request", fmt.Errorf("limit must be a number from 1 to %d", verify.MaxHistoryPage))
+		}
+		p.Limit = n
+	}
+	st, err := a.Verifier.StatusPage(merchant, mux.Vars(r)["serial"], p)
+	if errors.Is(err, verify.ErrBadCursor) {
+		return badRequest("invalid_request", errors.New("before must be the next cursor of an earlier answer"))
+	}
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/fraud"
 )
 
@@ -16,13 +17,15 @@ import (
 type Review interface {
 	Alerts(merchant string, f fraud.Filter) ([]fraud.Alert, error)
 	Resolve(merchant, id, note, by string) (fraud.Alert, error)
-	Block(merchant, serial, reason, by string) error
+	BlockAs(by audit.Actor, merchant, serial, reason string) error
+	Unblock(by audit.Actor, merchant, serial, reason string) error
 }
 
 func (a *API) routeReview(r *mux.Router) {
 	a.handle(r, "GET", "/v1/alerts", a.listAlerts, access.Auditor, access.Admin)
 	a.handle(r, "POST", "/v1/alerts/{id}/resolve", a.resolveAlert, access.Auditor, access.Admin)
 	a.handle(r, "POST", "/v1/credentials/{serial}/block", a.block, access.Auditor, access.Admin)
+	a.handle(r, "POST", "/v1/credentials/{serial}/unblock", a.unblock, access.Auditor, access.Admin)
 }
 
 // reviewMerchant is the merchant whose alerts a key reviews: its own, or
@@ -83,6 +86,11 @@ func (a *API) resolveAlert(w http.ResponseWriter, r *http.Request, k access.Key)
 	if err != nil {
 		return err
 	}
+	// The alert is the fraud module's record; its audit entry follows it.
+	if err := a.trail.Record(merchant, audit.AlertResolved, k.Actor(source(r)), alert.ID,
+		map[string]string{"kind": string(alert.Kind), "note": req.Note}); err != nil {
+		a.log.Error("audit alert resolve", "alert", alert.ID, "err", err)
+	}
 	a.log.Info("alert resolved", "merchant", merchant, "alert", alert.ID, "kind", alert.Kind, "by", k.ID)
 	writeJSON(w, http.StatusOK, alert)
 	return nil
@@ -100,10 +108,30 @@ func (a *API) block(w http.ResponseWriter, r *http.Request, k access.Key) error 
 		return err
 	}
 	serial := mux.Vars(r)["serial"]
-	if err := a.Review.Block(merchant, serial, req.Reason, k.Name+" ("+k.ID+")"); err != nil {
+	if err := a.Review.BlockAs(k.Actor(source(r)), merchant, serial, req.Reason); err != nil {
 		return err
 	}
 	a.log.Warn("credential blocked", "merchant", merchant, "serial", serial, "by", k.ID)
 	writeJSON(w, http.StatusOK, map[string]any{"serial": serial, "status": "blocked"})
+	return nil
+}
+
+func (a *API) unblock(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	merchant, err := reviewMerchant(r, k)
+	if err != nil {
+		return err
+	}
+	serial := mux.Vars(r)["serial"]
+	if err := a.Review.Unblock(k.Actor(source(r)), merchant, serial, req.Reason); err != nil {
+		return err
+	}
+	a.log.Warn("credential unblocked", "merchant", merchant, "serial", serial, "by", k.ID)
+	writeJSON(w, http.StatusOK, map[string]any{"serial": serial, "status": "unblocked"})
 	return nil
 }

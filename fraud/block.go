@@ -9,6 +9,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/storage"
 )
 
@@ -29,6 +30,16 @@ type BlockRecord struct {
 // serial that the ledger, or an earlier block, gives to another merchant is
 // ErrNotFound; a serial that was never issued may be blocked.
 func (m *Monitor) Block(merchant, serial, reason, by string) error {
+	return m.BlockAs(audit.Actor{Name: by}, merchant, serial, reason)
+}
+
+// BlockAs is Block done by by; the block and its audit entry commit
+// together.
+func (m *Monitor) BlockAs(actor audit.Actor, merchant, serial, reason string) error {
+	by := actor.Name
+	if actor.KeyID != "" {
+		by += " (" + actor.KeyID + ")"
+	}
 	serial = strings.ToLower(serial)
 	raw, err := hex.DecodeString(serial)
 	switch {
@@ -63,10 +74,50 @@ func (m *Monitor) Block(merchant, serial, reason, by string) error {
 				return nil
 			}
 		}
-		return storage.PutJSON(tx, storage.Blocklist, []byte(serial), rec)
+		if err := storage.PutJSON(tx, storage.Blocklist, []byte(serial), rec); err != nil {
+			return err
+		}
+		return audit.Record(tx, rec.At, merchant, audit.CredentialBlocked, actor, serial, map[string]string{"reason": reason})
 	})
 	if err != nil {
 		return fmt.Errorf("block %s: %w", serial, err)
+	}
+	return refused
+}
+
+// Unblock takes the merchant's serial off the blocklist, for reason, by
+// by: its codes verify again from the next request on. The lifting and its
+// audit entry commit together; the block itself stays in the audit trail.
+// A serial that is not blocked for merchant is ErrNotFound.
+func (m *Monitor) Unblock(actor audit.Actor, merchant, serial, reason string) error {
+	serial = strings.ToLower(serial)
+	switch {
+	case merchant == "":
+		return fmt.Errorf("%w: no merchant", ErrInvalid)
+	case len(serial) != serialHexLen:
+		return fmt.Errorf("%w: serial must be %d hex digits", ErrInvalid, serialHexLen)
+	case reason == "" || len(reason) > MaxNoteLen || !utf8.ValidString(reason):
+		return fmt.Errorf("%w: reason must be valid UTF-8 of 1 to %d bytes", ErrInvalid, MaxNoteLen)
+	}
+	if _, err := hex.DecodeString(serial); err != nil {
+		return fmt.Errorf("%w: serial must be %d hex digits", ErrInvalid, serialHexLen)
+	}
+	var refused error
+	err := m.store.Update(func(tx storage.Tx) error {
+		refused = nil
+		prev, ok := ReadBlock(tx, serial)
+		if !ok || prev.Merchant != merchant {
+			refused = ErrNotFound
+			return nil
+		}
+		if err := tx.Delete(storage.Blocklist, []byte(serial)); err != nil {
+			return err
+		}
+		return audit.Record(tx, m.now(), merchant, audit.CredentialUnblock, actor, serial, map[string]string{
+			"reason": reason, "blocked_at": prev.At.Format(time.RFC3339), "blocked_by": prev.By, "block_reason": prev.Reason})
+	})
+	if err != nil {
+		return fmt.Errorf("unblock %s: %w", serial, err)
 	}
 	return refused
 }

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/signature"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/storage"
 )
 
@@ -50,6 +52,7 @@ type Ring struct {
 
 	mu    sync.RWMutex
 	cache map[string]*merchantKeys
+	now   func() time.Time
 }
 
 type merchantKeys struct {
@@ -68,7 +71,7 @@ type stored struct {
 
 // NewRing returns a Ring over store whose keysets are encrypted with master.
 func NewRing(store storage.Backend, master tink.AEAD) *Ring {
-	return &Ring{store: store, master: master, cache: map[string]*merchantKeys{}}
+	return &Ring{store: store, master: master, cache: map[string]*merchantKeys{}, now: time.Now}
 }
 
 func associatedData(merchant string) []byte { return []byte("stampseal keyset:" + merchant) }
@@ -247,8 +250,20 @@ func (r *Ring) KeyStates(merchant string) (map[uint32]State, uint32, error) {
 // unless compromised is true: then it is marked compromised and its codes
 // fail from now on.
 func (r *Ring) Rotate(merchant string, compromised bool) (uint32, error) {
-	return r.change(merchant, func(h *keyset.Handle, states map[string]State) (*keyset.Handle, error) {
-		old := h.KeysetInfo().GetPrimaryKeyId()
+	return r.RotateAs(audit.Operator, merchant, compromised)
+}
+
+// RotateAs is Rotate done by by; the audit entry commits with the new
+// keyset.
+func (r *Ring) RotateAs(by audit.Actor, merchant string, compromised bool) (uint32, error) {
+	var old uint32
+	note := func(tx storage.Tx, h *keyset.Handle) error {
+		return audit.Record(tx, r.now(), merchant, audit.KeysRotated, by, merchant, map[string]string{
+			"primary_key_id": strconv.FormatUint(uint64(h.KeysetInfo().GetPrimaryKeyId()), 10),
+			"old_key_id":     strconv.FormatUint(uint64(old), 10), "compromised": strconv.FormatBool(compromised)})
+	}
+	return r.change(merchant, note, func(h *keyset.Handle, states map[string]State) (*keyset.Handle, error) {
+		old = h.KeysetInfo().GetPrimaryKeyId()
 		m := keyset.NewManagerFromHandle(h)
 		id, err := m.Add(Template())
 		if err != nil {
@@ -267,7 +282,7 @@ func (r *Ring) Rotate(merchant string, compromised bool) (uint32, error) {
 // Retire marks a non-primary key retired: its codes fail from now on, with
 // no alert (a planned end of life, unlike a compromise).
 func (r *Ring) Retire(merchant string, keyID uint32) error {
-	_, err := r.change(merchant, func(h *keyset.Handle, states map[string]State) (*keyset.Handle, error) {
+	_, err := r.change(merchant, nil, func(h *keyset.Handle, states map[string]State) (*keyset.Handle, error) {
 		id := strconv.FormatUint(uint64(keyID), 10)
 		if _, ok := states[id]; !ok {
 			return nil, ErrUnknownKey
@@ -281,9 +296,10 @@ func (r *Ring) Retire(merchant string, keyID uint32) error {
 	return err
 }
 
-// change applies edit to the merchant's keyset in one transaction and swaps
-// the cached keys once it is durable.
-func (r *Ring) change(merchant string, edit func(*keyset.Handle, map[string]State) (*keyset.Handle, error)) (uint32, error) {
+// change applies edit to the merchant's keyset in one transaction, lets note
+// (if any) record it in the same transaction, and swaps the cached keys
+// once it is durable.
+func (r *Ring) change(merchant string, note func(storage.Tx, *keyset.Handle) error, edit func(*keyset.Handle, map[string]State) (*keyset.Handle, error)) (uint32, error) {
 	var next stored
 	err := r.store.Update(func(tx storage.Tx) error {
 		var rec stored
@@ -303,6 +319,11 @@ func (r *Ring) change(merchant string, edit func(*keyset.Handle, map[string]Stat
 		}
 		if next, err = r.seal(merchant, h, rec.States); err != nil {
 			return err
+		}
+		if note != nil {
+			if err := note(tx, h); err != nil {
+				return err
+			}
 		}
 		return storage.PutJSON(tx, storage.Keysets, []byte(merchant), next)
 	})

@@ -34,10 +34,11 @@ const (
 	Meta        Bucket = "meta"        // schema version, bootstrap markers
 	Offline     Bucket = "offline"     // offline policies, synced operations of till agents, offline losses
 	Settings    Bucket = "settings"    // merchant id -> the register's day settings (void window)
+	Audit       Bucket = "audit"       // merchant, 0, ^sequence -> one audit entry, newest first
 )
 
 // Buckets lists every keyspace.
-var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta, Offline, Settings}
+var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta, Offline, Settings, Audit}
 
 // Tx is one serializable transaction.
 type Tx interface {

@@ -368,28 +368,9 @@ func firstUse(tx storage.Tx, t trail) error {
 	return &AlreadyRedeemedError{At: e.Entry.At, Register: e.Entry.Register}
 }
 
-// maxHistory bounds how many entries a status answer lists (newest kept).
+// maxHistory is how many entries a status answer lists when the caller
+// asks for no other page size (newest kept).
 const maxHistory = 200
-
-// history lists the newest events of a trail, oldest first.
-func history(tx storage.Tx, t trail) ([]Entry, error) {
-	var out []Entry
-	for seq := t.last; seq != 0 && len(out) < maxHistory; {
-		e, err := readEvent(tx, seq)
-		if err != nil {
-			return nil, err
-		}
-		if named(&e) {
-			e.Entry.ID = eventID(e.Serial, seq)
-		}
-		out = append(out, e.Entry)
-		seq = e.Prev
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out, nil
-}
 
 // named reports whether an event has an id clients can act on: a
 // redemption or a stamp (to void), a hold (to confirm or release).

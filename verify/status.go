@@ -29,6 +29,9 @@ type Status struct {
 	IssuedAt       string         `json:"issued_at"`
 	Expires        string         `json:"expires,omitempty"`
 	History        []Entry        `json:"history"`
+	// Next is the cursor of the page of older history (?before=), empty
+	// when History reaches the credential's first event.
+	Next string `json:"next,omitempty"`
 }
 
 // RewardStatus is a reward coupon earned on a card.
@@ -56,8 +59,18 @@ func (v *Verifier) Record(merchant, serial string) (credential.Record, error) {
 	return rec, err
 }
 
-// Status reports a credential's state and history to its merchant.
+// Status reports a credential's state and the newest page of its history
+// to its merchant.
 func (v *Verifier) Status(merchant, serial string) (Status, error) {
+	return v.StatusPage(merchant, serial, HistoryPage{})
+}
+
+// StatusPage reports a credential's state and the page p of its history
+// to its merchant.
+func (v *Verifier) StatusPage(merchant, serial string, p HistoryPage) (Status, error) {
+	if p.Limit < 0 || p.Limit > MaxHistoryPage {
+		return Status{}, ErrInvalidRequest
+	}
 	s, err := credential.ParseSerial(serial)
 	if err != nil {
 		return Status{}, ErrNotFound
@@ -106,8 +119,8 @@ func (v *Verifier) Status(merchant, serial string) (Status, error) {
 				out.Rewards = append(out.Rewards, RewardStatus{Serial: r, Redeemed: redeemed, Revoked: err == nil && !rr.RevokedAt.IsZero()})
 			}
 		}
-		h, err := history(tx, t)
-		out.History = append([]Entry{}, h...)
+		h, next, err := page(tx, t, p)
+		out.History, out.Next = append([]Entry{}, h...), next
 		return err
 	})
 	if errors.Is(err, storage.ErrNotFound) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/verify"
 )
@@ -180,6 +181,11 @@ func (u *UI) resolve(w http.ResponseWriter, r *http.Request, sid string, s *sess
 		u.internal(w, r, s, err)
 		return
 	}
+	if u.Audit != nil {
+		if err := u.Audit.Record(s.merchant, audit.AlertResolved, actor(r, s), a.ID, map[string]string{"kind": string(a.Kind), "note": note}); err != nil {
+			u.log.Error("ui alert resolved: audit", "alert", a.ID, "err", err)
+		}
+	}
 	u.log.Info("ui alert resolved", "merchant", s.merchant, "alert", a.ID, "kind", a.Kind, "key_id", s.keyID)
 	u.sessions.setFlash(sid, fmt.Sprintf("Alert resolved. The %s alert is closed with your note; a new occurrence will open a new alert.", label(a.Kind)))
 	seeOther(w, r, alertPath(id))
@@ -211,7 +217,7 @@ func (u *UI) block(w http.ResponseWriter, r *http.Request, sid string, s *sessio
 		refuse(http.StatusUnprocessableEntity, msg)
 		return
 	}
-	err := u.Fraud.Block(s.merchant, serial, reason, resolver(s))
+	err := u.Fraud.BlockAs(actor(r, s), s.merchant, serial, reason)
 	switch {
 	case errors.Is(err, fraud.ErrNotFound):
 		refuse(http.StatusNotFound, "This serial belongs to no card of your merchant, so it was not blocked.")

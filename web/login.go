@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/audit"
 )
 
 // loginForm is the body of the sign-in template.
@@ -78,6 +79,14 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	}
 	k, err := u.Access.Authenticate(token)
 	switch {
+	case errors.Is(err, access.ErrKeyRevoked):
+		u.log.Warn("ui sign-in refused: revoked API key")
+		u.showLogin(w, r, http.StatusUnauthorized, "", "That API key was revoked. Ask an admin for a new one.")
+		return
+	case errors.Is(err, access.ErrKeyExpired):
+		u.log.Warn("ui sign-in refused: expired API key")
+		u.showLogin(w, r, http.StatusUnauthorized, "", "That API key has expired. Ask an admin for a new one.")
+		return
 	case errors.Is(err, access.ErrUnauthenticated):
 		u.Failures.Failed(src)
 		u.log.Warn("ui sign-in refused: unknown API key")
@@ -105,6 +114,13 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	if old, err := r.Cookie(SessionCookie); err == nil {
 		u.sessions.end(old.Value)
 	}
+	if u.Audit != nil {
+		if err := u.Audit.Record(k.Merchant, audit.ReviewSignIn, k.Actor(clientAddr(r)), "review page", nil); err != nil {
+			u.log.Error("ui sign-in: audit", "err", err)
+			u.showLogin(w, r, http.StatusInternalServerError, "", "Signing in failed on the server. Try again in a moment.")
+			return
+		}
+	}
 	id, _ := u.sessions.create(k, name)
 	http.SetCookie(w, cookie(r, SessionCookie, id, SessionTTL))
 	http.SetCookie(w, cookie(r, LoginCookie, "", 0))
@@ -127,4 +143,9 @@ func clientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// actor is the signed-in key as the audit trail names it.
+func actor(r *http.Request, s *session) audit.Actor {
+	return audit.Actor{KeyID: s.keyID, Name: s.keyName, Role: string(s.role), Source: clientAddr(r)}
 }

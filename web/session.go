@@ -185,6 +185,31 @@ func (u *UI) current(r *http.Request) (string, session, bool) {
 	return c.Value, s, ok
 }
 
+// keyGone ends the session id when its API key was revoked, expired or
+// removed since sign-in, answering 401 with the sign-in page; a session is
+// only as good as its key, on every request. It reports whether it ended
+// the session.
+func (u *UI) keyGone(w http.ResponseWriter, r *http.Request, id string, s *session) bool {
+	err := u.Access.Check(s.keyID)
+	if err == nil {
+		return false
+	}
+	u.sessions.end(id)
+	http.SetCookie(w, cookie(r, SessionCookie, "", 0))
+	notice := "Your session has ended. Sign in again to continue."
+	switch {
+	case errors.Is(err, access.ErrKeyRevoked):
+		notice = "The API key of this session was revoked, so the session has ended. Sign in with a key that is still valid."
+	case errors.Is(err, access.ErrKeyExpired):
+		notice = "The API key of this session has expired, so the session has ended. Sign in with a key that is still valid."
+	case !errors.Is(err, access.ErrUnauthenticated):
+		u.log.Error("ui session check", "key_id", s.keyID, "err", err)
+	}
+	u.log.Warn("ui session ended: key no longer valid", "key_id", s.keyID, "merchant", s.merchant, "err", err)
+	u.showLogin(w, r, http.StatusUnauthorized, "", notice)
+	return true
+}
+
 // pageFunc is a page that needs a session; id is the session's id.
 type pageFunc func(w http.ResponseWriter, r *http.Request, id string, s *session)
 
@@ -195,6 +220,9 @@ func (u *UI) signedIn(h pageFunc) http.HandlerFunc {
 		id, s, ok := u.current(r)
 		if !ok {
 			seeOther(w, r, Prefix+"login")
+			return
+		}
+		if u.keyGone(w, r, id, &s) {
 			return
 		}
 		h(w, r, id, &s)
@@ -208,6 +236,9 @@ func (u *UI) signedInPost(h pageFunc) http.HandlerFunc {
 		id, s, ok := u.current(r)
 		if !ok {
 			seeOther(w, r, Prefix+"login?expired=1")
+			return
+		}
+		if u.keyGone(w, r, id, &s) {
 			return
 		}
 		if !u.parseForm(w, r, &s) {

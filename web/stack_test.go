@@ -16,6 +16,7 @@ import (
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/api"
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/issuer"
@@ -67,7 +68,7 @@ func newStack(t *testing.T) *stack {
 	s.failures = access.NewFailureThrottle(0, 0)
 	a := api.New(api.Deps{Access: s.access, Keys: ring, Issuer: s.issuer, Verifier: s.verifier, Store: store,
 		Throttle: s.monitor, Observer: s.monitor, Log: log, Failures: s.failures})
-	ui := web.New(web.Deps{Access: s.access, Fraud: s.monitor, Verifier: s.verifier, Log: log, Failures: s.failures})
+	ui := web.New(web.Deps{Access: s.access, Fraud: s.monitor, Verifier: s.verifier, Audit: audit.New(store), Log: log, Failures: s.failures})
 	ui.Mount(a.Router())
 	a.AcceptSessions(ui.SignedIn)
 	s.handler = a

@@ -24,6 +24,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/verify"
 )
@@ -49,6 +50,7 @@ type Deps struct {
 	Access   *access.Service
 	Fraud    *fraud.Monitor
 	Verifier *verify.Verifier // optional: shows the status of an alert's card
+	Audit    *audit.Trail     // optional: records sign-ins and actions, shows the trail
 	Log      *slog.Logger     // optional
 	// Failures throttles failed sign-ins per address; share the API's so
 	// that a guesser cannot switch between the two. Optional.
@@ -75,7 +77,7 @@ func New(d Deps) *UI {
 	}
 	u.sessions = newSessions(SessionTTL, MaxSessions, func() time.Time { return u.now() })
 	u.pages = make(map[string]*template.Template)
-	for _, name := range []string{"login", "alerts", "alert", "error"} {
+	for _, name := range []string{"login", "alerts", "alert", "error", "audit"} {
 		u.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).
 			ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
@@ -100,6 +102,7 @@ func (u *UI) Mount(r *mux.Router) {
 	s.HandleFunc("/alerts/{id}", u.signedIn(u.alert)).Methods("GET", "HEAD")
 	s.HandleFunc("/alerts/{id}/resolve", u.signedInPost(u.resolve)).Methods("POST")
 	s.HandleFunc("/credentials/{serial}/block", u.signedInPost(u.block)).Methods("POST")
+	s.HandleFunc("/audit", u.signedIn(u.auditTrail)).Methods("GET", "HEAD")
 	s.PathPrefix("/static/").Handler(u.static).Methods("GET", "HEAD")
 	// Anything else under /ui answers an HTML page, not the API's JSON.
 	s.PathPrefix("/").HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/audit"
 )
 
 func merchantCreate(args []string, stdout, stderr io.Writer) error {
@@ -34,15 +35,16 @@ func apikeyCreate(args []string, stdout, stderr io.Writer) error {
 	merchant := fs.String("merchant", "", "merchant the key acts for (required)")
 	role := fs.String("role", "", "admin, issuer, register or auditor (required)")
 	name := fs.String("name", "", "who holds the key, e.g. \"till 3\" (required)")
+	expiresIn := fs.Duration("expires-in", 0, "the key stops working after this long, e.g. 720h (default: never)")
 	if err := parse(fs, args, "merchant", "role", "name"); err != nil {
 		return err
 	}
 	return df.with(stderr, func(l *ledger) error {
-		k, token, err := l.access.CreateKey(*merchant, access.Role(*role), *name)
+		k, token, err := l.access.CreateKeyAs(audit.Operator, access.KeySpec{Merchant: *merchant, Role: access.Role(*role), Name: *name, ExpiresIn: *expiresIn})
 		if err != nil {
 			return err
 		}
-		return printJSON(stdout, map[string]any{"id": k.ID, "token": token, "merchant": k.Merchant, "role": k.Role, "name": k.Name})
+		return printJSON(stdout, map[string]any{"id": k.ID, "token": token, "merchant": k.Merchant, "role": k.Role, "name": k.Name, "expires_at": k.ExpiresAt})
 	})
 }
 

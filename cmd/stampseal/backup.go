@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/storage"
 )
@@ -31,6 +32,10 @@ func backup(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w (is the server running? use GET /v1/admin/backup)", err)
 	}
 	defer store.Close()
+	// Recorded first, so that the snapshot holds its own entry.
+	if err := audit.New(store).Record(audit.Global, audit.BackupTaken, audit.Operator, *out, nil); err != nil {
+		return err
+	}
 	ring := keys.NewRing(store, master)
 	n, err := writeAtomically(*out, func(w io.Writer) (int64, error) {
 		bw, err := ring.NewBackupWriter(w)
@@ -103,6 +108,15 @@ func restore(args []string, stdout, stderr io.Writer) error {
 		return check.Close()
 	})
 	if err != nil {
+		return err
+	}
+	// The restored ledger records that it was restored, and from what.
+	store, err := storage.OpenBolt(df.dbPath())
+	if err != nil {
+		return err
+	}
+	err = audit.New(store).Record(audit.Global, audit.BackupRestored, audit.Operator, filepath.Base(*in), map[string]string{"bytes": fmt.Sprint(n)})
+	if err = errors.Join(err, store.Close()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "restored %d bytes into %s\n", n, df.dbPath())

@@ -20,6 +20,8 @@ Commands:
   serve             run the HTTP API
   merchant create   create a merchant and its signing keyset
   apikey create     create an API key (the token is printed once)
+  apikey list       list a merchant's API keys (never their tokens)
+  apikey revoke     revoke an API key: it is refused from the next request on
   keys rotate       give a merchant a new primary signing key
   keys export       print a merchant's public keyset (Tink JSON)
   issue coupons     mint coupons and print their codes
@@ -67,6 +69,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return merchantCreate(args[2:], stdout, stderr)
 	case two == "apikey create":
 		return apikeyCreate(args[2:], stdout, stderr)
+	case two == "apikey list":
+		return apikeyList(args[2:], stdout, stderr)
+	case two == "apikey revoke":
+		return apikeyRevoke(args[2:], stdout, stderr)
 	case two == "keys rotate":
 		return keysRotate(args[2:], stdout, stderr)
 	case two == "keys export":

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/api"
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/metrics"
@@ -55,7 +56,7 @@ func openService(df *dataFlags, stderr io.Writer, log *slog.Logger, o serviceOpt
 		Throttle: monitor, Observer: decisions, Review: monitor, Barcodes: barcode.NewCache(o.cacheBytes), Short: l.short,
 		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit, Failures: failures,
 		Offline: offline.NewService(l.store, l.ring, l.verifier, monitor), Policies: offline.NewPolicies(l.store)})
-	ui := web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Log: log, Failures: failures})
+	ui := web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Audit: audit.New(l.store), Log: log, Failures: failures})
 	ui.Mount(a.Router())
 	a.AcceptSessions(ui.SignedIn)
 	return &service{ledger: l, monitor: monitor, handler: a}, nil

@@ -1,0 +1,117 @@
+package web_test
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/audit"
+)
+
+func TestRevokedKeyEndsItsSession(t *testing.T) {
+	s := newStack(t)
+	tokens := s.merchant(t, "bakery-1", "Corner Bakery", access.Auditor, access.Admin)
+	b := s.browser(t)
+	b.mustLogin(tokens[access.Auditor])
+	if p := b.get("/ui/alerts"); p.status != http.StatusOK {
+		t.Fatalf("alerts before revocation: %d", p.status)
+	}
+	auditor := keyNamed(t, s, "bakery-1", names[access.Auditor])
+	if _, err := s.access.Revoke(audit.Actor{Name: "test"}, auditor.ID, "left the company"); err != nil {
+		t.Fatal(err)
+	}
+	// The very next request of the session is refused and the session ends.
+	p := b.get("/ui/alerts")
+	if p.status != http.StatusUnauthorized || !strings.Contains(p.body, "revoked") {
+		t.Fatalf("alerts after revocation: %d, want 401 saying revoked; body:\n%s", p.status, p.body)
+	}
+	if p := b.get("/ui/alerts"); p.status != http.StatusSeeOther {
+		t.Errorf("the ended session still answers %d, want 303 to sign-in", p.status)
+	}
+	// Nor can the key sign in again.
+	if p := b.login(tokens[access.Auditor]); p.status != http.StatusUnauthorized || !strings.Contains(p.body, "revoked") {
+		t.Errorf("sign-in with a revoked key: %d; body:\n%s", p.status, p.body)
+	}
+	// A form post of an old session is refused too.
+	b2 := s.browser(t)
+	page := b2.mustLogin(tokens[access.Admin])
+	admin := keyNamed(t, s, "bakery-1", names[access.Admin])
+	if _, err := s.access.Revoke(audit.Actor{Name: "test"}, admin.ID, "rotated"); err != nil {
+		t.Fatal(err)
+	}
+	if p := b2.post("/ui/logout", map[string][]string{"csrf": {page.csrf(t)}}); p.status != http.StatusUnauthorized {
+		t.Errorf("post with a revoked key's session: %d, want 401", p.status)
+	}
+}
+
+func TestExpiredKeyEndsItsSession(t *testing.T) {
+	s := newStack(t)
+	var mu sync.Mutex
+	now := time.Now()
+	s.access.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	if _, err := s.access.CreateMerchant("bakery-1", "Corner Bakery"); err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := s.access.CreateKeyAs(audit.Operator, access.KeySpec{Merchant: "bakery-1", Role: access.Auditor, Name: "temp", ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.browser(t)
+	b.mustLogin(token)
+	mu.Lock()
+	now = now.Add(time.Hour)
+	mu.Unlock()
+	if p := b.get("/ui/alerts"); p.status != http.StatusUnauthorized || !strings.Contains(p.body, "expired") {
+		t.Fatalf("alerts after expiry: %d, want 401 saying expired; body:\n%s", p.status, p.body)
+	}
+}
+
+func TestAuditTrailPageShowsSignInsAndActions(t *testing.T) {
+	s := newStack(t)
+	tokens := s.merchant(t, "bakery-1", "Corner Bakery", access.Auditor)
+	s.merchant(t, "bakery-2", "Other Bakery", access.Auditor)
+	c := s.coupon(t, "bakery-1", "free coffee")
+	b := s.browser(t)
+	alerts := b.mustLogin(tokens[access.Auditor])
+	p := b.post("/ui/credentials/"+c.Serial+"/block", map[string][]string{"csrf": {alerts.csrf(t)}, "reason": {"copied"}})
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("block: %d\n%s", p.status, p.body)
+	}
+	page := b.get("/ui/audit")
+	if page.status != http.StatusOK {
+		t.Fatalf("audit page: %d", page.status)
+	}
+	for _, want := range []string{`data-action="review_signed_in"`, `data-action="credential_blocked"`, c.Serial,
+		names[access.Auditor], `data-action="merchant_created"`, "copied"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("audit page lacks %q", want)
+		}
+	}
+	if strings.Contains(page.body, "bakery-2") || strings.Contains(page.body, tokens[access.Auditor]) {
+		t.Errorf("audit page shows another merchant's entries or the key")
+	}
+	if strings.Index(page.body, "credential_blocked") > strings.Index(page.body, "review_signed_in") {
+		t.Errorf("audit page is not newest first")
+	}
+	if p := s.browser(t).get("/ui/audit"); p.status != http.StatusSeeOther {
+		t.Errorf("audit page without a session: %d, want 303", p.status)
+	}
+}
+
+func keyNamed(t *testing.T, s *stack, merchant, name string) access.KeyInfo {
+	t.Helper()
+	list, err := s.access.Keys(merchant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range list {
+		if k.Name == name {
+			return k
+		}
+	}
+	t.Fatalf("no key %q", name)
+	return access.KeyInfo{}
+}
