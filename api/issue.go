@@ -151,7 +151,7 @@ func (a *API) issueCoupons(w http.ResponseWriter, r *http.Request, k access.Key)
 	}
 	a.issued(r, k, coupons...)
 	answer := map[string]any{"coupons": coupons}
-	if err := a.addBatchOffline(req.Merchant, coupons, req.Offline, answer); err != nil {
+	if err := a.addBatchOffline(req.Merchant, coupons, req.Offline, req.Value, answer); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, answer)

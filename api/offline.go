@@ -174,19 +174,27 @@ func (a *API) setProgramOffline(merchant, program string, p *offline.Policy, ans
 	return nil
 }
 
-// addBatchOffline records the offline policy of a batch of coupons just
-// minted, when one was sent, and names the batch in the answer.
-func (a *API) addBatchOffline(merchant string, coupons []credential.Issued, p *offline.Policy, answer map[string]any) error {
-	if p == nil || a.Policies == nil || len(coupons) == 0 {
+// addBatchOffline records the batch of coupons just minted for till
+// agents when it has an offline policy or a value (which offline caps
+// count), and names the batch in the answer.
+func (a *API) addBatchOffline(merchant string, coupons []credential.Issued, p *offline.Policy, value *credential.Value, answer map[string]any) error {
+	if (p == nil && value == nil) || a.Policies == nil || len(coupons) == 0 {
 		return nil
 	}
-	b := offline.Batch{ID: coupons[0].Serial, Policy: *p}
+	b := offline.Batch{ID: coupons[0].Serial, Policy: offline.DefaultPolicy}
+	if p != nil {
+		b.Policy = *p
+		answer["offline"] = p
+	}
+	if value != nil {
+		b.Value, b.Currency = value.Amount, value.Currency
+	}
 	for _, c := range coupons {
 		b.Serials = append(b.Serials, c.Serial)
 	}
 	if err := a.Policies.AddBatch(merchant, b); err != nil {
 		return offlineInvalid(err)
 	}
-	answer["batch"], answer["offline"] = b.ID, p
+	answer["batch"] = b.ID
 	return nil
 }

@@ -91,7 +91,7 @@ const (
 // card terminals' offline floor limits do. Zero means no cap.
 type Caps struct {
 	Redemptions int   `json:"redemptions"` // coupons and punches used offline
-	Value       int64 `json:"value"`       // sum of the coupons' values, in minor units
+	Value       int64 `json:"value"`       // sum of the coupons' values, in minor units (of the merchant's one currency)
 }
 
 // MerchantPolicy is a merchant's rules for all its offline tills.
@@ -117,10 +117,11 @@ func (m MerchantPolicy) Validate() error {
 
 // Batch is a set of coupons minted together, with their offline policy.
 type Batch struct {
-	ID      string   `json:"id"`
-	Policy  Policy   `json:"policy"`
-	Value   int64    `json:"value,omitempty"` // of each coupon, minor units
-	Serials []string `json:"serials"`
+	ID       string   `json:"id"`
+	Policy   Policy   `json:"policy"`
+	Value    int64    `json:"value,omitempty"`    // of each coupon, minor units
+	Currency string   `json:"currency,omitempty"` // of Value
+	Serials  []string `json:"serials"`
 }
 
 // Storage keys in storage.Offline.

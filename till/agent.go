@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stampseal/stampseal/client"
 	"github.com/stampseal/stampseal/offline"
 )
 
@@ -102,8 +103,12 @@ func Open(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, up: newUpstream(cfg.Upstream, cfg.Token, cfg.Timeout), led: led, log: cfg.Log, now: cfg.Now,
-		kick: make(chan struct{}, 1)}
+	up, err := newUpstream(cfg.Upstream, cfg.Token, cfg.Timeout)
+	if err != nil {
+		led.close()
+		return nil, fmt.Errorf("till: --upstream: %w", err)
+	}
+	a := &Agent{cfg: cfg, up: up, led: led, log: cfg.Log, now: cfg.Now, kick: make(chan struct{}, 1)}
 	a.registerMetrics()
 	a.online.Store(true) // until the server fails to answer
 	if t := led.timeState(keyContact); !t.IsZero() {
@@ -228,7 +233,7 @@ func (a *Agent) Sync(ctx context.Context) error {
 		if err != nil || len(batch) == 0 {
 			return err
 		}
-		ops := make([]offline.Operation, len(batch))
+		ops := make([]client.SyncOperation, len(batch))
 		for i, e := range batch {
 			ops[i] = e.Op
 		}
@@ -241,7 +246,7 @@ func (a *Agent) Sync(ctx context.Context) error {
 			return err
 		}
 		a.contact()
-		byKey := make(map[string]offline.Result, len(results))
+		byKey := make(map[string]client.SyncResult, len(results))
 		for _, r := range results {
 			byKey[r.IdempotencyKey] = r
 		}
@@ -253,7 +258,7 @@ func (a *Agent) Sync(ctx context.Context) error {
 			}
 			done = append(done, e)
 			a.stats.synced(r.Status)
-			if r.Status == offline.Conflict || r.Status == offline.Refused {
+			if r.Status == client.SyncConflict || r.Status == client.SyncRefused {
 				a.log.Warn("till: the server did not take an offline operation", "op", e.Op.Op, "status", r.Status, "reason", r.Reason)
 			}
 		}

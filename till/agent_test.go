@@ -351,3 +351,35 @@ func TestOfflineSingleUseHoldsUnderRacingRedemptions(t *testing.T) {
 		t.Errorf("queue after the race: %d, want 1", h.QueueLength)
 	}
 }
+
+func TestOfflineValueCap(t *testing.T) {
+	s := newServer(t)
+	sh := s.shop("bakery-1")
+	token := s.register(sh, "till 1")
+	var codes []string
+	for range 2 {
+		r := must(t, 201, s.url, "POST", "/v1/coupons", sh.issuer, map[string]any{"merchant": sh.id, "offer": "cake", "valid_for": "24h",
+			"max_uses": 1, "count": 1, "value": map[string]any{"amount": 300, "currency": "EUR"}})
+		codes = append(codes, r.str("coupons", "0", "code"))
+	}
+	must(t, 200, s.url, "PUT", "/v1/merchants/"+sh.id+"/offline", sh.admin, map[string]any{"conflicts": "honour", "till_caps": map[string]any{"redemptions": 0, "value": 500}})
+	net := newNetwork(t, s.url)
+	a := newAgent(t, net.url(), token, nil)
+	net.refuse()
+	if r := a.do(t, "/v1/redeem", map[string]any{"code": codes[0], "register": "till-1"}); r.status != 200 {
+		t.Fatalf("first 3.00 EUR offline: %d %s", r.status, r.raw)
+	}
+	if r := a.do(t, "/v1/redeem", map[string]any{"code": codes[1], "register": "till-1"}); r.status != 503 || r.str("error", "code") != "offline_cap_reached" {
+		t.Errorf("6.00 EUR offline over a 5.00 cap: %d %s, want 503 offline_cap_reached", r.status, r.raw)
+	}
+	// After a sync that empties the queue, the till may spend again.
+	net.restore()
+	if err := a.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	net.refuse()
+	a.do(t, "/v1/verify", map[string]any{"code": codes[1]}) // notices the cut
+	if r := a.do(t, "/v1/redeem", map[string]any{"code": codes[1], "register": "till-1"}); r.status != 200 || r.str("offline") != "true" {
+		t.Errorf("after a sync, offline again: %d %s, want 200", r.status, r.raw)
+	}
+}

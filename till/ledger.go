@@ -9,6 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/stampseal/stampseal/client"
 	"github.com/stampseal/stampseal/offline"
 )
 
@@ -34,10 +35,10 @@ var (
 
 // queued is an operation waiting for the server.
 type queued struct {
-	Op       offline.Operation `json:"op"`
-	Serial   string            `json:"serial,omitempty"` // of the single-use code, if any
-	Value    int64             `json:"value,omitempty"`  // counted against the value cap
-	QueuedAt time.Time         `json:"queued_at"`
+	Op       client.SyncOperation `json:"op"`
+	Serial   string               `json:"serial,omitempty"` // of the single-use code, if any
+	Value    int64                `json:"value,omitempty"`  // counted against the value cap
+	QueuedAt time.Time            `json:"queued_at"`
 }
 
 // localUse is what this till knows of a code's uses.

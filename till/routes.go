@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stampseal/stampseal/client"
 	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/offline"
 )
@@ -23,9 +24,9 @@ const maxBody = 64 << 10
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/verify", func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, opVerify) })
-	mux.HandleFunc("POST /v1/redeem", func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, offline.OpRedeem) })
-	mux.HandleFunc("POST /v1/cards/stamp", func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, offline.OpStamp) })
-	mux.HandleFunc("POST /v1/cards/claim", func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, offline.OpClaim) })
+	mux.HandleFunc("POST /v1/redeem", func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, client.OpRedeem) })
+	mux.HandleFunc("POST /v1/cards/stamp", func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, client.OpStamp) })
+	mux.HandleFunc("POST /v1/cards/claim", func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, client.OpClaim) })
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.Health()) })
 	mux.Handle("GET /metrics", a.metricsHandler())
 	return mux
@@ -33,7 +34,7 @@ func (a *Agent) Handler() http.Handler {
 
 const opVerify = "verify"
 
-var paths = map[string]string{opVerify: "/v1/verify", offline.OpRedeem: "/v1/redeem", offline.OpStamp: "/v1/cards/stamp", offline.OpClaim: "/v1/cards/claim"}
+var paths = map[string]string{opVerify: "/v1/verify", client.OpRedeem: "/v1/redeem", client.OpStamp: "/v1/cards/stamp", client.OpClaim: "/v1/cards/claim"}
 
 // posRequest is every field the register routes take.
 type posRequest struct {
@@ -81,7 +82,7 @@ func (a *Agent) serve(w http.ResponseWriter, r *http.Request, op string) {
 			// Every operation gets a key before it is forwarded, so that an
 			// answer lost on the way and the queued operation are one.
 			req.IdempotencyKey = newKey()
-			if op != offline.OpClaim {
+			if op != client.OpClaim {
 				body = withField(body, "idempotency_key", req.IdempotencyKey)
 			}
 		}
@@ -129,9 +130,9 @@ func (a *Agent) serve(w http.ResponseWriter, r *http.Request, op string) {
 // yet synced: forwarding it would let the server grant it a second time.
 func (a *Agent) usedHere(op string, req *posRequest) *refusal {
 	text := req.Code
-	if op == offline.OpClaim {
+	if op == client.OpClaim {
 		text = req.PunchCode
-	} else if op != offline.OpRedeem {
+	} else if op != client.OpRedeem {
 		return nil
 	}
 	c, err := credential.Parse(text)
@@ -155,9 +156,9 @@ func alreadyUsed(u *usedHere) *refusal {
 func (a *Agent) noteOnlineUse(op string, req *posRequest) {
 	text := req.Code
 	switch op {
-	case offline.OpClaim:
+	case client.OpClaim:
 		text = req.PunchCode
-	case offline.OpRedeem:
+	case client.OpRedeem:
 	default:
 		return
 	}
@@ -181,11 +182,11 @@ func (a *Agent) decide(op string, req *posRequest) ([]byte, *refusal) {
 	switch op {
 	case opVerify:
 		return a.verifyOffline(v, req, now)
-	case offline.OpRedeem:
+	case client.OpRedeem:
 		return a.redeemOffline(v, req, now)
-	case offline.OpStamp:
+	case client.OpStamp:
 		return a.stampOffline(v, req, now)
-	case offline.OpClaim:
+	case client.OpClaim:
 		return a.claimOffline(v, req, now)
 	}
 	return nil, errInvalidRequest
@@ -234,7 +235,7 @@ func (a *Agent) redeemOffline(v *view, req *posRequest, now time.Time) ([]byte, 
 	}
 	serial := c.Claims.Serial.String()
 	n := maxUses(c)
-	q := queued{Op: offline.Operation{Op: offline.OpRedeem, Code: req.Code, Register: req.Register, IdempotencyKey: req.IdempotencyKey, At: now},
+	q := queued{Op: client.SyncOperation{Op: client.OpRedeem, Code: req.Code, Register: req.Register, IdempotencyKey: req.IdempotencyKey, At: now},
 		Serial: serial, Value: value, QueuedAt: now}
 	return a.record(spend{q: q, maxUses: n, caps: v.snap.Policy.TillCaps}, func(count int) map[string]any {
 		return map[string]any{"redeemed": true, "serial": serial, "uses_left": max(n-count, 0), "redeemed_at": now,
@@ -272,7 +273,7 @@ func (a *Agent) stampOffline(v *view, req *posRequest, now time.Time) ([]byte, *
 	if ref := v.allow(p, a.lastContactTime(), now); ref != nil {
 		return nil, ref
 	}
-	q := queued{Op: offline.Operation{Op: offline.OpStamp, CardCode: req.CardCode, Stamps: req.Stamps, Register: req.Register,
+	q := queued{Op: client.SyncOperation{Op: client.OpStamp, CardCode: req.CardCode, Stamps: req.Stamps, Register: req.Register,
 		IdempotencyKey: req.IdempotencyKey, At: now}, QueuedAt: now}
 	return a.record(spend{q: q}, func(int) map[string]any {
 		return map[string]any{"serial": c.Claims.Serial.String(), "added": req.Stamps, "rewards": []any{}, "offline": true, "queued": true}
@@ -300,7 +301,7 @@ func (a *Agent) claimOffline(v *view, req *posRequest, now time.Time) ([]byte, *
 	if ref := a.allowSingleUse(v, p, now); ref != nil {
 		return nil, ref
 	}
-	q := queued{Op: offline.Operation{Op: offline.OpClaim, CardCode: req.CardCode, PunchCode: req.PunchCode, Register: req.Register,
+	q := queued{Op: client.SyncOperation{Op: client.OpClaim, CardCode: req.CardCode, PunchCode: req.PunchCode, Register: req.Register,
 		IdempotencyKey: req.IdempotencyKey, At: now}, Serial: punch.Claims.Serial.String(), QueuedAt: now}
 	return a.record(spend{q: q, maxUses: 1, caps: v.snap.Policy.TillCaps}, func(int) map[string]any {
 		return map[string]any{"serial": card.Claims.Serial.String(), "added": int(punch.Claims.Count), "rewards": []any{},

@@ -3,7 +3,6 @@ package till
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,15 +10,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stampseal/stampseal/offline"
+	"github.com/stampseal/stampseal/client"
 )
 
-// upstream is every call the agent makes to the server. All of them are in
-// this file, so that they can move onto the typed client package as one.
+// upstream is every call the agent makes to the server. Snapshots and
+// syncs go through the typed client. Register calls are forwarded as raw
+// bytes instead: the point of sale must get the server's answer exactly as
+// sent (status, every field), which decoding into types and encoding again
+// would not keep.
 type upstream struct {
 	base    string
 	token   string
 	http    *http.Client
+	client  *client.Client
 	timeout time.Duration // of a register call or a snapshot
 }
 
@@ -27,10 +30,13 @@ type upstream struct {
 // hundred operations, each with a durable commit.
 const syncTimeout = time.Minute
 
-func newUpstream(base, token string, timeout time.Duration) *upstream {
-	return &upstream{base: strings.TrimRight(base, "/"), token: token, timeout: timeout, http: &http.Client{
+func newUpstream(base, token string, timeout time.Duration) (*upstream, error) {
+	u := &upstream{base: strings.TrimRight(base, "/"), token: token, timeout: timeout, http: &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second},
 	}}
+	var err error
+	u.client, err = client.New(u.base, client.WithToken(token), client.WithHTTPClient(u.http), client.WithUserAgent("stampseal-till/1"))
+	return u, err
 }
 
 // errUnreachable is an upstream that did not answer, or answered 5xx:
@@ -90,52 +96,34 @@ func (u *upstream) forward(ctx context.Context, path string, body []byte) (answe
 // snapshot fetches the snapshot unless etag is still current; then it
 // returns notModified.
 func (u *upstream) snapshot(ctx context.Context, etag string) (raw []byte, newETag string, notModified bool, err error) {
-	h := http.Header{}
-	if etag != "" {
-		h.Set("If-None-Match", etag)
-	}
-	a, err := u.do(ctx, u.timeout, "GET", "/v1/registers/snapshot", nil, h)
+	ctx, cancel := context.WithTimeout(ctx, u.timeout)
+	defer cancel()
+	snap, err := u.client.Snapshot(ctx, etag)
 	if err != nil {
-		return nil, "", false, err
+		return nil, "", false, classify(err)
 	}
-	switch a.status {
-	case http.StatusNotModified:
+	if snap.NotModified {
 		return nil, etag, true, nil
-	case http.StatusOK:
-		return a.body, a.header.Get("ETag"), false, nil
 	}
-	return nil, "", false, fmt.Errorf("snapshot: server answered %d: %s", a.status, errorCode(a.body))
+	return snap.Body, snap.ETag, false, nil
 }
 
 // sync sends queued operations and returns the server's results.
-func (u *upstream) sync(ctx context.Context, ops []offline.Operation) ([]offline.Result, error) {
-	body, err := json.Marshal(map[string]any{"operations": ops})
-	if err != nil {
-		return nil, err
-	}
-	a, err := u.do(ctx, max(u.timeout, syncTimeout), "POST", "/v1/sync", body, nil)
-	if err != nil {
-		return nil, err
-	}
-	if a.status != http.StatusOK {
-		return nil, fmt.Errorf("sync: server answered %d: %s", a.status, errorCode(a.body))
-	}
-	var out struct {
-		Results []offline.Result `json:"results"`
-	}
-	if err := json.Unmarshal(a.body, &out); err != nil {
-		return nil, fmt.Errorf("sync: decode answer: %w", err)
-	}
-	return out.Results, nil
+func (u *upstream) sync(ctx context.Context, ops []client.SyncOperation) ([]client.SyncResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, max(u.timeout, syncTimeout))
+	defer cancel()
+	res, err := u.client.Sync(ctx, ops)
+	return res, classify(err)
 }
 
-// errorCode is the contract's error code in an answer, for logs.
-func errorCode(body []byte) string {
-	var e struct {
-		Error struct {
-			Code string `json:"code"`
-		} `json:"error"`
+// classify marks the client's errors that mean "no server": no answer at
+// all, or a 5xx.
+func classify(err error) error {
+	if err == nil {
+		return nil
 	}
-	json.Unmarshal(body, &e)
-	return e.Error.Code
+	if st := client.StatusOf(err); st == 0 || st >= 500 {
+		return fmt.Errorf("%w: %v", errUnreachable, err)
+	}
+	return err
 }
