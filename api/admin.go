@@ -48,6 +48,7 @@ func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request, k access.Key)
 		Role      access.Role `json:"role"`
 		Name      string      `json:"name"`
 		ExpiresIn string      `json:"expires_in"`
+		Shop      string      `json:"shop"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		return err
@@ -62,14 +63,21 @@ func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request, k access.Key)
 	if req.ExpiresIn != "" && life <= 0 {
 		return badRequest("invalid_request", errors.New("expires_in must be a positive duration"))
 	}
+	if err := a.checkShop(req.Merchant, req.Shop); err != nil {
+		return err
+	}
 	key, token, err := a.Access.CreateKeyAs(k.Actor(source(r)), access.KeySpec{Merchant: req.Merchant, Role: req.Role, Name: req.Name, ExpiresIn: life})
 	if err != nil {
+		return err
+	}
+	if err := a.placeKey(req.Merchant, key.ID, req.Shop); err != nil {
 		return err
 	}
 	a.log.Info("api key created", "merchant", key.Merchant, "role", key.Role, "key_id", key.ID, "by", k.ID)
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"id": key.ID, "token": token, "merchant": key.Merchant, "role": key.Role, "name": key.Name, "created_at": key.CreatedAt,
 		"expires_at": key.ExpiresAt,
+		"shop":       req.Shop,
 	})
 	return nil
 }

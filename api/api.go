@@ -25,10 +25,11 @@ import (
 	"github.com/stampseal/stampseal/verify"
 )
 
-// Throttle says whether a register or address is being slowed down for
-// sending too many invalid codes; fraud.Monitor is one.
+// Throttle says whether an API key is being slowed down for sending too
+// many invalid codes; fraud.Monitor is one. Only the authenticated key is
+// ever throttled, never a register label or an address.
 type Throttle interface {
-	Throttled(merchant, register, source string) (time.Duration, bool)
+	Throttled(merchant, keyID string) (time.Duration, bool)
 }
 
 // Deps are the domain services the API fronts.
@@ -41,6 +42,7 @@ type Deps struct {
 	Throttle Throttle          // optional
 	Observer verify.Observer   // optional: told of every issuance
 	Review   Review            // optional: the fraud review routes
+	Detect   Detection         // optional: shops, staff cards, throttle lifting, alert stats
 	Barcodes *barcode.Cache    // optional: the barcode routes
 	Short    ShortCodes        // optional: short codes on barcodes and cards
 	Metrics  *metrics.Metrics  // optional
@@ -58,6 +60,9 @@ type Deps struct {
 	// Failures throttles failed authentication per address; nil: a
 	// throttle with the access package's defaults.
 	Failures *access.FailureThrottle
+	// Now is the clock of issuance limits and events; nil means time.Now.
+	// The detection simulator runs the service on a simulated clock.
+	Now func() time.Time
 }
 
 // API serves HTTP API v1.
@@ -78,6 +83,9 @@ func New(d Deps) *API {
 	a := &API{Deps: d, log: d.Log, router: mux.NewRouter(), trail: audit.New(d.Store)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.Now == nil {
+		a.Now = time.Now
 	}
 	if d.MaxInFlight <= 0 {
 		d.MaxInFlight = 1024
@@ -114,6 +122,9 @@ func New(d Deps) *API {
 	a.routeVoids(r)
 	if d.Review != nil {
 		a.routeReview(r)
+	}
+	if d.Detect != nil {
+		a.routeDetection(r)
 	}
 	if d.Barcodes != nil {
 		a.routeBarcodes(r)

@@ -80,9 +80,11 @@ func classify(err error) *Error {
 			Details: map[string]any{"redeemed_at": already.At, "register": already.Register}, Err: err}
 	case errors.Is(err, verify.ErrAlreadyRedeemed), errors.Is(err, verify.ErrIdempotencyReused):
 		errors.As(err, &refusal)
-		return &Error{Status: http.StatusConflict, Code: refusal.Code, Message: refusal.Message, Err: err}
+		return &Error{Status: http.StatusConflict, Code: string(refusal.Code), Message: refusal.Message, Err: err}
 	case errors.As(err, &refusal):
-		return &Error{Status: http.StatusUnprocessableEntity, Code: refusal.Code, Message: refusal.Message, Err: err}
+		return &Error{Status: http.StatusUnprocessableEntity, Code: string(refusal.Code), Message: refusal.Message, Err: err}
+	case errors.Is(err, fraud.ErrShopExists):
+		return &Error{Status: http.StatusConflict, Code: "shop_exists", Message: "a shop with this id exists", Err: err}
 	case errors.Is(err, fraud.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such alert or credential", Err: err}
 	case errors.Is(err, fraud.ErrInvalid):

@@ -99,7 +99,7 @@ func newStack(t testing.TB, path, masterText string, opts ...verify.Option) *sta
 		t.Fatal(err)
 	}
 	return &stack{store: store, ring: ring, monitor: monitor, deps: api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver,
-		Store: store, Throttle: monitor, Observer: monitor, Review: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short,
+		Store: store, Throttle: monitor, Observer: monitor, Review: monitor, Detect: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short,
 		Metrics: metrics.New(), Offline: offline.NewService(store, ring, ver, monitor), Policies: offline.NewPolicies(store)}}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/verify"
 )
 
@@ -90,26 +91,26 @@ func (a *API) release(w http.ResponseWriter, r *http.Request, k access.Key) erro
 }
 
 // dayStatus is the answer status of the refusals of holds and voids.
-var dayStatus = map[string]int{
+var dayStatus = map[fraud.Reason]int{
 	verify.ErrReservationExpired.Code:   http.StatusConflict,
 	verify.ErrReservationReleased.Code:  http.StatusConflict,
 	verify.ErrReservationConfirmed.Code: http.StatusConflict,
 	verify.ErrVoidWindowPassed.Code:     http.StatusConflict,
 	verify.ErrNotHolder.Code:            http.StatusForbidden,
-	"not_found":                         http.StatusNotFound,
+	fraud.ReasonNotFound:                http.StatusNotFound,
 }
 
 // classifyDay maps the errors of holds and voids, or returns nil.
 func classifyDay(err error) *Error {
 	var reserved *verify.ReservedError
 	if errors.As(err, &reserved) {
-		return &Error{Status: http.StatusConflict, Code: verify.ErrReserved.Code, Message: verify.ErrReserved.Message,
+		return &Error{Status: http.StatusConflict, Code: string(verify.ErrReserved.Code), Message: verify.ErrReserved.Message,
 			Details: map[string]any{"expires_at": reserved.Until, "register": reserved.Register}, Err: err}
 	}
 	var refusal *verify.Refusal
 	if errors.As(err, &refusal) {
 		if status, ok := dayStatus[refusal.Code]; ok {
-			return &Error{Status: status, Code: refusal.Code, Message: refusal.Message, Err: err}
+			return &Error{Status: status, Code: string(refusal.Code), Message: refusal.Message, Err: err}
 		}
 	}
 	return nil

@@ -161,7 +161,7 @@ func (a *API) issueCoupons(w http.ResponseWriter, r *http.Request, k access.Key)
 // issued counts issuance for metrics and tells the fraud module, which
 // watches for issuer keys minting far beyond their norm.
 func (a *API) issued(r *http.Request, k access.Key, list ...credential.Issued) {
-	now := time.Now()
+	now := a.Now()
 	for _, c := range list {
 		if a.Metrics != nil {
 			a.Metrics.Issued(c.Kind.String(), 1)

@@ -30,7 +30,7 @@ type issueLimiter struct {
 	keys  map[string]*rate.Limiter
 }
 
-func (l *issueLimiter) allow(keyID string, n int) bool {
+func (l *issueLimiter) allow(keyID string, n int, now time.Time) bool {
 	l.mu.Lock()
 	lim := l.keys[keyID]
 	if lim == nil {
@@ -38,18 +38,18 @@ func (l *issueLimiter) allow(keyID string, n int) bool {
 		l.keys[keyID] = lim
 	}
 	l.mu.Unlock()
-	return lim.AllowN(time.Now(), n)
+	return lim.AllowN(now, n)
 }
 
 // admitIssue spends n of the key's issuance budget, or answers 429 and
 // tells the fraud module: an issuer key minting beyond its norm is a
 // cashier printing punches for friends, or a stolen key.
 func (a *API) admitIssue(r *http.Request, k access.Key, kind string, n int) error {
-	if a.issueLimits.allow(k.ID, max(n, 1)) {
+	if a.issueLimits.allow(k.ID, max(n, 1), a.Now()) {
 		return nil
 	}
 	if a.Observer != nil {
-		a.Observer.Observe(fraud.Event{Time: time.Now(), Op: fraud.OpIssue, Result: "limit_exceeded", Merchant: k.Merchant,
+		a.Observer.Observe(fraud.Event{Time: a.Now(), Op: fraud.OpIssue, Result: fraud.ReasonLimitExceeded, Merchant: k.Merchant,
 			Kind: kind, APIKey: k.ID, Register: k.Name, Source: source(r)})
 	}
 	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -16,7 +17,7 @@ import (
 // Review is the fraud module as security staff use it; fraud.Monitor is one.
 type Review interface {
 	Alerts(merchant string, f fraud.Filter) ([]fraud.Alert, error)
-	Resolve(merchant, id, note, by string) (fraud.Alert, error)
+	ResolveWith(merchant, id string, r fraud.Resolving) (fraud.Alert, error)
 	BlockAs(by audit.Actor, merchant, serial, reason string) error
 	Unblock(by audit.Actor, merchant, serial, reason string) error
 }
@@ -73,7 +74,9 @@ func (a *API) listAlerts(w http.ResponseWriter, r *http.Request, k access.Key) e
 
 func (a *API) resolveAlert(w http.ResponseWriter, r *http.Request, k access.Key) error {
 	var req struct {
-		Note string `json:"note"`
+		Note         string        `json:"note"`
+		Verdict      fraud.Verdict `json:"verdict"`
+		LiftThrottle bool          `json:"lift_throttle"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		return err
@@ -82,13 +85,15 @@ func (a *API) resolveAlert(w http.ResponseWriter, r *http.Request, k access.Key)
 	if err != nil {
 		return err
 	}
-	alert, err := a.Review.Resolve(merchant, mux.Vars(r)["id"], req.Note, k.Name+" ("+k.ID+")")
+	alert, err := a.Review.ResolveWith(merchant, mux.Vars(r)["id"],
+		fraud.Resolving{Note: req.Note, By: k.Name + " (" + k.ID + ")", Verdict: req.Verdict, LiftThrottle: req.LiftThrottle})
 	if err != nil {
 		return err
 	}
 	// The alert is the fraud module's record; its audit entry follows it.
 	if err := a.trail.Record(merchant, audit.AlertResolved, k.Actor(source(r)), alert.ID,
-		map[string]string{"kind": string(alert.Kind), "note": req.Note}); err != nil {
+		map[string]string{"kind": string(alert.Kind), "note": req.Note, "verdict": string(req.Verdict),
+			"throttle_lifted": fmt.Sprint(alert.Resolution != nil && alert.Resolution.ThrottleLifted)}); err != nil {
 		a.log.Error("audit alert resolve", "alert", alert.ID, "err", err)
 	}
 	a.log.Info("alert resolved", "merchant", merchant, "alert", alert.ID, "kind", alert.Kind, "by", k.ID)

@@ -23,12 +23,14 @@ func repeat(n int, after time.Duration, ev func(i int) Event) []step {
 	return out
 }
 
+// Tills are API keys: the key of till-1 is key-till-1.
 func ok(op Op, register, serial string) Event {
-	return Event{Op: op, Result: ResultOK, Merchant: "bakery", Register: register, Serial: serial, Kind: "card", Stamps: 1}
+	return Event{Op: op, Result: ResultOK, Merchant: "bakery", Register: register, APIKey: "key-" + register, Serial: serial, Kind: "card", Stamps: 1}
 }
 
-func refused(op Op, result, register, serial string) Event {
-	return Event{Op: op, Result: result, Merchant: "bakery", Register: register, Source: "10.0.0." + strings.TrimPrefix(register, "till-"), Serial: serial, KeyID: 3}
+func refused(op Op, result Reason, register, serial string) Event {
+	return Event{Op: op, Result: result, Merchant: "bakery", Register: register, APIKey: "key-" + register,
+		Source: "10.0.0." + strings.TrimPrefix(register, "till-"), Serial: serial, KeyID: 3}
 }
 
 func issuePunch(register, punch string) Event {
@@ -105,28 +107,44 @@ func TestDetectors(t *testing.T) {
 		// guessing
 		"twenty short-code guesses within a minute from one till raise guessing": {
 			steps: repeat(20, time.Second, func(int) Event { return refused(OpRedeem, "unknown_short_code", "till-1", "") }), wantKinds: []string{KindGuessing}},
-		"nineteen short-code guesses within a minute raise nothing": {
-			steps: repeat(19, time.Second, func(int) Event { return refused(OpRedeem, "unknown_short_code", "till-1", "") })},
+		"fourteen short-code guesses within a minute raise nothing": {
+			steps: repeat(14, time.Second, func(int) Event { return refused(OpRedeem, "unknown_short_code", "till-1", "") })},
+		"nineteen mistyped short codes within a minute raise nothing": {
+			steps: repeat(19, time.Second, func(int) Event { return refused(OpRedeem, "bad_short_code", "till-1", "") })},
+		"fifteen short-code guesses in a day, far above the other tills, raise guessing": {
+			steps: slices.Concat(
+				repeat(200, time.Minute, func(i int) Event { return ok(OpStamp, "till-2", serial(100+i)) }),
+				repeat(15, time.Minute, func(int) Event { return refused(OpRedeem, "unknown_short_code", "till-1", "") })),
+			wantKinds: []string{KindGuessing}},
+		"guessing ten codes a minute for an hour raises guessing": {
+			steps: repeat(60, 6*time.Second, func(int) Event { return refused(OpRedeem, "invalid_signature", "till-1", "") }), wantKinds: []string{KindCounterfeit, KindGuessing}},
+		"a made-up code of stampseal's shape raises counterfeit": {
+			steps:     []step{{0, func() Event { e := refused(OpVerify, "malformed", "till-1", ""); e.Shaped = true; return e }()}},
+			wantKinds: []string{KindCounterfeit}, wantSeverity: SeverityMedium},
+		"a product barcode scanned by mistake raises nothing": {
+			steps: repeat(5, time.Minute, func(int) Event { return refused(OpVerify, "malformed", "till-1", "") })},
+		"another merchant's codes in volume raise guessing": {
+			steps: repeat(30, 10*time.Second, func(int) Event { return refused(OpVerify, "wrong_merchant", "till-1", card) }), wantKinds: []string{KindCounterfeit, KindGuessing}},
 		"twenty bad scans over twenty minutes raise nothing": {
 			steps: repeat(20, time.Minute, func(int) Event { return refused(OpVerify, "malformed", "till-1", "") })},
-		"a hundred guesses from one address across many tills raise guessing": {
-			steps: repeat(100, 500*time.Millisecond, func(i int) Event {
-				e := refused(OpVerify, "bad_short_code", "till-x", "")
+		"twenty guesses from one key naming itself like twenty tills raise guessing": {
+			steps: repeat(20, time.Second, func(i int) Event {
+				e := refused(OpVerify, "unknown_short_code", "till-x", "")
 				e.Register, e.Source = serial(i), "203.0.113.9"
 				return e
 			}), wantKinds: []string{KindGuessing}},
-		"twenty guesses from tills sharing one address raise nothing": {
-			steps: repeat(20, time.Second, func(i int) Event {
-				e := refused(OpVerify, "bad_short_code", "till-x", "")
-				e.Register, e.Source = serial(i), "203.0.113.9"
+		"a hundred guesses from many keys sharing one address raise nothing": {
+			steps: repeat(100, 500*time.Millisecond, func(i int) Event {
+				e := refused(OpVerify, "unknown_short_code", "till-x", "")
+				e.APIKey, e.Source = fmt.Sprintf("key-%d", i%10), "203.0.113.9"
 				return e
 			})},
 
 		// insider
 		"one till giving a card ten stamps in a day raises insider": {
-			steps: repeat(10, 30*time.Minute, func(int) Event { return ok(OpStamp, "till-1", card) }), wantKinds: []string{KindInsider}},
-		"a card's ten stamps spread over three tills raise nothing": {
-			steps: repeat(10, 30*time.Minute, func(i int) Event { return ok(OpStamp, []string{"till-1", "till-2", "till-3"}[i%3], card) })},
+			steps: repeat(10, 30*time.Minute, func(int) Event { return ok(OpStamp, "till-1", card) }), wantKinds: []string{KindClonedCard, KindInsider}},
+		"a card's ten stamps over two days spread over three tills raise nothing": {
+			steps: repeat(10, 5*time.Hour, func(i int) Event { return ok(OpStamp, []string{"till-1", "till-2", "till-3"}[i%3], card) })},
 		"a regular's daily stamp at the same till raises nothing": {
 			steps: repeat(12, 24*time.Hour, func(int) Event { return ok(OpStamp, "till-1", card) })},
 		"three punches claimed onto one card right after their issue at the same till raise insider": {

@@ -98,8 +98,8 @@ func TestFloodOfInvalidCodes(t *testing.T) {
 	m, clk, st := newMonitor(t, WithMetrics(rec))
 	const n = 10000
 	for i := range n {
-		m.Observe(Event{Op: OpVerify, Result: "invalid_signature", Merchant: "bakery", Register: "till-1",
-			Source: "10.0.0.1", Serial: serial(i), CodeHash: fmt.Sprintf("%016x", i), KeyID: 7})
+		m.Observe(Event{Op: OpVerify, Result: "invalid_signature", Merchant: "bakery", Register: fmt.Sprintf("label-%d", i%40),
+			APIKey: "key-1", Source: "10.0.0.1", Serial: serial(i), CodeHash: fmt.Sprintf("%016x", i), KeyID: 7})
 		clk.Advance(time.Millisecond)
 	}
 
@@ -131,29 +131,28 @@ func TestFloodOfInvalidCodes(t *testing.T) {
 		t.Errorf("metrics: raised %v, open %d; want guessing raised once, open %d", rec.raised, rec.open, len(as))
 	}
 
-	retry, throttled := m.Throttled("bakery", "till-1", "")
+	retry, throttled := m.Throttled("bakery", "key-1")
 	if !throttled || retry <= 0 || retry > DefaultConfig().ThrottleFor {
-		t.Errorf("Throttled(till-1) = %v, %v; want true with 0 < retryAfter <= %v", retry, throttled, DefaultConfig().ThrottleFor)
+		t.Errorf("Throttled(key-1) = %v, %v; want true with 0 < retryAfter <= %v", retry, throttled, DefaultConfig().ThrottleFor)
 	}
-	if _, throttled := m.Throttled("bakery", "", "10.0.0.1"); !throttled {
-		t.Errorf("Throttled(source 10.0.0.1) = false, want true")
+	// Another till behind the same address, naming itself like the first.
+	m.Observe(Event{Op: OpRedeem, Result: ResultOK, Merchant: "bakery", Register: "label-1", APIKey: "key-2", Source: "10.0.0.1", Serial: serial(1), Kind: "coupon"})
+	if retry, throttled := m.Throttled("bakery", "key-2"); throttled {
+		t.Errorf("Throttled(key-2) = %v, true; want another key behind the same address not throttled", retry)
 	}
-	if retry, throttled := m.Throttled("bakery", "till-2", "10.0.0.2"); throttled {
-		t.Errorf("Throttled(till-2) = %v, true; want another register of the shop not throttled", retry)
-	}
-	if _, throttled := m.Throttled("other-shop", "till-1", ""); throttled {
-		t.Errorf("Throttled(other-shop till-1) = true, want false: throttles are per merchant")
+	if _, throttled := m.Throttled("other-shop", "key-1"); throttled {
+		t.Errorf("Throttled(other-shop key-1) = true, want false: throttles are per merchant")
 	}
 	clk.Advance(DefaultConfig().ThrottleFor)
-	if retry, throttled := m.Throttled("bakery", "till-1", "10.0.0.1"); throttled {
-		t.Errorf("Throttled(till-1) after the throttle duration = %v, true; want false", retry)
+	if retry, throttled := m.Throttled("bakery", "key-1"); throttled {
+		t.Errorf("Throttled(key-1) after the throttle duration = %v, true; want false", retry)
 	}
 }
 
 func TestOneInvalidCodeDoesNotThrottle(t *testing.T) {
 	m, _, _ := newMonitor(t)
-	m.Observe(Event{Op: OpRedeem, Result: "malformed", Merchant: "bakery", Register: "till-1", Source: "10.0.0.1"})
-	if retry, throttled := m.Throttled("bakery", "till-1", "10.0.0.1"); throttled {
+	m.Observe(Event{Op: OpRedeem, Result: "malformed", Merchant: "bakery", Register: "till-1", APIKey: "key-1", Source: "10.0.0.1"})
+	if retry, throttled := m.Throttled("bakery", "key-1"); throttled {
 		t.Errorf("Throttled after one malformed scan = %v, true; want false", retry)
 	}
 }
@@ -167,10 +166,10 @@ func TestConcurrentObserve(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				m.Observe(Event{Op: OpVerify, Result: "invalid_signature", Merchant: "bakery", Register: "till-1", Serial: serial(i)})
-				m.Observe(Event{Op: OpStamp, Result: ResultOK, Merchant: "bakery", Register: fmt.Sprintf("till-%d", w), Serial: serial(w*each + i), Kind: "card"})
+				m.Observe(Event{Op: OpVerify, Result: "invalid_signature", Merchant: "bakery", Register: "till-1", APIKey: "key-1", Serial: serial(i)})
+				m.Observe(Event{Op: OpStamp, Result: ResultOK, Merchant: "bakery", Register: fmt.Sprintf("till-%d", w), APIKey: fmt.Sprintf("key-%d", w+2), Serial: serial(w*each + i), Kind: "card"})
 				if i%50 == 0 {
-					m.Throttled("bakery", "till-1", "")
+					m.Throttled("bakery", "key-1")
 					if _, err := m.Alerts("bakery", Filter{}); err != nil {
 						t.Errorf("Alerts: %v", err)
 					}

@@ -30,7 +30,7 @@ const (
 
 // Filter selects alerts. Zero fields select everything.
 type Filter struct {
-	Status   string    // "open" or "resolved"
+	Status   string    // "open", "resolved" or "noted"; empty: open and resolved
 	Kind     string    // one of Kinds
 	Severity string    // keeps alerts at least this severe
 	Since    time.Time // keeps alerts created at or after it
@@ -40,8 +40,8 @@ type Filter struct {
 // Validate reports the first field that names nothing, wrapping ErrInvalid.
 func (f Filter) Validate() error {
 	switch {
-	case f.Status != "" && f.Status != StatusOpen && f.Status != StatusResolved:
-		return fmt.Errorf("%w: status %q, want open or resolved", ErrInvalid, f.Status)
+	case f.Status != "" && f.Status != StatusOpen && f.Status != StatusResolved && f.Status != StatusNoted:
+		return fmt.Errorf("%w: status %q, want open, resolved or noted", ErrInvalid, f.Status)
 	case f.Kind != "" && !slices.Contains(Kinds, f.Kind):
 		return fmt.Errorf("%w: unknown alert kind %q", ErrInvalid, f.Kind)
 	case f.Severity != "" && severityRank(f.Severity) == 0:
@@ -53,7 +53,8 @@ func (f Filter) Validate() error {
 }
 
 func (f *Filter) match(a *Alert) bool {
-	return (f.Status == "" || a.Status == f.Status) &&
+	// Noted records are not incidents: they are listed only when asked for.
+	return (a.Status == f.Status || (f.Status == "" && a.Status != StatusNoted)) &&
 		(f.Kind == "" || a.Kind == f.Kind) &&
 		severityRank(a.Severity) >= severityRank(f.Severity)
 }
@@ -170,10 +171,21 @@ func (m *Monitor) pending(merchant, id string) map[string]delta {
 	return out
 }
 
-// Resolve closes the merchant's alert id with a note. Resolving a resolved
-// alert changes nothing and returns it. The next occurrence of the same
-// incident opens a new alert.
+// Resolve closes the merchant's alert id with a note and no verdict; see
+// ResolveWith.
 func (m *Monitor) Resolve(merchant, id, note, by string) (Alert, error) {
+	return m.ResolveWith(merchant, id, Resolving{Note: note, By: by})
+}
+
+// ResolveWith closes the merchant's alert id with a note, a verdict and,
+// when asked, lifts the throttle of the API key the alert is about.
+// Resolving a resolved alert changes nothing and returns it. The next
+// occurrence of the same incident opens a new alert.
+func (m *Monitor) ResolveWith(merchant, id string, r Resolving) (Alert, error) {
+	note, by := r.Note, r.By
+	if !r.Verdict.Valid() {
+		return Alert{}, fmt.Errorf("%w: verdict %q, want confirmed_fraud, false_positive or benign", ErrInvalid, r.Verdict)
+	}
 	if len(note) > MaxNoteLen || !utf8.ValidString(note) {
 		return Alert{}, fmt.Errorf("%w: note must be valid UTF-8 of at most %d bytes", ErrInvalid, MaxNoteLen)
 	}
@@ -199,8 +211,9 @@ func (m *Monitor) Resolve(merchant, id, note, by string) (Alert, error) {
 	var out Alert
 	var closed bool
 	var refused error
+	var liftKey string
 	err := m.store.Update(func(tx storage.Tx) error {
-		out, closed, refused = Alert{}, false, nil
+		out, closed, refused, liftKey = Alert{}, false, nil, ""
 		var rec alertRecord
 		ak, err := m.load(tx, merchant, id, &rec)
 		if errors.Is(err, ErrNotFound) {
@@ -213,16 +226,21 @@ func (m *Monitor) Resolve(merchant, id, note, by string) (Alert, error) {
 			out = rec.Alert
 			return nil
 		}
+		wasOpen := rec.Status == StatusOpen
 		rec.apply(&d, m.cfg.EvidenceLimit)
 		rec.Status = StatusResolved
-		rec.Resolution = &Resolution{Note: note, By: by, At: at}
+		rec.Resolution = &Resolution{Note: note, By: by, At: at, Verdict: r.Verdict}
+		if scope, subject := subjectOf(rec.Incident); r.LiftThrottle && scope == scopeAPIKey {
+			liftKey = subject
+			rec.Resolution.ThrottleLifted = true
+		}
 		ik := []byte(rec.Incident)
 		if bytes.Equal(tx.Get(storage.AlertIndex, ik), ak) {
 			if err := tx.Delete(storage.AlertIndex, ik); err != nil {
 				return err
 			}
 		}
-		out, closed = rec.Alert, true
+		out, closed = rec.Alert, wasOpen
 		return storage.PutJSON(tx, storage.Alerts, ak, rec)
 	})
 	if err == nil {
@@ -248,6 +266,12 @@ func (m *Monitor) Resolve(merchant, id, note, by string) (Alert, error) {
 	}
 	if closed {
 		m.metrics.OpenAlerts(int(m.open.Add(-1)))
+		if vm, ok := m.metrics.(VerdictMetrics); ok && r.Verdict != "" {
+			vm.AlertVerdict(out.Kind, string(r.Verdict))
+		}
+	}
+	if liftKey != "" {
+		m.LiftThrottle(merchant, liftKey)
 	}
 	return out, nil
 }

@@ -23,6 +23,7 @@ type Metrics struct {
 	httpDur    *prometheus.HistogramVec
 	alerts     *prometheus.CounterVec
 	openAlerts prometheus.Gauge
+	verdicts   *prometheus.CounterVec
 	commitDur  prometheus.Histogram
 	commitSize prometheus.Histogram
 }
@@ -65,6 +66,8 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 9), // 1 to 256, the batch bound
 		}),
 	}
+	m.verdicts = newVerdicts()
+	m.reg.MustRegister(m.verdicts)
 	m.reg.MustRegister(m.issued, m.decisions, m.httpDur, m.alerts, m.openAlerts, m.commitDur, m.commitSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -381,7 +381,7 @@ func (s *Service) apply(c Caller, op Operation, floor, now time.Time) (Result, *
 			Second: fraud.Use{Register: register, APIKey: c.APIKey, At: at, Offline: true}})
 		return res, loss, nil
 	case errors.As(err, &refusal):
-		res.Status, res.Reason = Refused, refusal.Code
+		res.Status, res.Reason = Refused, string(refusal.Code)
 		return res, nil, nil
 	case errors.Is(err, verify.ErrInvalidRequest):
 		res.Status, res.Reason = Refused, "invalid_request"

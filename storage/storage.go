@@ -35,10 +35,11 @@ const (
 	Offline     Bucket = "offline"     // offline policies, synced operations of till agents, offline losses
 	Settings    Bucket = "settings"    // merchant id -> the register's day settings (void window)
 	Audit       Bucket = "audit"       // merchant, 0, ^sequence -> one audit entry, newest first
+	Places      Bucket = "places"      // shops, API key -> shop, staff cards (fraud)
 )
 
 // Buckets lists every keyspace.
-var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta, Offline, Settings, Audit}
+var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta, Offline, Settings, Audit, Places}
 
 // Tx is one serializable transaction.
 type Tx interface {

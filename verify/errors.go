@@ -3,12 +3,14 @@ package verify
 import (
 	"fmt"
 	"time"
+
+	"github.com/stampseal/stampseal/fraud"
 )
 
 // Refusal is why a code did not pass. Code is the stable snake_case reason
 // the API answers with; the message is safe to show to a cashier.
 type Refusal struct {
-	Code    string
+	Code    fraud.Reason
 	Message string
 	// Status is what a verification reports for the credential.
 	Status string
@@ -18,22 +20,22 @@ func (r *Refusal) Error() string { return r.Message }
 
 // The refusals. Compare with errors.Is.
 var (
-	ErrMalformed         = &Refusal{"malformed", "the code is not a stampseal code", StatusInvalid}
-	ErrInvalidSignature  = &Refusal{"invalid_signature", "the code's signature does not verify", StatusInvalid}
-	ErrUnknownKey        = &Refusal{"unknown_key", "the code was signed by a key this merchant does not have", StatusInvalid}
-	ErrWrongMerchant     = &Refusal{"wrong_merchant", "the code belongs to another merchant", StatusInvalid}
-	ErrUnissued          = &Refusal{"unissued_serial", "the code was never issued", StatusInvalid}
-	ErrRevoked           = &Refusal{"revoked", "the key that signed the code is no longer trusted", StatusRevoked}
-	ErrBlocked           = &Refusal{"blocked", "the credential is blocked", StatusBlocked}
-	ErrExpired           = &Refusal{"expired", "the code has expired", StatusExpired}
-	ErrNotYetValid       = &Refusal{"not_yet_valid", "the code is not valid yet", StatusNotYetValid}
-	ErrWrongKind         = &Refusal{"wrong_kind", "this kind of credential cannot be used here", StatusActive}
-	ErrWrongProgram      = &Refusal{"wrong_program", "the punch belongs to another program than the card", StatusActive}
-	ErrLimitExceeded     = &Refusal{"limit_exceeded", "the program's stamp limit for this card is reached", StatusActive}
-	ErrBadShortCode      = &Refusal{"bad_short_code", "the short code is mistyped (check character does not match)", StatusInvalid}
-	ErrUnknownShortCode  = &Refusal{"unknown_short_code", "no credential has this short code", StatusInvalid}
-	ErrAlreadyRedeemed   = &Refusal{"already_redeemed", "the code has already been used", StatusRedeemed}
-	ErrIdempotencyReused = &Refusal{"idempotency_key_reused", "the idempotency key was already used for a different request", StatusActive}
+	ErrMalformed         = &Refusal{fraud.ReasonMalformed, "the code is not a stampseal code", StatusInvalid}
+	ErrInvalidSignature  = &Refusal{fraud.ReasonInvalidSignature, "the code's signature does not verify", StatusInvalid}
+	ErrUnknownKey        = &Refusal{fraud.ReasonUnknownKey, "the code was signed by a key this merchant does not have", StatusInvalid}
+	ErrWrongMerchant     = &Refusal{fraud.ReasonWrongMerchant, "the code belongs to another merchant", StatusInvalid}
+	ErrUnissued          = &Refusal{fraud.ReasonUnissued, "the code was never issued", StatusInvalid}
+	ErrRevoked           = &Refusal{fraud.ReasonRevoked, "the key that signed the code is no longer trusted", StatusRevoked}
+	ErrBlocked           = &Refusal{fraud.ReasonBlocked, "the credential is blocked", StatusBlocked}
+	ErrExpired           = &Refusal{fraud.ReasonExpired, "the code has expired", StatusExpired}
+	ErrNotYetValid       = &Refusal{fraud.ReasonNotYetValid, "the code is not valid yet", StatusNotYetValid}
+	ErrWrongKind         = &Refusal{fraud.ReasonWrongKind, "this kind of credential cannot be used here", StatusActive}
+	ErrWrongProgram      = &Refusal{fraud.ReasonWrongProgram, "the punch belongs to another program than the card", StatusActive}
+	ErrLimitExceeded     = &Refusal{fraud.ReasonLimitExceeded, "the program's stamp limit for this card is reached", StatusActive}
+	ErrBadShortCode      = &Refusal{fraud.ReasonBadShortCode, "the short code is mistyped (check character does not match)", StatusInvalid}
+	ErrUnknownShortCode  = &Refusal{fraud.ReasonUnknownShortCode, "no credential has this short code", StatusInvalid}
+	ErrAlreadyRedeemed   = &Refusal{fraud.ReasonAlreadyRedeemed, "the code has already been used", StatusRedeemed}
+	ErrIdempotencyReused = &Refusal{fraud.ReasonIdempotencyReused, "the idempotency key was already used for a different request", StatusActive}
 )
 
 // errCompromised is ErrRevoked for a key marked compromised: the same answer
@@ -87,13 +89,13 @@ const (
 
 // Refusals of the register's day: holds and voids.
 var (
-	ErrReserved             = &Refusal{"reserved", "every free use of the code is held by a reservation", StatusActive}
-	ErrReservationExpired   = &Refusal{"reservation_expired", "the reservation expired; its use is free again", StatusActive}
-	ErrReservationReleased  = &Refusal{"reservation_released", "the reservation was released", StatusActive}
-	ErrReservationConfirmed = &Refusal{"reservation_confirmed", "the reservation was confirmed; void the redemption instead", StatusActive}
-	ErrNotHolder            = &Refusal{"not_holder", "only the API key that made the reservation may do that", StatusActive}
-	ErrVoidWindowPassed     = &Refusal{"void_window_passed", "the merchant's void window for this sale has passed", StatusActive}
-	ErrRewardRevoked        = &Refusal{"revoked", "the reward was taken back with the stamps that earned it", StatusRevoked}
+	ErrReserved             = &Refusal{fraud.ReasonReserved, "every free use of the code is held by a reservation", StatusActive}
+	ErrReservationExpired   = &Refusal{fraud.ReasonReservationExpired, "the reservation expired; its use is free again", StatusActive}
+	ErrReservationReleased  = &Refusal{fraud.ReasonReservationReleased, "the reservation was released", StatusActive}
+	ErrReservationConfirmed = &Refusal{fraud.ReasonReservationConfirmed, "the reservation was confirmed; void the redemption instead", StatusActive}
+	ErrNotHolder            = &Refusal{fraud.ReasonNotHolder, "only the API key that made the reservation may do that", StatusActive}
+	ErrVoidWindowPassed     = &Refusal{fraud.ReasonVoidWindowPassed, "the merchant's void window for this sale has passed", StatusActive}
+	ErrRewardRevoked        = &Refusal{fraud.ReasonRevoked, "the reward was taken back with the stamps that earned it", StatusRevoked}
 	// errUnknownEvent: the reservation, redemption or stamp id names nothing
 	// of the caller's merchant. Is(ErrNotFound) holds.
 	errUnknownEvent = &unknownEvent{}
@@ -106,7 +108,7 @@ func (*unknownEvent) Is(target error) bool { return target == ErrNotFound }
 func (*unknownEvent) As(target any) bool {
 	// A refusal, so that the write ends cleanly; the API answers 404.
 	if r, ok := target.(**Refusal); ok {
-		*r = &Refusal{"not_found", "no such reservation, redemption or stamp", StatusInvalid}
+		*r = &Refusal{fraud.ReasonNotFound, "no such reservation, redemption or stamp", StatusInvalid}
 		return true
 	}
 	return false

@@ -53,7 +53,7 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 	if err == nil && retry {
 		err = v.revealRewards(&out)
 	}
-	v.emit(fraud.OpStamp, &req.Request, card, err, now, outcome{retry: retry, stamps: req.Stamps})
+	v.emit(fraud.OpStamp, &req.Request, card, err, now, outcome{retry: retry, stamps: req.Stamps, rewards: len(out.Rewards)})
 	return out, err
 }
 
@@ -152,7 +152,7 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 	if err != nil {
 		stamps = 0
 	}
-	v.emit(fraud.OpClaim, &preq, punch, err, now, outcome{stamps: stamps, card: card.serial.String()})
+	v.emit(fraud.OpClaim, &preq, punch, err, now, outcome{stamps: stamps, rewards: len(out.Rewards), card: card.serial.String()})
 	return out, err
 }
 

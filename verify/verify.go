@@ -132,6 +132,7 @@ type presented struct {
 	code   *credential.Code
 	serial credential.Serial
 	hash   string
+	shaped bool // malformed, but of stampseal's shape: made up, not mis-scanned
 }
 
 // authenticate runs the ledger-free checks. On a refusal it still returns
@@ -147,6 +148,7 @@ func (v *Verifier) authenticate(req *Request) (*presented, error) {
 	p := &presented{hash: hashCode(text)}
 	code, err := credential.Parse(text)
 	if err != nil {
+		p.shaped = credential.Shaped(text)
 		return p, ErrMalformed
 	}
 	p.code, p.serial = code, code.Claims.Serial
@@ -256,10 +258,10 @@ func (v *Verifier) Verify(req Request) (Result, error) {
 		res.Valid, res.Status = true, StatusActive
 		return res, nil
 	case errors.As(err, &refusal):
-		res := Result{Status: refusal.Status, Reason: refusal.Code}
+		res := Result{Status: refusal.Status, Reason: string(refusal.Code)}
 		if refusal.Status != StatusInvalid {
 			res = describe(p, rec, t.uses)
-			res.Status, res.Reason = refusal.Status, refusal.Code
+			res.Status, res.Reason = refusal.Status, string(refusal.Code)
 		}
 		return res, nil
 	default:
@@ -280,9 +282,10 @@ func describe(p *presented, rec credential.Record, used int) Result {
 
 // outcome is what an operation adds to its event beyond the request.
 type outcome struct {
-	retry  bool   // an idempotent retry
-	stamps int    // stamps added
-	card   string // the card a punch went onto
+	retry   bool   // an idempotent retry
+	stamps  int    // stamps added
+	rewards int    // reward coupons paid out
+	card    string // the card a punch went onto
 }
 
 // emit reports one decision to the fraud module. It takes no callback so
@@ -302,21 +305,22 @@ func (v *Verifier) emit(op fraud.Op, req *Request, p *presented, err error, now 
 		ev.Result = reason(err)
 		var first *AlreadyRedeemedError
 		if errors.As(err, &first) {
-			ev.FirstUse = first.Register
+			ev.FirstUse, ev.FirstUseAt = first.Register, first.At
 		}
+		ev.Shaped = p != nil && p.shaped
 	}
-	ev.Retry, ev.Stamps, ev.Card = extra.retry, extra.stamps, extra.card
+	ev.Retry, ev.Stamps, ev.Card, ev.Rewards = extra.retry, extra.stamps, extra.card, extra.rewards
 	v.events.Observe(ev)
 }
 
 // reason is the event result for an error.
-func reason(err error) string {
+func reason(err error) fraud.Reason {
 	if errors.Is(err, errCompromised) {
-		return "compromised_key"
+		return fraud.ReasonCompromisedKey
 	}
 	var r *Refusal
 	if errors.As(err, &r) {
 		return r.Code
 	}
-	return "error"
+	return fraud.ReasonError
 }

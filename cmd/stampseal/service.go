@@ -40,7 +40,7 @@ func openService(df *dataFlags, stderr io.Writer, log *slog.Logger, o serviceOpt
 	var monitor *fraud.Monitor
 	decisions := observerFunc(func(ev fraud.Event) {
 		if ev.Op != fraud.OpIssue {
-			m.Decision(string(ev.Op), ev.Result)
+			m.Decision(string(ev.Op), string(ev.Result))
 		}
 		monitor.Observe(ev)
 	})
@@ -53,7 +53,7 @@ func openService(df *dataFlags, stderr io.Writer, log *slog.Logger, o serviceOpt
 	l.store.ObserveCommits(m.Commit)
 	failures := access.NewFailureThrottle(0, 0) // one for the API and the review page
 	a := api.New(api.Deps{Access: l.access, Keys: l.ring, Issuer: l.issuer, Verifier: l.verifier, Store: l.store,
-		Throttle: monitor, Observer: decisions, Review: monitor, Barcodes: barcode.NewCache(o.cacheBytes), Short: l.short,
+		Throttle: monitor, Observer: decisions, Review: monitor, Detect: monitor, Barcodes: barcode.NewCache(o.cacheBytes), Short: l.short,
 		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit, Failures: failures,
 		Offline: offline.NewService(l.store, l.ring, l.verifier, monitor), Policies: offline.NewPolicies(l.store)})
 	ui := web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Audit: audit.New(l.store), Log: log, Failures: failures})

@@ -1,0 +1,217 @@
+package fraud
+
+import "time"
+
+// A card's life and a till's shift: the rules over one card's recent uses.
+
+// checkCard runs duplicate_card, cloned_card, velocity and insider over one
+// successful use of serial, then records the use.
+func (m *Monitor) checkCard(ev *Event, serial string, now int64, quick bool, found *findings) {
+	c := &m.cfg
+	shop := ""
+	if p, ok := m.placeOf(ev.Merchant, ev.APIKey); ok {
+		shop = p.id
+	}
+	staff := (ev.Op == OpStamp || ev.Op == OpClaim) && m.isStaff(ev.Merchant, serial)
+	k := subjectKey{ev.Merchant, serial, scopeSerial}
+	sh := m.shard(serial)
+	m.lock(sh, now)
+	defer sh.mu.Unlock()
+	st := sh.cards[k]
+	if st == nil {
+		st = &cardState{}
+		sh.cards[k] = st
+	}
+	st.uses = dropBefore(st.uses, now-m.cardHorizon(), func(u *use) int64 { return u.at })
+	u := use{at: now, op: ev.Op, register: ev.Register, apiKey: ev.APIKey, shop: shop, stamps: ev.Stamps, rewards: ev.Rewards}
+	card := func(kind, sev, rule string) finding {
+		return finding{kind: kind, severity: sev, rule: rule, scope: scopeSerial, subject: serial, serial: serial, shop: shop}
+	}
+
+	isCard := ev.Kind == "card" || ev.Op == OpStamp || ev.Op == OpClaim
+	if isCard {
+		m.placesRule(ev.Merchant, st, &u, card, found)
+	}
+	if u.spends() {
+		recent, stamps := 1, u.stamps
+		for i := range st.uses {
+			p := &st.uses[i]
+			if now-p.at < int64(c.VelocityWindow) && p.spends() {
+				recent++
+				stamps += p.stamps
+			}
+		}
+		switch {
+		case recent > c.VelocityLimit:
+			found.add(card(KindVelocity, SeverityMedium, m.rules.velocityRate))
+		case u.stamping() && stamps > c.VelocityStamps:
+			found.add(card(KindVelocity, SeverityMedium, m.rules.velocityStamps))
+		}
+	}
+	if u.stamping() {
+		m.lifeRules(st, &u, card, found)
+		m.shiftRules(st, &u, serial, found)
+		if staff {
+			found.add(m.insider(&u, serial, m.rules.insiderStaff))
+		}
+	}
+	if quick {
+		st.quick = dropBefore(st.quick, now-int64(c.Shift), func(t *int64) int64 { return *t })
+		if len(st.quick) == maxHistory {
+			st.quick = st.quick[1:]
+		}
+		st.quick = append(st.quick, now)
+		if len(st.quick) >= c.InsiderQuickClaims {
+			found.add(m.insider(&u, serial, m.rules.insiderQuick))
+		}
+	}
+	if len(st.uses) == maxHistory {
+		copy(st.uses, st.uses[1:])
+		st.uses = st.uses[:maxHistory-1]
+	}
+	st.uses = append(st.uses, u)
+}
+
+// placesRule: the same card through two keys of one shop (or of no shop)
+// within DuplicateWindow, or at two shops faster than travel allows.
+func (m *Monitor) placesRule(merchant string, st *cardState, u *use, card func(kind, sev, rule string) finding, found *findings) {
+	for i := len(st.uses) - 1; i >= 0; i-- {
+		p := &st.uses[i]
+		age := time.Duration(u.at - p.at)
+		// One key naming two registers is two tills as far as a copy goes:
+		// the label can raise an alert, never hide one.
+		relabelled := p.apiKey == u.apiKey && p.register != "" && u.register != "" && p.register != u.register
+		if p.apiKey == "" || u.apiKey == "" || (p.apiKey == u.apiKey && !relabelled) {
+			continue
+		}
+		var f finding
+		switch {
+		case p.shop != "" && u.shop != "" && p.shop != u.shop:
+			if age >= m.travelTime(merchant, p.shop, u.shop) {
+				continue
+			}
+			f = card(KindClonedCard, SeverityHigh, m.rules.travel)
+		case p.shop == u.shop && age < m.cfg.DuplicateWindow:
+			f = card(KindDuplicateCard, SeverityHigh, m.rules.duplicate)
+		default:
+			continue
+		}
+		f.otherRegister, f.otherShop, f.otherAt = p.register, p.shop, p.at
+		found.add(f)
+		return
+	}
+}
+
+// lifeRules compare the card's day and week with what one person, or a
+// family sharing a card, does.
+func (m *Monitor) lifeRules(st *cardState, u *use, card func(kind, sev, rule string) finding, found *findings) {
+	c := &m.cfg
+	day := int64(24 * time.Hour)
+	visits, last := 1, u.at
+	shops := map[string]bool{}
+	if u.shop != "" {
+		shops[u.shop] = true
+	}
+	rewards := u.rewards
+	splits := map[int64]map[string]bool{}
+	addSplit := func(x *use) {
+		if x.shop == "" {
+			return
+		}
+		d := (u.at - x.at) / day
+		if splits[d] == nil {
+			splits[d] = map[string]bool{}
+		}
+		splits[d][x.shop] = true
+	}
+	addSplit(u)
+	for i := len(st.uses) - 1; i >= 0; i-- {
+		p := &st.uses[i]
+		if !p.stamping() {
+			continue
+		}
+		rewards += p.rewards
+		addSplit(p)
+		if u.at-p.at < day {
+			if last-p.at >= int64(c.VisitGap) {
+				visits++
+			}
+			last = p.at
+			if p.shop != "" {
+				shops[p.shop] = true
+			}
+		}
+	}
+	split := 0
+	for _, s := range splits {
+		if len(s) >= 2 {
+			split++
+		}
+	}
+	var f finding
+	switch {
+	case len(shops) > c.DayShops:
+		f = card(KindClonedCard, SeverityMedium, m.rules.dayShops)
+	case visits > c.DayVisits:
+		f = card(KindClonedCard, SeverityMedium, m.rules.dayVisits)
+	case rewards > c.WeekRewards:
+		f = card(KindClonedCard, SeverityMedium, m.rules.weekRewards)
+	case split >= c.SplitDays:
+		f = card(KindClonedCard, SeverityMedium, m.rules.splitDays)
+	default:
+		return
+	}
+	f.rewards = u.rewards
+	found.add(f)
+}
+
+// shiftRules look at one key's stamps on one card: many visits within a
+// shift, or a large share of the card's stamps in a day.
+func (m *Monitor) shiftRules(st *cardState, u *use, serial string, found *findings) {
+	c := &m.cfg
+	if u.apiKey == "" {
+		return
+	}
+	shift := int64(c.Shift)
+	// Visits by this key, counted per shift-long bucket back from now.
+	buckets := map[int64]int{0: 1}
+	last := u.at
+	mine, total := 1, 1
+	for i := len(st.uses) - 1; i >= 0; i-- {
+		p := &st.uses[i]
+		if !p.stamping() {
+			continue
+		}
+		if u.at-p.at < int64(c.InsiderWindow) {
+			total++
+			if p.apiKey == u.apiKey {
+				mine++
+			}
+		}
+		if p.apiKey != u.apiKey {
+			continue
+		}
+		if last-p.at >= int64(c.VisitGap) {
+			buckets[(u.at-p.at)/shift]++
+		}
+		last = p.at
+	}
+	repeat := 0
+	for b, n := range buckets {
+		if b > 0 && n >= c.ShiftVisitsRepeat {
+			repeat++
+		}
+	}
+	switch {
+	case buckets[0] >= c.ShiftVisits:
+		found.add(m.insider(u, serial, m.rules.insiderShift))
+	case buckets[0] >= c.ShiftVisitsRepeat && repeat > 0:
+		found.add(m.insider(u, serial, m.rules.insiderShifts))
+	case total >= c.InsiderMinStamps && float64(mine) > c.InsiderShare*float64(total):
+		found.add(m.insider(u, serial, m.rules.insiderShare))
+	}
+}
+
+func (m *Monitor) insider(u *use, card, rule string) finding {
+	return finding{kind: KindInsider, severity: SeverityMedium, rule: rule, scope: scopeAPIKey, subject: u.apiKey, serial: card, shop: u.shop}
+}
