@@ -37,6 +37,7 @@ type server struct {
 	fraud  *fraud.Monitor
 	ring   *keys.Ring
 	access *access.Service
+	short  api.ShortCodes
 	client *http.Client
 
 	maxInFlight int             // 0: the API's default
@@ -58,7 +59,7 @@ func newServer(t testing.TB, opts ...func(*server)) *server {
 func (s *server) start() {
 	st := newStack(s.t, s.path, s.master, s.verifyOpts...)
 	st.deps.MaxInFlight = s.maxInFlight
-	s.store, s.fraud, s.ring, s.access = st.store, st.monitor, st.ring, st.deps.Access
+	s.store, s.fraud, s.ring, s.access, s.short = st.store, st.monitor, st.ring, st.deps.Access, st.deps.Short
 	s.srv = httptest.NewServer(api.New(st.deps))
 	s.url = s.srv.URL
 }

@@ -31,6 +31,8 @@ type codeRequest struct {
 
 // toVerify validates the shared part and builds the domain request.
 func (a *API) toVerify(r *http.Request, k access.Key, c codeRequest) (verify.Request, error) {
+	// Before anything else: a scanner's trailing CR/LF is not part of the code.
+	c.Code, c.ShortCode = verify.TrimScan(c.Code), verify.TrimScan(c.ShortCode)
 	switch {
 	case c.Code == "" && c.ShortCode == "":
 		return verify.Request{}, badRequest("invalid_request", errors.New("code or short_code is required"))
@@ -117,6 +119,7 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request, k access.Key) error 
 	if err := decode(w, r, &body); err != nil {
 		return err
 	}
+	body.PunchCode = verify.TrimScan(body.PunchCode)
 	if body.PunchCode == "" {
 		return badRequest("invalid_request", errors.New("punch_code is required"))
 	}

@@ -25,12 +25,14 @@ func fingerprint(parts ...string) string {
 }
 
 // remember returns the answer record for a request, or nil when the
-// request has no idempotency key.
-func remember(merchant, key, fp string) *answer {
+// request has no idempotency key. An idempotency key belongs to the API key
+// that sent it, as a payment API's keys belong to their caller: two tills
+// may both send "sale-1", and neither can replay or block the other's.
+func remember(merchant, apiKey, key, fp string) *answer {
 	if key == "" {
 		return nil
 	}
-	return &answer{Key: keyOf(merchant, key), Fingerprint: fp}
+	return &answer{Key: keyOf(merchant, fmt.Sprintf("%d:%s%s", len(apiKey), apiKey, key)), Fingerprint: fp}
 }
 
 // ForgetIdempotency stops giving answers older than IdempotencyTTL to

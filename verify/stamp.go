@@ -41,7 +41,7 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 		v.emit(fraud.OpStamp, &req.Request, card, err, now, outcome{})
 		return StampResult{}, err
 	}
-	idem := remember(req.Merchant, req.IdempotencyKey, fingerprint("stamp", card.serial.String(), fmt.Sprint(req.Stamps)))
+	idem := remember(req.Merchant, req.APIKey, req.IdempotencyKey, fingerprint("stamp", card.serial.String(), fmt.Sprint(req.Stamps)))
 	rewards, err := v.signRewards(card, req.Stamps, now)
 	if err != nil {
 		return StampResult{}, err

@@ -138,6 +138,7 @@ type presented struct {
 // authenticate runs the ledger-free checks. On a refusal it still returns
 // what it could decode, for the event.
 func (v *Verifier) authenticate(req *Request) (*presented, error) {
+	req.Code, req.ShortCode = TrimScan(req.Code), TrimScan(req.ShortCode)
 	text := req.Code
 	if text == "" && req.ShortCode != "" {
 		var err error
