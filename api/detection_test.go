@@ -138,3 +138,25 @@ func TestStaffCardStampsRaiseInsider(t *testing.T) {
 		t.Errorf("alert after a staff card's stamp = %q, want insider", k)
 	}
 }
+
+func TestClaimRetryIsNoReplay(t *testing.T) {
+	s := newServer(t)
+	sh := s.shop("bakery-1")
+	s.program(sh, "coffee", nil)
+	_, card := s.card(sh, "coffee")
+	p := s.must(201, "POST", "/v1/punches", sh.issuer, map[string]any{"merchant": sh.id, "program": "coffee", "stamps": 1}).str("code")
+	first := s.must(200, "POST", "/v1/cards/claim", sh.register, map[string]any{"card_code": card, "punch_code": p, "register": "till-1", "idempotency_key": "sale-7"})
+	// The till timed out and sends the claim again.
+	again := s.must(200, "POST", "/v1/cards/claim", sh.register, map[string]any{"card_code": card, "punch_code": p, "register": "till-1", "idempotency_key": "sale-7"})
+	if again.str("stamps") != first.str("stamps") || again.str("stamps") != "1" {
+		t.Errorf("retried claim = %s, want the first answer %s", again.raw, first.raw)
+	}
+	if n := len(s.must(200, "GET", "/v1/alerts?status=open", sh.auditor, nil).get("alerts").([]any)); n != 0 {
+		t.Errorf("%d alerts after a till's retried claim, want none", n)
+	}
+	// Without the key, a second claim is a replay (at another till label).
+	s.must(409, "POST", "/v1/cards/claim", sh.register, map[string]any{"card_code": card, "punch_code": p, "register": "till-2"})
+	if k := s.must(200, "GET", "/v1/alerts?status=open", sh.auditor, nil).str("alerts", "0", "kind"); k != "replay" {
+		t.Errorf("alert after a second claim = %q, want replay", k)
+	}
+}

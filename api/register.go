@@ -112,9 +112,10 @@ func (a *API) stamp(w http.ResponseWriter, r *http.Request, k access.Key) error 
 
 func (a *API) claim(w http.ResponseWriter, r *http.Request, k access.Key) error {
 	var body struct {
-		CardCode  string `json:"card_code"`
-		PunchCode string `json:"punch_code"`
-		Register  string `json:"register"`
+		CardCode       string `json:"card_code"`
+		PunchCode      string `json:"punch_code"`
+		Register       string `json:"register"`
+		IdempotencyKey string `json:"idempotency_key"`
 	}
 	if err := decode(w, r, &body); err != nil {
 		return err
@@ -123,7 +124,7 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request, k access.Key) error 
 	if body.PunchCode == "" {
 		return badRequest("invalid_request", errors.New("punch_code is required"))
 	}
-	req, err := a.toVerify(r, k, codeRequest{Code: body.CardCode, Register: body.Register})
+	req, err := a.toVerify(r, k, codeRequest{Code: body.CardCode, Register: body.Register, IdempotencyKey: body.IdempotencyKey})
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func (m *Monitor) lifeRules(st *cardState, u *use, card func(kind, sev, rule str
 		if x.shop == "" {
 			return
 		}
-		d := (u.at - x.at) / day
+		d := x.at / day // calendar days (UTC): a copy's holders each keep their own day
 		if splits[d] == nil {
 			splits[d] = map[string]bool{}
 		}

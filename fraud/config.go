@@ -103,7 +103,7 @@ func DefaultConfig() Config {
 		DayVisits:          5,
 		DayShops:           2,
 		WeekRewards:        3,
-		SplitDays:          3,
+		SplitDays:          4,
 		VisitGap:           2 * time.Minute,
 		GuessLimit:         20,
 		GuessWindow:        time.Minute,

@@ -159,3 +159,16 @@ func precision(tp, fp int) float64 {
 	}
 	return float64(tp) / float64(tp+fp)
 }
+
+// PrecisionText is Precision as a percentage, or a dash without verdicts.
+func (d DetectorStats) PrecisionText() string { return percent(d.Precision) }
+
+// PrecisionText is Precision as a percentage, or a dash without verdicts.
+func (s Stats) PrecisionText() string { return percent(s.Precision) }
+
+func percent(p float64) string {
+	if p < 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f%%", p*100)
+}

@@ -108,7 +108,9 @@ type ClaimRequest struct {
 }
 
 // Claim moves a punch's stamps onto a card of the same program, once: a
-// second claim of the punch is an *AlreadyRedeemedError.
+// second claim of the punch is an *AlreadyRedeemedError. A retry with the
+// same idempotency key (a till resending after a timeout) returns the first
+// answer, changes nothing and is no replay.
 func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 	now := v.when(&req.Request)
 	card, err := v.authenticateKind(&req.Request, credential.KindCard)
@@ -131,7 +133,8 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 		return StampResult{}, err
 	}
 	stamps := int(punch.code.Claims.Count)
-	out, _, err := write(v, nil, stampSlot, func(tx storage.Tx, o *overlay, keep func(*StampResult) *answer) (StampResult, error) {
+	idem := remember(req.Merchant, req.IdempotencyKey, fingerprint("claim", card.serial.String(), punch.serial.String()))
+	out, retry, err := write(v, idem, stampSlot, func(tx storage.Tx, o *overlay, keep func(*StampResult) *answer) (StampResult, error) {
 		prec, err := ledger(tx, punch, now)
 		t := o.trail(punch.serial)
 		if err == nil && prec.UsesLeft(t.uses) == 0 {
@@ -152,7 +155,10 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 	if err != nil {
 		stamps = 0
 	}
-	v.emit(fraud.OpClaim, &preq, punch, err, now, outcome{stamps: stamps, rewards: len(out.Rewards), card: card.serial.String()})
+	if err == nil && retry {
+		err = v.revealRewards(&out)
+	}
+	v.emit(fraud.OpClaim, &preq, punch, err, now, outcome{retry: retry, stamps: stamps, rewards: len(out.Rewards), card: card.serial.String()})
 	return out, err
 }
 

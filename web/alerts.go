@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/mux"
@@ -22,6 +23,7 @@ type alertList struct {
 	Alerts                 []fraud.Alert
 	Limited                bool // the list stopped at fraud.DefaultLimit
 	Limit                  int
+	Stats                  *fraud.Stats // the last 30 days: verdicts, precision, alerts a day
 }
 
 func (u *UI) alerts(w http.ResponseWriter, r *http.Request, _ string, s *session) {
@@ -47,6 +49,12 @@ func (u *UI) alerts(w http.ResponseWriter, r *http.Request, _ string, s *session
 		return
 	}
 	page.Alerts, page.Limited = list, len(list) >= fraud.DefaultLimit
+	now := time.Now()
+	if st, err := u.Fraud.Stats(s.merchant, now.Add(-30*24*time.Hour), now); err == nil {
+		page.Stats = &st
+	} else {
+		u.log.Error("ui alert stats", "merchant", s.merchant, "err", err)
+	}
 	u.render(w, r, http.StatusOK, "alerts", v)
 }
 
@@ -169,7 +177,13 @@ func (u *UI) resolve(w http.ResponseWriter, r *http.Request, sid string, s *sess
 		seeOther(w, r, alertPath(id))
 		return
 	}
-	a, err := u.Fraud.Resolve(s.merchant, id, note, resolver(s))
+	verdict := fraud.Verdict(r.PostFormValue("verdict"))
+	if !verdict.Valid() {
+		u.showAlert(w, r, s, id, http.StatusUnprocessableEntity, alertForms{Note: note, NoteError: "Choose a verdict from the list."})
+		return
+	}
+	a, err := u.Fraud.ResolveWith(s.merchant, id, fraud.Resolving{Note: note, By: resolver(s), Verdict: verdict,
+		LiftThrottle: r.PostFormValue("lift_throttle") == "on"})
 	switch {
 	case errors.Is(err, fraud.ErrNotFound):
 		u.notFound(w, r, s)
@@ -182,7 +196,7 @@ func (u *UI) resolve(w http.ResponseWriter, r *http.Request, sid string, s *sess
 		return
 	}
 	if u.Audit != nil {
-		if err := u.Audit.Record(s.merchant, audit.AlertResolved, actor(r, s), a.ID, map[string]string{"kind": string(a.Kind), "note": note}); err != nil {
+		if err := u.Audit.Record(s.merchant, audit.AlertResolved, actor(r, s), a.ID, map[string]string{"kind": string(a.Kind), "note": note, "verdict": string(verdict)}); err != nil {
 			u.log.Error("ui alert resolved: audit", "alert", a.ID, "err", err)
 		}
 	}
