@@ -133,7 +133,7 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 		return StampResult{}, err
 	}
 	stamps := int(punch.code.Claims.Count)
-	idem := remember(req.Merchant, req.IdempotencyKey, fingerprint("claim", card.serial.String(), punch.serial.String()))
+	idem := remember(req.Merchant, req.APIKey, req.IdempotencyKey, fingerprint("claim", card.serial.String(), punch.serial.String()))
 	out, retry, err := write(v, idem, stampSlot, func(tx storage.Tx, o *overlay, keep func(*StampResult) *answer) (StampResult, error) {
 		prec, err := ledger(tx, punch, now)
 		t := o.trail(punch.serial)
