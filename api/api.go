@@ -114,6 +114,7 @@ func New(d Deps) *API {
 	if d.Metrics != nil {
 		r.Handle("/metrics", d.Metrics.Handler()).Methods("GET")
 	}
+	a.routeDocs(r)
 	a.routeAdmin(r)
 	a.routeIssue(r)
 	a.routeRegister(r)

@@ -14,6 +14,7 @@ import (
 	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/internal/openapicheck"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/metrics"
@@ -60,7 +61,8 @@ func (s *server) start() {
 	st := newStack(s.t, s.path, s.master, s.verifyOpts...)
 	st.deps.MaxInFlight = s.maxInFlight
 	s.store, s.fraud, s.ring, s.access, s.short = st.store, st.monitor, st.ring, st.deps.Access, st.deps.Short
-	s.srv = httptest.NewServer(api.New(st.deps))
+	// Every answer of every API test is checked against api/openapi.yaml.
+	s.srv = httptest.NewServer(openapicheck.MustLoad(s.t).Handler(s.t, api.New(st.deps)))
 	s.url = s.srv.URL
 }
 

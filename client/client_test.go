@@ -217,6 +217,10 @@ func TestAdminCallsThroughTheClient(t *testing.T) {
 	}
 	_, err = sh.admin.Backup(ctx, &backup)
 	wantCode(t, err, 403, client.CodeForbidden)
+	spec, err := sh.register.OpenAPI(ctx)
+	if err != nil || !bytes.HasPrefix(spec, []byte("openapi: 3.1.0")) {
+		t.Fatalf("OpenAPI = %.40q, %v", spec, err)
+	}
 	m, err := root.Metrics(ctx)
 	if err != nil || !bytes.Contains(m, []byte("# TYPE")) {
 		t.Fatalf("Metrics = %.80s, %v", m, err)

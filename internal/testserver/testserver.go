@@ -1,7 +1,8 @@
 // Package testserver runs the whole stampseal service in-process for tests
 // of packages that talk to it over HTTP: a real bbolt file in a temporary
 // directory, real Tink keysets, short codes, the fraud monitor, metrics,
-// the API with the review page, served on loopback by httptest.
+// the API with the review page, served on loopback by httptest, every
+// answer checked against api/openapi.yaml.
 package testserver
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/internal/openapicheck"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/metrics"
@@ -41,18 +43,9 @@ type Server struct {
 // Option changes a server before it starts.
 type Option func(*api.Deps)
 
-// Wrap puts a middleware in front of the handler, as an Option can't.
-type Wrap func(http.Handler) http.Handler
-
-// Start runs a server until the test ends.
+// Start runs a server until the test ends. Every answer it gives is
+// checked against api/openapi.yaml; a mismatch fails t.
 func Start(t testing.TB, opts ...Option) *Server {
-	t.Helper()
-	return StartWrapped(t, nil, opts...)
-}
-
-// StartWrapped runs a server whose handler is wrapped by wrap (when not
-// nil), until the test ends.
-func StartWrapped(t testing.TB, wrap Wrap, opts ...Option) *Server {
 	t.Helper()
 	store, err := storage.OpenBolt(filepath.Join(t.TempDir(), "stampseal.db"))
 	if err != nil {
@@ -95,11 +88,7 @@ func StartWrapped(t testing.TB, wrap Wrap, opts ...Option) *Server {
 	a := api.New(d)
 	web.New(web.Deps{Access: acc, Fraud: monitor, Verifier: ver, Log: log}).Mount(a.Router())
 	s := &Server{Store: store, Monitor: monitor, Verifier: ver, Handler: a}
-	var h http.Handler = a
-	if wrap != nil {
-		h = wrap(h)
-	}
-	s.http = httptest.NewServer(h)
+	s.http = httptest.NewServer(openapicheck.MustLoad(t).Handler(t, a))
 	s.URL = s.http.URL
 	t.Cleanup(func() {
 		s.http.Close()
