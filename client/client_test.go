@@ -189,8 +189,20 @@ func TestStampCardsThroughTheClient(t *testing.T) {
 		t.Fatalf("Verify by short code = %+v, %v", v, err)
 	}
 	st, err := sh.register.Credential(ctx, card.Serial, client.HistoryPage{})
-	if err != nil || st.Stamps == nil || len(st.Rewards) != 1 || st.Program != "coffee" {
+	if err != nil || st.Stamps == nil || st.Program != "coffee" {
 		t.Fatalf("Credential of the card = %+v, %v", st, err)
+	}
+	programs, err := sh.auditor.Programs(ctx, sh.id, client.Page{Limit: 10})
+	if err != nil || len(programs.Programs) != 1 || programs.Programs[0].ID != "coffee" || programs.Programs[0].CreatedAt.IsZero() {
+		t.Fatalf("Programs = %+v, %v", programs, err)
+	}
+	cards, err := sh.issuer.Credentials(ctx, client.CredentialFilter{Merchant: sh.id, Kind: client.KindCard})
+	if err != nil || len(cards.Credentials) != 1 || cards.Credentials[0].Serial != card.Serial || cards.NextCursor != "" {
+		t.Fatalf("Credentials of kind card = %+v, %v", cards, err)
+	}
+	coupons, err := sh.issuer.Credentials(ctx, client.CredentialFilter{Merchant: sh.id, Kind: client.KindCoupon, Page: client.Page{Limit: 1}})
+	if err != nil || len(coupons.Credentials) != 1 || coupons.Credentials[0].RewardOf != card.Serial {
+		t.Fatalf("Credentials of kind coupon = %+v, %v; want the reward of the card", coupons, err)
 	}
 }
 

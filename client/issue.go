@@ -47,6 +47,7 @@ type Program struct {
 	Limits         *Limits        `json:"limits,omitempty"`          // nil: defaults that fit a coffee shop
 	Value          *Money         `json:"value,omitempty"`
 	Offline        *OfflinePolicy `json:"offline,omitempty"`
+	CreatedAt      time.Time      `json:"created_at,omitzero"` // in answers
 }
 
 // CreateProgram is POST /v1/programs (issuer or admin).

@@ -46,6 +46,7 @@ type CredentialSummary struct {
 	UsesLeft int       `json:"uses_left"`
 	Stamps   *int      `json:"stamps,omitempty"`
 	Value    *Money    `json:"value,omitempty"`
+	RewardOf string    `json:"reward_of,omitempty"` // a reward coupon's card
 	IssuedAt time.Time `json:"issued_at,omitzero"`
 	Expires  time.Time `json:"expires,omitzero"`
 }
