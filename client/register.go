@@ -420,3 +420,24 @@ func (c *Client) OfflineLosses(ctx context.Context, merchant string, limit int) 
 	err := c.call(ctx, request{method: "GET", path: "/v1/merchants/" + seg(merchant) + "/offline/losses", query: q}, &out)
 	return out.Losses, err
 }
+
+// Settings are a merchant's settings.
+type Settings struct {
+	// VoidWindow: how long after a sale it may be voided; zero forbids
+	// voids.
+	VoidWindow Duration `json:"void_window"`
+}
+
+// Settings is GET /v1/merchants/{id}/settings (admin or auditor).
+func (c *Client) Settings(ctx context.Context, merchant string) (Settings, error) {
+	var out Settings
+	err := c.call(ctx, request{method: "GET", path: "/v1/merchants/" + seg(merchant) + "/settings"}, &out)
+	return out, err
+}
+
+// SetSettings is PUT /v1/merchants/{id}/settings (admin).
+func (c *Client) SetSettings(ctx context.Context, merchant string, s Settings) (Settings, error) {
+	var out Settings
+	err := c.call(ctx, request{method: "PUT", path: "/v1/merchants/" + seg(merchant) + "/settings", body: s}, &out)
+	return out, err
+}

@@ -105,49 +105,6 @@ func TestWave2Requests(t *testing.T) {
 		}
 	})
 
-	t.Run("reservations", func(t *testing.T) {
-		c, rec := recorder(t, 201, `{"reservation_id":"r1","serial":"S1","expires_at":"2026-05-01T09:30:00Z","uses_left":0}`, nil)
-		res, err := c.Reserve(ctx, client.ReserveRequest{Code: client.Code{Code: "C"}, Register: "till-3", TTL: client.Duration(5 * time.Minute), IdempotencyKey: "h1"})
-		rec.want(t, "POST", "/v1/reservations", "", map[string]any{"code": "C", "register": "till-3", "ttl": "5m0s", "idempotency_key": "h1"})
-		if err != nil || res.ReservationID != "r1" || !res.ExpiresAt.Equal(at) {
-			t.Fatalf("Reserve = %+v, %v", res, err)
-		}
-		c, rec = recorder(t, 200, `{"redeemed":true,"redemption_id":"d1","serial":"S1","uses_left":0,"redeemed_at":"2026-05-01T09:30:00Z"}`, nil)
-		red, err := c.ConfirmReservation(ctx, "r1", "h2")
-		rec.want(t, "POST", "/v1/reservations/r1/confirm", "", map[string]any{"idempotency_key": "h2"})
-		if err != nil || red.RedemptionID != "d1" {
-			t.Fatalf("ConfirmReservation = %+v, %v", red, err)
-		}
-		if err := c.ReleaseReservation(ctx, "r1"); err != nil {
-			t.Fatal(err)
-		}
-		rec.want(t, "POST", "/v1/reservations/r1/release", "", nil)
-		if _, err := c.ConfirmReservation(ctx, "", ""); err == nil {
-			t.Fatal("ConfirmReservation without an id was sent")
-		}
-		c, _ = recorder(t, 409, `{"error":{"code":"reserved","message":"held","expires_at":"2026-05-01T09:30:00Z","register":"till-9"}}`, nil)
-		_, err = c.Reserve(ctx, client.ReserveRequest{Code: client.Code{Code: "C"}})
-		e := wantCode(t, err, 409, client.CodeReserved)
-		if !e.ExpiresAt.Equal(at) || e.Register != "till-9" {
-			t.Fatalf("reserved carries %v at %q", e.ExpiresAt, e.Register)
-		}
-	})
-
-	t.Run("voids", func(t *testing.T) {
-		c, rec := recorder(t, 200, `{"voided":true,"serial":"S1","uses_left":1}`, nil)
-		v, err := c.VoidRedemption(ctx, "d1", "wrong item")
-		rec.want(t, "POST", "/v1/redemptions/d1/void", "", map[string]any{"reason": "wrong item"})
-		if err != nil || !v.Voided || v.UsesLeft != 1 {
-			t.Fatalf("VoidRedemption = %+v, %v", v, err)
-		}
-		c, rec = recorder(t, 200, `{"serial":"S2","stamps":3,"reward_kept":true}`, nil)
-		sv, err := c.VoidStamp(ctx, "st1", "mistake")
-		rec.want(t, "POST", "/v1/stamps/st1/void", "", map[string]any{"reason": "mistake"})
-		if err != nil || sv.Stamps != 3 || !sv.RewardKept {
-			t.Fatalf("VoidStamp = %+v, %v", sv, err)
-		}
-	})
-
 	t.Run("shops and stats", func(t *testing.T) {
 		c, rec := recorder(t, 201, `{"merchant":"b","id":"north","name":"North","location":{"lat":52.5,"lon":13.4}}`, nil)
 		sh, err := c.CreateShop(ctx, client.Shop{Merchant: "b", ID: "north", Name: "North", Location: client.Location{Lat: 52.5, Lon: 13.4}})
