@@ -169,10 +169,11 @@ type Location struct {
 
 // Shop is one of a merchant's places; a register key's uses happen there.
 type Shop struct {
-	Merchant string   `json:"merchant"`
-	ID       string   `json:"id"`
-	Name     string   `json:"name"`
-	Location Location `json:"location"`
+	Merchant  string    `json:"merchant"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Location  Location  `json:"location"`
+	CreatedAt time.Time `json:"created_at,omitzero"` // in answers
 }
 
 // CreateShop is POST /v1/shops (admin).

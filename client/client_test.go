@@ -139,12 +139,25 @@ func TestCouponLifeThroughTheClient(t *testing.T) {
 	if replay == nil || replay.Serial != cp.Serial || len(replay.Evidence.Raw) == 0 {
 		t.Fatalf("alerts = %+v, want a replay of %s", alerts, cp.Serial)
 	}
-	resolved, err := sh.auditor.ResolveAlert(ctx, "", replay.ID, "the customer came back")
-	if err != nil || resolved.Status == "open" || resolved.Resolution == nil || resolved.Resolution.Note != "the customer came back" {
+	resolved, err := sh.auditor.ResolveAlert(ctx, "", replay.ID, client.Resolve{Note: "the customer came back", Verdict: client.VerdictBenign})
+	if err != nil || resolved.Status == "open" || resolved.Resolution == nil || resolved.Resolution.Note != "the customer came back" || resolved.Resolution.Verdict != client.VerdictBenign {
 		t.Fatalf("ResolveAlert = %+v, %v", resolved, err)
 	}
-	_, err = sh.auditor.ResolveAlert(ctx, "", "no-such-alert", "x")
+	_, err = sh.auditor.ResolveAlert(ctx, "", "no-such-alert", client.Resolve{Note: "x"})
 	wantCode(t, err, 404, client.CodeNotFound)
+	stats, err := sh.auditor.AlertStats(ctx, "", time.Time{}, time.Time{})
+	if err != nil || stats.Alerts < 1 || stats.Merchant != sh.id {
+		t.Fatalf("AlertStats = %+v, %v", stats, err)
+	}
+	var replays *client.DetectorStats
+	for i := range stats.Detectors {
+		if stats.Detectors[i].Kind == "replay" {
+			replays = &stats.Detectors[i]
+		}
+	}
+	if replays == nil || replays.Benign != 1 {
+		t.Fatalf("AlertStats detectors = %+v; want the replay with its benign verdict", stats.Detectors)
+	}
 	if err := sh.auditor.Block(ctx, "", coupons[1].Serial, "reported stolen"); err != nil {
 		t.Fatalf("Block: %v", err)
 	}

@@ -38,6 +38,21 @@ func TestKeysAndAuditThroughTheClient(t *testing.T) {
 	_, err = root.As(till.Token).Verify(ctx, client.Code{Code: "x"})
 	wantCode(t, err, 401, client.CodeKeyRevoked)
 
+	shop, err := sh.admin.CreateShop(ctx, client.Shop{Merchant: sh.id, ID: "north", Name: "North", Location: client.Location{Lat: 52.52, Lon: 13.40}})
+	if err != nil || shop.ID != "north" || shop.Location.Lat != 52.52 || shop.CreatedAt.IsZero() {
+		t.Fatalf("CreateShop = %+v, %v", shop, err)
+	}
+	placed, err := sh.admin.CreateAPIKey(ctx, client.APIKeyRequest{Merchant: sh.id, Role: client.RoleRegister, Name: "north till", Shop: "north"})
+	if err != nil {
+		t.Fatalf("CreateAPIKey at a shop: %v", err)
+	}
+	_, err = sh.admin.CreateAPIKey(ctx, client.APIKeyRequest{Merchant: sh.id, Role: client.RoleRegister, Name: "nowhere", Shop: "south"})
+	wantCode(t, err, 400, client.CodeInvalidRequest)
+	lifted, err := sh.auditor.LiftThrottle(ctx, "", placed.ID)
+	if err != nil || lifted {
+		t.Fatalf("LiftThrottle of an unthrottled key = %v, %v; want false", lifted, err)
+	}
+
 	batch, err := sh.issuer.IssueCoupons(ctx, client.CouponRequest{Merchant: sh.id, Offer: "apples", Count: 1, MaxUses: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -49,9 +49,11 @@ func (e *Evidence) UnmarshalJSON(b []byte) error {
 
 // Resolution is how security staff closed an alert.
 type Resolution struct {
-	Note string    `json:"note"`
-	By   string    `json:"by"`
-	At   time.Time `json:"at"`
+	Note           string    `json:"note"`
+	By             string    `json:"by"`
+	At             time.Time `json:"at"`
+	Verdict        string    `json:"verdict,omitempty"`
+	ThrottleLifted bool      `json:"throttle_lifted,omitempty"`
 }
 
 // AlertFilter narrows GET /v1/alerts; zero values do not filter.
@@ -80,15 +82,26 @@ func (c *Client) Alerts(ctx context.Context, f AlertFilter) ([]Alert, error) {
 	return out.Alerts, err
 }
 
+// Verdicts on a resolved alert.
+const (
+	VerdictConfirmedFraud = "confirmed_fraud"
+	VerdictFalsePositive  = "false_positive"
+	VerdictBenign         = "benign" // real, but not fraud
+)
+
+// Resolve is how security staff close an alert.
+type Resolve struct {
+	Note         string `json:"note"`
+	Verdict      string `json:"verdict,omitempty"`
+	LiftThrottle bool   `json:"lift_throttle,omitempty"` // also lift the throttle the incident set
+}
+
 // ResolveAlert is POST /v1/alerts/{id}/resolve (auditor or admin); merchant
 // is needed only by an all-merchants admin key.
-func (c *Client) ResolveAlert(ctx context.Context, merchant, id, note string) (Alert, error) {
+func (c *Client) ResolveAlert(ctx context.Context, merchant, id string, body Resolve) (Alert, error) {
 	if id == "" {
 		return Alert{}, errNoID
 	}
-	body := struct {
-		Note string `json:"note"`
-	}{note}
 	var out Alert
 	err := c.call(ctx, request{method: "POST", path: "/v1/alerts/" + seg(id) + "/resolve", query: merchantQuery(merchant), body: body}, &out)
 	return out, err
@@ -109,4 +122,61 @@ func merchantQuery(merchant string) url.Values {
 	q := url.Values{}
 	set(q, "merchant", merchant)
 	return q
+}
+
+// MarkStaff is POST /v1/credentials/{serial}/staff (auditor or admin): a
+// staff card's many stamps are watched as insider, not velocity.
+func (c *Client) MarkStaff(ctx context.Context, merchant, serial, note string) error {
+	body := struct {
+		Note string `json:"note,omitempty"`
+	}{note}
+	return c.call(ctx, request{method: "POST", path: "/v1/credentials/" + seg(serial) + "/staff", query: merchantQuery(merchant), body: body}, nil)
+}
+
+// LiftThrottle is POST /v1/throttles/{key_id}/lift (auditor or admin); it
+// reports whether the key was throttled.
+func (c *Client) LiftThrottle(ctx context.Context, merchant, keyID string) (bool, error) {
+	if keyID == "" {
+		return false, errNoID
+	}
+	var out struct {
+		Lifted bool `json:"lifted"`
+	}
+	err := c.call(ctx, request{method: "POST", path: "/v1/throttles/" + seg(keyID) + "/lift", query: merchantQuery(merchant)}, &out)
+	return out.Lifted, err
+}
+
+// DetectorStats are one detector's alerts and verdicts.
+type DetectorStats struct {
+	Kind           string  `json:"kind"`
+	Alerts         int     `json:"alerts"`
+	Open           int     `json:"open"`
+	Noted          int     `json:"noted"`
+	ConfirmedFraud int     `json:"confirmed_fraud"`
+	FalsePositive  int     `json:"false_positive"`
+	Benign         int     `json:"benign"`
+	NoVerdict      int     `json:"no_verdict"`
+	Precision      float64 `json:"precision"` // -1 when no verdicts
+}
+
+// AlertStats are a merchant's alerts over a window.
+type AlertStats struct {
+	Merchant     string          `json:"merchant"`
+	From         time.Time       `json:"from"`
+	To           time.Time       `json:"to"`
+	Alerts       int             `json:"alerts"`
+	AlertsPerDay float64         `json:"alerts_per_day"`
+	Precision    float64         `json:"precision"` // -1 when no verdicts
+	Detectors    []DetectorStats `json:"detectors"`
+}
+
+// AlertStats is GET /v1/alerts/stats (auditor or admin); zero from and to:
+// the last 30 days.
+func (c *Client) AlertStats(ctx context.Context, merchant string, from, to time.Time) (AlertStats, error) {
+	q := merchantQuery(merchant)
+	setTime(q, "from", from)
+	setTime(q, "to", to)
+	var out AlertStats
+	err := c.call(ctx, request{method: "GET", path: "/v1/alerts/stats", query: q}, &out)
+	return out, err
 }

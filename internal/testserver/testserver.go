@@ -80,7 +80,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		t.Fatal(err)
 	}
 	d := api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver, Store: store, Throttle: monitor,
-		Observer: monitor, Review: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short, Metrics: metrics.New(), Log: log,
+		Observer: monitor, Review: monitor, Detect: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short, Metrics: metrics.New(), Log: log,
 		Offline: offline.NewService(store, ring, ver, monitor), Policies: offline.NewPolicies(store)}
 	for _, o := range opts {
 		o(&d)
