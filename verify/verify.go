@@ -212,8 +212,7 @@ func ledger(tx storage.Tx, p *presented, now time.Time) (credential.Record, erro
 		}
 		return rec, err
 	}
-	c := &p.code.Claims
-	if rec.Kind != c.Kind || rec.Merchant != c.Merchant {
+	if !matchesRecord(&p.code.Claims, p.code.KeyID, &rec) {
 		return rec, ErrUnissued
 	}
 	if fraud.IsBlocked(tx, p.serial.String()) {
@@ -222,13 +221,36 @@ func ledger(tx storage.Tx, p *presented, now time.Time) (credential.Record, erro
 	if !rec.RevokedAt.IsZero() {
 		return rec, ErrRewardRevoked
 	}
-	if now.Before(c.ValidFrom()) {
+	// The validity window is the record's: a code's claims are only as
+	// trustworthy as the key that signed them.
+	if now.Before(rec.NotBefore) {
 		return rec, ErrNotYetValid
 	}
-	if exp := c.Expires(); !exp.IsZero() && !now.Before(exp) {
+	if !rec.Expires.IsZero() && !now.Before(rec.Expires) {
 		return rec, ErrExpired
 	}
 	return rec, nil
+}
+
+// matchesRecord reports whether a validly signed code says what was issued
+// under its serial. A code that claims another window, kind, program, use
+// count or signing key than its issuance record was made with a leaked
+// key from a real serial: it is refused as unissued, which raises the
+// unissued_serial alert.
+func matchesRecord(c *credential.Claims, keyID uint32, rec *credential.Record) bool {
+	if rec.Kind != c.Kind || rec.Merchant != c.Merchant || rec.KeyID != keyID ||
+		rec.IssuedAt.Unix() != c.IssuedAt || !rec.NotBefore.Equal(c.ValidFrom()) || !rec.Expires.Equal(c.Expires()) {
+		return false
+	}
+	switch c.Kind {
+	case credential.KindCoupon:
+		return rec.MaxUses == 0 || uint32(rec.MaxUses) == c.Count
+	case credential.KindPunch:
+		return rec.Program == c.Program && uint32(rec.Stamps) == c.Count
+	case credential.KindCard:
+		return rec.Program == c.Program
+	}
+	return false
 }
 
 // Verify checks a code without changing anything. A refusal is an answer
@@ -273,7 +295,7 @@ func (v *Verifier) Verify(req Request) (Result, error) {
 func describe(p *presented, rec credential.Record, used int) Result {
 	c := &p.code.Claims
 	res := Result{Kind: c.Kind.String(), Serial: p.serial.String(), Merchant: c.Merchant,
-		Offer: rec.Offer, Program: rec.Program, Expires: c.Expires()}
+		Offer: rec.Offer, Program: rec.Program, Expires: rec.Expires}
 	if c.Kind != credential.KindCard {
 		n := rec.UsesLeft(used)
 		res.UsesLeft = &n

@@ -121,7 +121,12 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	id, _ := u.sessions.create(k, name)
+	id, _, err := u.sessions.create(k, name)
+	if err != nil {
+		u.log.Error("ui sign-in refused: session table full", "key_id", k.ID, "merchant", k.Merchant)
+		u.showLogin(w, r, http.StatusServiceUnavailable, "", "Too many people are signed in right now. Try again later.")
+		return
+	}
 	http.SetCookie(w, cookie(r, SessionCookie, id, SessionTTL))
 	http.SetCookie(w, cookie(r, LoginCookie, "", 0))
 	u.log.Info("ui signed in", "key_id", k.ID, "merchant", k.Merchant, "role", k.Role)

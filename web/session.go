@@ -23,9 +23,16 @@ const (
 	LoginCookie = "stampseal_login"
 	// SessionTTL is how long a sign-in lasts; it does not slide.
 	SessionTTL = 8 * time.Hour
-	// MaxSessions bounds the sessions held in memory; signing in beyond it
-	// ends the session closest to its expiry.
+	// MaxSessions bounds the sessions held in memory. Signing in beyond it
+	// is refused: it never ends someone else's session.
 	MaxSessions = 10000
+	// MaxSessionsPerKey bounds one API key's sessions; signing in beyond it
+	// ends that key's oldest session.
+	MaxSessionsPerKey = 10
+	// MaxSessionsPerMerchant bounds one merchant's sessions; signing in
+	// beyond it ends the merchant's oldest session, never another
+	// merchant's. MaxSessions/MaxSessionsPerMerchant merchants fit at once.
+	MaxSessionsPerMerchant = 100
 	// csrfField names the hidden form field that carries the CSRF token.
 	csrfField = "csrf"
 )
@@ -50,11 +57,18 @@ type sessions struct {
 	m   map[[32]byte]*session
 	ttl time.Duration
 	max int
-	now func() time.Time
+	// perKey and perMerchant bound one key's and one merchant's share.
+	perKey, perMerchant int
+	now                 func() time.Time
 }
 
+// errSessionsFull refuses a sign-in when every slot is held by live
+// sessions of merchants other than the one signing in.
+var errSessionsFull = errors.New("session table full")
+
 func newSessions(ttl time.Duration, limit int, now func() time.Time) *sessions {
-	return &sessions{m: make(map[[32]byte]*session), ttl: ttl, max: limit, now: now}
+	return &sessions{m: make(map[[32]byte]*session), ttl: ttl, max: limit, now: now,
+		perKey: min(MaxSessionsPerKey, limit), perMerchant: min(MaxSessionsPerMerchant, limit)}
 }
 
 // randomToken returns 256 random bits, base64url without padding.
@@ -64,29 +78,58 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// create starts a session for k and returns its id.
-func (s *sessions) create(k access.Key, merchantName string) (id string, sess session) {
+// create starts a session for k and returns its id. Over a cap it ends
+// the oldest session of the same key, else of the same merchant; when the
+// whole table is held by other merchants' live sessions it refuses with
+// errSessionsFull rather than sign anyone else out.
+func (s *sessions) create(k access.Key, merchantName string) (id string, sess session, err error) {
 	id = randomToken()
 	sess = session{keyID: k.ID, keyName: k.Name, role: k.Role, merchant: k.Merchant, merchantName: merchantName,
 		csrf: randomToken(), expires: s.now().Add(s.ttl)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.m) >= s.max {
-		s.sweepLocked()
-	}
-	if len(s.m) >= s.max { // still full: end the session closest to its end
-		var oldest [32]byte
-		var at time.Time
-		for h, v := range s.m {
-			if at.IsZero() || v.expires.Before(at) {
-				oldest, at = h, v.expires
-			}
+	s.sweepLocked()
+	sameKey := func(v *session) bool { return v.keyID == k.ID }
+	sameMerchant := func(v *session) bool { return v.merchant == k.Merchant }
+	switch {
+	case s.countLocked(sameKey) >= s.perKey:
+		s.endOldestLocked(sameKey)
+	case s.countLocked(sameMerchant) >= s.perMerchant:
+		s.endOldestLocked(sameMerchant)
+	case len(s.m) >= s.max:
+		if !s.endOldestLocked(sameMerchant) {
+			return "", session{}, errSessionsFull
 		}
-		delete(s.m, oldest)
 	}
 	c := sess
 	s.m[sha256.Sum256([]byte(id))] = &c
-	return id, sess
+	return id, sess, nil
+}
+
+func (s *sessions) countLocked(match func(*session) bool) int {
+	n := 0
+	for _, v := range s.m {
+		if match(v) {
+			n++
+		}
+	}
+	return n
+}
+
+// endOldestLocked ends the matching session closest to its end.
+func (s *sessions) endOldestLocked(match func(*session) bool) bool {
+	var oldest [32]byte
+	var at time.Time
+	for h, v := range s.m {
+		if match(v) && (at.IsZero() || v.expires.Before(at)) {
+			oldest, at = h, v.expires
+		}
+	}
+	if at.IsZero() {
+		return false
+	}
+	delete(s.m, oldest)
+	return true
 }
 
 func (s *sessions) sweepLocked() {

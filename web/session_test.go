@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ func TestSessions(t *testing.T) {
 	k := access.Key{ID: "key_1", Merchant: "bakery-1", Role: access.Auditor, Name: "Dana", Hash: []byte("secret hash")}
 
 	t.Run("a session holds who signed in, not the key", func(t *testing.T) {
-		id, _ := s.create(k, "Corner Bakery")
+		id, _, _ := s.create(k, "Corner Bakery")
 		got, ok := s.get(id)
 		if !ok || got.keyID != "key_1" || got.merchant != "bakery-1" || got.keyName != "Dana" || len(got.csrf) < 43 {
 			t.Fatalf("got %+v, %v", got, ok)
@@ -23,8 +24,8 @@ func TestSessions(t *testing.T) {
 		}
 	})
 	t.Run("ids and CSRF tokens differ between sessions", func(t *testing.T) {
-		a, sa := s.create(k, "x")
-		b, sb := s.create(k, "x")
+		a, sa, _ := s.create(k, "x")
+		b, sb, _ := s.create(k, "x")
 		if a == b || sa.csrf == sb.csrf {
 			t.Fatal("two sessions share an id or a CSRF token")
 		}
@@ -38,7 +39,7 @@ func TestSessions(t *testing.T) {
 		}
 	})
 	t.Run("a session ends after its time", func(t *testing.T) {
-		id, _ := s.create(k, "x")
+		id, _, _ := s.create(k, "x")
 		now = now.Add(8*time.Hour - time.Second)
 		if _, ok := s.get(id); !ok {
 			t.Fatal("session ended early")
@@ -49,7 +50,7 @@ func TestSessions(t *testing.T) {
 		}
 	})
 	t.Run("a flash message shows once", func(t *testing.T) {
-		id, _ := s.create(k, "x")
+		id, _, _ := s.create(k, "x")
 		s.setFlash(id, "done")
 		if got, _ := s.get(id); got.flash != "done" {
 			t.Fatalf("first read: got %q, want done", got.flash)
@@ -59,7 +60,7 @@ func TestSessions(t *testing.T) {
 		}
 	})
 	t.Run("an ended session is gone", func(t *testing.T) {
-		id, _ := s.create(k, "x")
+		id, _, _ := s.create(k, "x")
 		s.end(id)
 		if _, ok := s.get(id); ok {
 			t.Fatal("session survived end")
@@ -75,4 +76,46 @@ func TestSessions(t *testing.T) {
 			}
 		}
 	})
+}
+
+// One merchant signing in again and again ends only its own sessions;
+// when the table is full of other merchants' live sessions a sign-in is
+// refused rather than ending theirs.
+func TestSessionsNeverEvictAnotherMerchant(t *testing.T) {
+	now := time.Date(2026, 1, 2, 9, 0, 0, 0, time.UTC)
+	s := newSessions(8*time.Hour, 5, func() time.Time { return now })
+	a := access.Key{ID: "key_a", Merchant: "bakery-a", Role: access.Auditor}
+	idA, _, err := s.create(a, "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := access.Key{ID: "key_b", Merchant: "bakery-b", Role: access.Auditor}
+	var idsB []string
+	for range 50 {
+		now = now.Add(time.Second)
+		id, _, err := s.create(b, "B")
+		if err != nil {
+			t.Fatalf("bakery-b signing in again: %v", err)
+		}
+		idsB = append(idsB, id)
+	}
+	if _, ok := s.get(idA); !ok {
+		t.Fatal("bakery-b's sign-ins ended bakery-a's session")
+	}
+	if _, ok := s.get(idsB[0]); ok {
+		t.Error("bakery-b's oldest session outlived its key's cap")
+	}
+	if _, ok := s.get(idsB[len(idsB)-1]); !ok {
+		t.Error("bakery-b's newest session is gone")
+	}
+	// Fill the table with other merchants' keys: a newcomer is refused.
+	for i := range 5 {
+		s.create(access.Key{ID: fmt.Sprint("key_c", i), Merchant: fmt.Sprint("bakery-c", i)}, "C")
+	}
+	if s.len() > 5 {
+		t.Fatalf("table holds %d sessions, want at most 5", s.len())
+	}
+	if _, _, err := s.create(access.Key{ID: "key_d", Merchant: "bakery-d"}, "D"); err == nil {
+		t.Error("a sign-in into a table full of other merchants' sessions succeeded")
+	}
 }
