@@ -35,7 +35,9 @@ func TestClaimsThatDisagreeWithTheRecordAreUnissued(t *testing.T) {
 		return cred.Encode(raw, sig)
 	}
 	a := s.must(201, "POST", "/v1/coupons", sh.issuer, map[string]any{"merchant": sh.id, "offer": "x", "valid_for": "1h", "max_uses": 1, "count": 4})
-	coupon := func(i int) (string, string) { return a.str("coupons", string(rune('0'+i)), "serial"), a.str("coupons", string(rune('0'+i)), "code") }
+	coupon := func(i int) (string, string) {
+		return a.str("coupons", string(rune('0'+i)), "serial"), a.str("coupons", string(rune('0'+i)), "code")
+	}
 	_, card := s.card(sh, "coffee")
 	cases := []struct {
 		name string
