@@ -151,6 +151,10 @@ func (a *API) AcceptSessions(signedIn func(*http.Request) bool) { a.signedIn = s
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every answer, JSON, image or metrics, is exactly its declared type.
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if r.TLS != nil {
+		// Served over HTTPS: browsers keep to it (the review page's cookies).
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
 		a.serve(w, r) // answers from memory and reads no body: no budget
 		return

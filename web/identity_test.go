@@ -115,3 +115,15 @@ func keyNamed(t *testing.T, s *stack, merchant, name string) access.KeyInfo {
 	t.Fatalf("no key %q", name)
 	return access.KeyInfo{}
 }
+
+func TestRootLeadsToTheReviewPage(t *testing.T) {
+	s := newStack(t)
+	b := s.browser(t)
+	p := b.get("/")
+	if p.status != http.StatusFound || p.header.Get("Location") != "/ui/" {
+		t.Errorf("GET / = %d to %q, want 302 to /ui/", p.status, p.header.Get("Location"))
+	}
+	if p := b.get("/nothing-here"); p.status != http.StatusNotFound {
+		t.Errorf("GET /nothing-here = %d, want 404", p.status)
+	}
+}

@@ -92,6 +92,9 @@ func New(d Deps) *UI {
 // Mount adds the review page to r, every route under /ui/.
 func (u *UI) Mount(r *mux.Router) {
 	r.Handle("/ui", u.secure(http.RedirectHandler(Prefix, http.StatusMovedPermanently)))
+	// The front door: a browser opening the server's address finds the
+	// review page (API clients use /v1/...).
+	r.Handle("/", u.secure(http.RedirectHandler(Prefix, http.StatusFound))).Methods("GET", "HEAD")
 	s := r.PathPrefix("/ui").Subrouter()
 	s.Use(u.secure)
 	s.HandleFunc("/", u.signedIn(u.home)).Methods("GET", "HEAD")

@@ -24,6 +24,7 @@ Commands:
   apikey revoke     revoke an API key: it is refused from the next request on
   keys rotate       give a merchant a new primary signing key
   keys export       print a merchant's public keyset (Tink JSON)
+  keys rewrap       re-encrypt every keyset, secret and code under a new master key
   issue coupons     mint coupons and print their codes
   verify            check a code offline with a public keyset
   backup            write a consistent snapshot of the database
@@ -75,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return apikeyRevoke(args[2:], stdout, stderr)
 	case two == "keys rotate":
 		return keysRotate(args[2:], stdout, stderr)
+	case two == "keys rewrap":
+		return keysRewrap(args[2:], stdout, stderr)
 	case two == "keys export":
 		return keysExport(args[2:], stdout, stderr)
 	case two == "issue coupons":

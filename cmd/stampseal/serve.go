@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,13 @@ func serve(args []string, stderr io.Writer) error {
 	issueBurst := fs.Int("issue-burst", api.DefaultIssueLimit.Burst, "credentials one API key may mint at once above the sustained rate")
 	cacheMB := fs.Int("barcode-cache-mb", 64, "memory for rendered barcodes, in MiB")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var tf tlsFlags
+	tf.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tlsConfig, err := tf.config(*addr)
+	if err != nil {
 		return err
 	}
 	var level slog.Level
@@ -60,7 +67,11 @@ func serve(args []string, stderr io.Writer) error {
 		svc.ledger.close()
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
-	log.Info("stampseal serving", "addr", ln.Addr().String(), "data", df.data)
+	scheme := "http"
+	if tlsConfig != nil {
+		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
+	}
+	log.Info("stampseal serving", "addr", ln.Addr().String(), "scheme", scheme, "data", df.data)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := svc.serveUntil(ctx, ln, log); err != nil {
