@@ -61,7 +61,7 @@ const (
 // NewService returns the offline service over store.
 func NewService(store storage.Backend, k KeySource, v Verifier, a Alerts, opts ...Option) *Service {
 	s := &Service{store: store, keys: k, verifier: v, alerts: a, now: time.Now,
-		maxOps: DefaultMaxOperations, skew: DefaultClockSkew, lanes: 16, seed: maphash.MakeSeed()}
+		maxOps: DefaultMaxOperations, skew: DefaultClockSkew, lanes: 64, seed: maphash.MakeSeed()}
 	for _, o := range opts {
 		o(s)
 	}

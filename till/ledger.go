@@ -61,7 +61,15 @@ type ledger struct {
 }
 
 func openLedger(path string) (*ledger, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: 2 * time.Second,
+		// As the server's ledger: the freelist is rebuilt on open rather
+		// than written with every commit, and address space is reserved
+		// so that growth rarely remaps.
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: 256 << 20,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open till ledger %s: %w", path, err)
 	}
@@ -116,7 +124,9 @@ type spend struct {
 	q       queued
 	maxUses int          // of the code at serial
 	caps    offline.Caps // the merchant's caps, for single-use codes
-	answer  []byte
+	answer  []byte       // kept for retries when the point of sale sent an idempotency key
+
+	generatedKey bool // the agent made the key: no answer to keep
 }
 
 // record checks and marks in one transaction: the code has uses left at
@@ -162,6 +172,9 @@ func (l *ledger) record(s spend) error {
 		}
 		if err := putJSON(q, binary.BigEndian.AppendUint64(nil, seq), s.q); err != nil {
 			return err
+		}
+		if s.answer == nil {
+			return nil
 		}
 		return tx.Bucket(bucketAnswers).Put([]byte(s.q.Op.IdempotencyKey), s.answer)
 	})

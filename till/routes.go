@@ -45,6 +45,8 @@ type posRequest struct {
 	Stamps         int    `json:"stamps"`
 	Register       string `json:"register"`
 	IdempotencyKey string `json:"idempotency_key"`
+
+	generated bool // the agent made IdempotencyKey: the point of sale cannot retry with it
 }
 
 // scanner trailers (CR/LF after a scan) are not part of a code.
@@ -81,7 +83,7 @@ func (a *Agent) serve(w http.ResponseWriter, r *http.Request, op string) {
 		} else {
 			// Every operation gets a key before it is forwarded, so that an
 			// answer lost on the way and the queued operation are one.
-			req.IdempotencyKey = newKey()
+			req.IdempotencyKey, req.generated = newKey(), true
 			if op != client.OpClaim {
 				body = withField(body, "idempotency_key", req.IdempotencyKey)
 			}
@@ -237,7 +239,7 @@ func (a *Agent) redeemOffline(v *view, req *posRequest, now time.Time) ([]byte, 
 	n := maxUses(c)
 	q := queued{Op: client.SyncOperation{Op: client.OpRedeem, Code: req.Code, Register: req.Register, IdempotencyKey: req.IdempotencyKey, At: now},
 		Serial: serial, Value: value, QueuedAt: now}
-	return a.record(spend{q: q, maxUses: n, caps: v.snap.Policy.TillCaps}, func(count int) map[string]any {
+	return a.record(spend{q: q, maxUses: n, caps: v.snap.Policy.TillCaps, generatedKey: req.generated}, func(count int) map[string]any {
 		return map[string]any{"redeemed": true, "serial": serial, "uses_left": max(n-count, 0), "redeemed_at": now,
 			"register": req.Register, "offline": true, "queued": true}
 	})
@@ -275,7 +277,7 @@ func (a *Agent) stampOffline(v *view, req *posRequest, now time.Time) ([]byte, *
 	}
 	q := queued{Op: client.SyncOperation{Op: client.OpStamp, CardCode: req.CardCode, Stamps: req.Stamps, Register: req.Register,
 		IdempotencyKey: req.IdempotencyKey, At: now}, QueuedAt: now}
-	return a.record(spend{q: q}, func(int) map[string]any {
+	return a.record(spend{q: q, generatedKey: req.generated}, func(int) map[string]any {
 		return map[string]any{"serial": c.Claims.Serial.String(), "added": req.Stamps, "rewards": []any{}, "offline": true, "queued": true}
 	})
 }
@@ -303,7 +305,7 @@ func (a *Agent) claimOffline(v *view, req *posRequest, now time.Time) ([]byte, *
 	}
 	q := queued{Op: client.SyncOperation{Op: client.OpClaim, CardCode: req.CardCode, PunchCode: req.PunchCode, Register: req.Register,
 		IdempotencyKey: req.IdempotencyKey, At: now}, Serial: punch.Claims.Serial.String(), QueuedAt: now}
-	return a.record(spend{q: q, maxUses: 1, caps: v.snap.Policy.TillCaps}, func(int) map[string]any {
+	return a.record(spend{q: q, maxUses: 1, caps: v.snap.Policy.TillCaps, generatedKey: req.generated}, func(int) map[string]any {
 		return map[string]any{"serial": card.Claims.Serial.String(), "added": int(punch.Claims.Count), "rewards": []any{},
 			"offline": true, "queued": true}
 	})
@@ -315,11 +317,14 @@ func (a *Agent) record(s spend, answer func(usesHere int) map[string]any) ([]byt
 	if s.q.Serial != "" {
 		count = a.led.usesHere(s.q.Serial) + 1
 	}
-	s.answer = mustJSON(answer(count))
+	out := mustJSON(answer(count))
+	if !s.generatedKey {
+		s.answer = out
+	}
 	var used *usedHere
 	switch err := a.led.record(s); {
 	case err == nil:
-		return s.answer, nil
+		return out, nil
 	case errors.As(err, &used):
 		return nil, alreadyUsed(used)
 	case errors.Is(err, errCapReached):
