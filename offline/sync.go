@@ -364,12 +364,6 @@ func (s *Service) apply(c Caller, op Operation, floor, now time.Time) (Result, *
 	case err == nil:
 		res.Status = Applied
 		return res, nil, nil
-	case op.Op == OpClaim && errors.As(err, &first) && first.Register == register && first.At.Equal(at):
-		// Claims carry no idempotency key in the verifier: a punch whose
-		// first use is this very claim (same till label, same time) was
-		// applied by an earlier attempt of this sync that did not finish.
-		res.Status = Applied
-		return res, nil, nil
 	case errors.As(err, &first):
 		res.Status = Conflict
 		res.Conflict = &ConflictDetail{Serial: serial, First: Side{first.Register, first.At.UTC()}, Second: Side{register, at}}

@@ -84,9 +84,7 @@ func (a *Agent) serve(w http.ResponseWriter, r *http.Request, op string) {
 			// Every operation gets a key before it is forwarded, so that an
 			// answer lost on the way and the queued operation are one.
 			req.IdempotencyKey, req.generated = newKey(), true
-			if op != client.OpClaim {
-				body = withField(body, "idempotency_key", req.IdempotencyKey)
-			}
+			body = withField(body, "idempotency_key", req.IdempotencyKey)
 		}
 		if ref := a.usedHere(op, &req); ref != nil {
 			writeError(w, ref, true)
