@@ -265,7 +265,7 @@ func (a *Agent) Sync(ctx context.Context) error {
 		if len(done) == 0 {
 			return errors.New("till: the server answered for none of the operations sent")
 		}
-		if _, err := a.led.forget(done, a.now()); err != nil {
+		if err := a.led.forget(done); err != nil {
 			return err
 		}
 		a.led.putState(map[string][]byte{string(keyContact): stamp(a.now())})

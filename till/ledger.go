@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,11 +15,17 @@ import (
 )
 
 // The agent's own ledger, one bbolt file: the queue of operations decided
-// offline, in order; the uses of single-use codes at this till; the
-// answers given offline, for retries; and the agent's state.
+// offline, in order; a log of the single-use codes used at this till and
+// already reported to the server; the answers given offline, for retries;
+// and the agent's state. Both the queue and the log are keyed by sequence
+// number, so that an offline redemption's commit appends to one page
+// instead of rewriting pages scattered by serial (what a commit costs,
+// with fsync on, is the pages it writes). What a decision must know (a
+// code's uses here, what the till has spent offline) is indexed in memory,
+// rebuilt from the two at open.
 var (
 	bucketQueue   = []byte("queue")   // sequence -> queued
-	bucketUses    = []byte("uses")    // serial -> localUse
+	bucketUsed    = []byte("used")    // sequence -> usedEntry: synced or online uses of single-use codes
 	bucketAnswers = []byte("answers") // idempotency key -> answer given offline
 	bucketState   = []byte("state")   // name -> value
 )
@@ -29,8 +36,6 @@ var (
 	keyETag       = []byte("etag")        // its ETag
 	keySnapshotAt = []byte("snapshot_at") // when it was fetched (RFC 3339)
 	keyContact    = []byte("contact")     // when the server last answered
-	keyCaps       = []byte("caps")        // offlineSpent since the queue was last empty
-	keySynced     = []byte("synced")      // when a sync last emptied the queue
 )
 
 // queued is an operation waiting for the server.
@@ -41,23 +46,36 @@ type queued struct {
 	QueuedAt time.Time            `json:"queued_at"`
 }
 
-// localUse is what this till knows of a code's uses.
-type localUse struct {
-	Count    int       `json:"count"`   // uses at this till, online and offline
-	Pending  int       `json:"pending"` // offline uses not yet acknowledged by the server
-	At       time.Time `json:"at"`      // the first use here
+// usedEntry is a use of a single-use code at this till that the server
+// knows of.
+type usedEntry struct {
+	Serial   string    `json:"serial"`
+	At       time.Time `json:"at"`
 	Register string    `json:"register"`
 }
 
-// offlineSpent is what the till redeemed offline since its queue was last
-// empty, for the merchant's caps.
+// localUse is what this till knows of a code's uses.
+type localUse struct {
+	Count    int       // uses at this till, online and offline
+	Pending  int       // offline uses not yet acknowledged by the server
+	At       time.Time // the first use here
+	Register string
+}
+
+// offlineSpent is what the till redeemed offline and has not yet reported,
+// for the merchant's caps.
 type offlineSpent struct {
-	Redemptions int   `json:"redemptions"`
-	Value       int64 `json:"value"`
+	Redemptions int
+	Value       int64
 }
 
 type ledger struct {
 	db *bolt.DB
+
+	mu     sync.Mutex // held across each write, so that check and mark are one step
+	uses   map[string]*localUse
+	spent  offlineSpent
+	queued int
 }
 
 func openLedger(path string) (*ledger, error) {
@@ -73,30 +91,75 @@ func openLedger(path string) (*ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open till ledger %s: %w", path, err)
 	}
+	l := &ledger{db: db, uses: map[string]*localUse{}}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketQueue, bucketUses, bucketAnswers, bucketState} {
+		for _, b := range [][]byte{bucketQueue, bucketUsed, bucketAnswers, bucketState} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		err = l.load()
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &ledger{db: db}, nil
+	return l, nil
+}
+
+// load rebuilds the in-memory index: the log first, then the queue, in
+// the order the uses happened.
+func (l *ledger) load() error {
+	return l.db.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketUsed).ForEach(func(k, v []byte) error {
+			var e usedEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("used entry %x: %w", k, err)
+			}
+			l.use(e.Serial, e.At, e.Register, false)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketQueue).ForEach(func(k, v []byte) error {
+			var q queued
+			if err := json.Unmarshal(v, &q); err != nil {
+				return fmt.Errorf("queue entry %x: %w", k, err)
+			}
+			l.enqueued(&q)
+			return nil
+		})
+	})
+}
+
+// use counts a use of serial in the index.
+func (l *ledger) use(serial string, at time.Time, register string, pending bool) {
+	u := l.uses[serial]
+	if u == nil {
+		u = &localUse{At: at, Register: register}
+		l.uses[serial] = u
+	}
+	u.Count++
+	if pending {
+		u.Pending++
+	}
+}
+
+// enqueued adds a queued operation to the index.
+func (l *ledger) enqueued(q *queued) {
+	l.queued++
+	if q.Serial != "" {
+		l.use(q.Serial, q.Op.At, q.Op.Register, true)
+		l.spent.Redemptions++
+		l.spent.Value += q.Value
+	}
 }
 
 func (l *ledger) close() error { return l.db.Close() }
-
-func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
-	raw := b.Get(key)
-	if raw == nil {
-		return false, nil
-	}
-	return true, json.Unmarshal(raw, v)
-}
 
 func putJSON(b *bolt.Bucket, key []byte, v any) error {
 	raw, err := json.Marshal(v)
@@ -104,6 +167,14 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 		return err
 	}
 	return b.Put(key, raw)
+}
+
+func appendJSON(b *bolt.Bucket, v any) error {
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	return putJSON(b, binary.BigEndian.AppendUint64(nil, seq), v)
 }
 
 // usedHere is a single-use code this till already used and has not yet
@@ -115,7 +186,7 @@ type usedHere struct {
 
 func (e *usedHere) Error() string { return "already used at this till" }
 
-// capReached is an offline redemption over the merchant's till caps.
+// errCapReached is an offline redemption over the merchant's till caps.
 var errCapReached = errors.New("offline cap reached")
 
 // spend is one offline operation to record: the use of a single-use code
@@ -129,48 +200,23 @@ type spend struct {
 	generatedKey bool // the agent made the key: no answer to keep
 }
 
-// record checks and marks in one transaction: the code has uses left at
-// this till, the caps have room; then it queues the operation and keeps
-// the answer for retries.
+// record checks and marks as one step: the code has uses left at this
+// till and the caps have room; then it queues the operation, with the
+// answer for retries, durably.
 func (l *ledger) record(s spend) error {
-	return l.db.Update(func(tx *bolt.Tx) error {
-		uses, state := tx.Bucket(bucketUses), tx.Bucket(bucketState)
-		if s.q.Serial != "" {
-			var u localUse
-			if _, err := getJSON(uses, []byte(s.q.Serial), &u); err != nil {
-				return err
-			}
-			if u.Count >= max(s.maxUses, 1) {
-				return &usedHere{At: u.At, Register: u.Register}
-			}
-			var spent offlineSpent
-			if _, err := getJSON(state, keyCaps, &spent); err != nil {
-				return err
-			}
-			if (s.caps.Redemptions > 0 && spent.Redemptions+1 > s.caps.Redemptions) ||
-				(s.caps.Value > 0 && spent.Value+s.q.Value > s.caps.Value) {
-				return errCapReached
-			}
-			spent.Redemptions++
-			spent.Value += s.q.Value
-			if err := putJSON(state, keyCaps, spent); err != nil {
-				return err
-			}
-			if u.Count == 0 {
-				u.At, u.Register = s.q.Op.At, s.q.Op.Register
-			}
-			u.Count++
-			u.Pending++
-			if err := putJSON(uses, []byte(s.q.Serial), u); err != nil {
-				return err
-			}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s.q.Serial != "" {
+		if u := l.uses[s.q.Serial]; u != nil && u.Count >= max(s.maxUses, 1) {
+			return &usedHere{At: u.At, Register: u.Register}
 		}
-		q := tx.Bucket(bucketQueue)
-		seq, err := q.NextSequence()
-		if err != nil {
-			return err
+		if (s.caps.Redemptions > 0 && l.spent.Redemptions+1 > s.caps.Redemptions) ||
+			(s.caps.Value > 0 && l.spent.Value+s.q.Value > s.caps.Value) {
+			return errCapReached
 		}
-		if err := putJSON(q, binary.BigEndian.AppendUint64(nil, seq), s.q); err != nil {
+	}
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		if err := appendJSON(tx.Bucket(bucketQueue), s.q); err != nil {
 			return err
 		}
 		if s.answer == nil {
@@ -178,37 +224,44 @@ func (l *ledger) record(s spend) error {
 		}
 		return tx.Bucket(bucketAnswers).Put([]byte(s.q.Op.IdempotencyKey), s.answer)
 	})
+	if err == nil {
+		l.enqueued(&s.q)
+	}
+	return err
 }
 
 // pendingUse reports a code used offline at this till and not yet synced,
 // with no use left here.
 func (l *ledger) pendingUse(serial string, maxUses int) error {
-	return l.db.View(func(tx *bolt.Tx) error {
-		var u localUse
-		if _, err := getJSON(tx.Bucket(bucketUses), []byte(serial), &u); err != nil {
-			return err
-		}
-		if u.Pending > 0 && u.Count >= max(maxUses, 1) {
-			return &usedHere{At: u.At, Register: u.Register}
-		}
-		return nil
-	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if u := l.uses[serial]; u != nil && u.Pending > 0 && u.Count >= max(maxUses, 1) {
+		return &usedHere{At: u.At, Register: u.Register}
+	}
+	return nil
+}
+
+// usesHere is how often this till used a code.
+func (l *ledger) usesHere(serial string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if u := l.uses[serial]; u != nil {
+		return u.Count
+	}
+	return 0
 }
 
 // noteUse counts a use the server granted online.
 func (l *ledger) noteUse(serial, register string, at time.Time) error {
-	return l.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUses)
-		var u localUse
-		if _, err := getJSON(b, []byte(serial), &u); err != nil {
-			return err
-		}
-		if u.Count == 0 {
-			u.At, u.Register = at, register
-		}
-		u.Count++
-		return putJSON(b, []byte(serial), u)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		return appendJSON(tx.Bucket(bucketUsed), usedEntry{Serial: serial, At: at, Register: register})
 	})
+	if err == nil {
+		l.use(serial, at, register, false)
+	}
+	return err
 }
 
 // answered returns the answer given offline to an idempotency key, if any.
@@ -248,11 +301,13 @@ func (l *ledger) head(n int) ([]entry, error) {
 }
 
 // forget drops the operations the server acknowledged, with their answers;
-// their codes' uses stop being pending. When the queue is empty the caps
-// start again.
-func (l *ledger) forget(done []entry, now time.Time) (left int, err error) {
-	err = l.db.Update(func(tx *bolt.Tx) error {
-		q, uses, answers, state := tx.Bucket(bucketQueue), tx.Bucket(bucketUses), tx.Bucket(bucketAnswers), tx.Bucket(bucketState)
+// the uses of single-use codes among them move to the log of reported
+// uses, so that this till still never honours them again.
+func (l *ledger) forget(done []entry) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		q, used, answers := tx.Bucket(bucketQueue), tx.Bucket(bucketUsed), tx.Bucket(bucketAnswers)
 		for _, e := range done {
 			if err := q.Delete(binary.BigEndian.AppendUint64(nil, e.seq)); err != nil {
 				return err
@@ -260,43 +315,45 @@ func (l *ledger) forget(done []entry, now time.Time) (left int, err error) {
 			if err := answers.Delete([]byte(e.Op.IdempotencyKey)); err != nil {
 				return err
 			}
-			if e.Serial == "" {
-				continue
+			if e.Serial != "" {
+				if err := appendJSON(used, usedEntry{Serial: e.Serial, At: e.Op.At, Register: e.Op.Register}); err != nil {
+					return err
+				}
 			}
-			var u localUse
-			if _, err := getJSON(uses, []byte(e.Serial), &u); err != nil {
-				return err
-			}
-			u.Pending = max(u.Pending-1, 0)
-			if err := putJSON(uses, []byte(e.Serial), u); err != nil {
-				return err
-			}
-		}
-		left = q.Stats().KeyN
-		if k, _ := q.Cursor().First(); k == nil {
-			left = 0
-			if err := state.Delete(keyCaps); err != nil {
-				return err
-			}
-			return state.Put(keySynced, []byte(now.UTC().Format(time.RFC3339Nano)))
 		}
 		return nil
 	})
-	return left, err
+	if err != nil {
+		return err
+	}
+	for _, e := range done {
+		l.queued--
+		if e.Serial == "" {
+			continue
+		}
+		if u := l.uses[e.Serial]; u != nil {
+			u.Pending = max(u.Pending-1, 0)
+		}
+		l.spent.Redemptions--
+		l.spent.Value -= e.Value
+	}
+	return nil
 }
 
 // queueState is the queue's length and its oldest operation's time.
 func (l *ledger) queueState() (n int, oldest time.Time) {
+	l.mu.Lock()
+	n = l.queued
+	l.mu.Unlock()
+	if n == 0 {
+		return 0, time.Time{}
+	}
 	l.db.View(func(tx *bolt.Tx) error {
-		q := tx.Bucket(bucketQueue)
-		k, v := q.Cursor().First()
-		if k == nil {
-			return nil
-		}
-		n = q.Stats().KeyN
-		var e queued
-		if json.Unmarshal(v, &e) == nil {
-			oldest = e.QueuedAt
+		if k, v := tx.Bucket(bucketQueue).Cursor().First(); k != nil {
+			var e queued
+			if json.Unmarshal(v, &e) == nil {
+				oldest = e.QueuedAt
+			}
 		}
 		return nil
 	})
@@ -331,14 +388,4 @@ func (l *ledger) state(key []byte) []byte {
 func (l *ledger) timeState(key []byte) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, string(l.state(key)))
 	return t
-}
-
-// usesHere is how often this till used a code.
-func (l *ledger) usesHere(serial string) int {
-	var u localUse
-	l.db.View(func(tx *bolt.Tx) error {
-		_, err := getJSON(tx.Bucket(bucketUses), []byte(serial), &u)
-		return err
-	})
-	return u.Count
 }
