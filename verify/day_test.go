@@ -257,3 +257,27 @@ func TestVoidsAndHoldsAreJournaled(t *testing.T) {
 		t.Errorf("journal holds %d events; want 3", n)
 	}
 }
+
+// BenchmarkHoldAndConfirmParallel: 64 callers each hold a distinct coupon
+// and confirm the hold, two durable group-committed transactions per sale,
+// signature verification included.
+func BenchmarkHoldAndConfirmParallel(b *testing.B) {
+	w := newWorld(b, "bakery-1")
+	codes := mintCodes(b, w, b.N)
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h, err := w.reserve(<-codes, "k1", 0)
+			if err == nil {
+				_, err = w.v.Confirm(w.hold("k1", h.ReservationID))
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sales/s")
+}

@@ -76,11 +76,32 @@ func (o *overlay) hold(seq uint64) (holdState, bool) {
 	return h, ok
 }
 
-// live lists the holds of t that are open at now, soonest to expire first,
+// setOpen replaces the list of holds of s not yet ended. Called with ix.mu
+// held, or while loading.
+func (ix *index) setOpen(s credential.Serial, l []uint64) {
+	if len(l) == 0 {
+		delete(ix.open, s)
+		return
+	}
+	ix.open[s] = l
+}
+
+// openHolds lists the holds of s not yet ended, as this transaction sees
+// them. The list is shared: never change it in place.
+func (o *overlay) openHolds(s credential.Serial) []uint64 {
+	if l, ok := o.open[s]; ok {
+		return l
+	}
+	o.ix.mu.RLock()
+	defer o.ix.mu.RUnlock()
+	return o.ix.open[s]
+}
+
+// live lists the holds of s that are open at now, soonest to expire first,
 // leaving out the hold except.
-func (o *overlay) live(t trail, now time.Time, except uint64) []holdState {
+func (o *overlay) live(s credential.Serial, now time.Time, except uint64) []holdState {
 	var out []holdState
-	for _, seq := range t.held {
+	for _, seq := range o.openHolds(s) {
 		if h, ok := o.hold(seq); ok && seq != except && h.end == 0 && now.Before(h.held.Until) {
 			out = append(out, h)
 		}
@@ -89,12 +110,12 @@ func (o *overlay) live(t trail, now time.Time, except uint64) []holdState {
 	return out
 }
 
-// committedHolds counts the open holds of t at now as of the last commit.
-func (ix *index) committedHolds(t trail, now time.Time) int {
+// committedHolds counts the open holds of s at now as of the last commit.
+func (ix *index) committedHolds(s credential.Serial, now time.Time) int {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	n := 0
-	for _, seq := range t.held {
+	for _, seq := range ix.open[s] {
 		if h, ok := ix.holds[seq]; ok && h.end == 0 && now.Before(h.held.Until) {
 			n++
 		}
@@ -175,7 +196,7 @@ func (v *Verifier) Reserve(req ReserveRequest) (Reservation, error) {
 		if err != nil {
 			return Reservation{}, err
 		}
-		live := o.live(t, now, 0)
+		live := o.live(p.serial, now, 0)
 		if len(live) >= left {
 			return Reservation{}, reservedBy(live)
 		}
@@ -303,7 +324,7 @@ func (v *Verifier) Confirm(req HoldAction) (Redemption, error) {
 			return Redemption{}, err
 		}
 		out := Redemption{Redeemed: true, RedemptionID: eventID(h.serial, seq), Serial: h.serial.String(),
-			UsesLeft: max(left-1-len(o.live(t, now, hseq)), 0), RedeemedAt: now.UTC(), Register: h.held.Register}
+			UsesLeft: max(left-1-len(o.live(h.serial, now, hseq)), 0), RedeemedAt: now.UTC(), Register: h.held.Register}
 		e := event{Serial: h.serial, Use: true, Ends: hseq, Reply: &reply{Redemption: &out}, Answer: keep(&out),
 			Entry: Entry{At: now.UTC(), Op: "redeem", Register: h.held.Register, Actor: req.APIKey, Reservation: req.Reservation}}
 		return out, o.put(tx, seq, e)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -79,9 +80,8 @@ func keyOf(merchant, key string) answerKey {
 // trail is what the index knows of one serial.
 type trail struct {
 	uses  int
-	first uint64   // the first use's event
-	last  uint64   // the newest event; older ones link back through Prev
-	held  []uint64 // holds not yet ended; some may have expired. Never appended to in place.
+	first uint64 // the first use's event
+	last  uint64 // the newest event; older ones link back through Prev
 }
 
 // answered locates a remembered answer.
@@ -98,8 +98,9 @@ type index struct {
 	mu      sync.RWMutex
 	trails  map[credential.Serial]trail
 	answers map[answerKey]answered
-	holds   map[uint64]holdState // by the hold's event
-	voided  map[uint64]uint64    // voided event -> the void's event
+	holds   map[uint64]holdState           // by the hold's event
+	open    map[credential.Serial][]uint64 // holds not ended, by serial; some may have expired. Never changed in place.
+	voided  map[uint64]uint64              // voided event -> the void's event
 
 	pending *overlay // touched only by the running write transaction and its end
 }
@@ -109,17 +110,18 @@ type overlay struct {
 	trails  map[credential.Serial]trail
 	answers map[answerKey]answered
 	holds   map[uint64]holdState
+	open    map[credential.Serial][]uint64
 	voided  map[uint64]uint64
 }
 
 func newIndex() *index {
 	return &index{trails: map[credential.Serial]trail{}, answers: map[answerKey]answered{},
-		holds: map[uint64]holdState{}, voided: map[uint64]uint64{}}
+		holds: map[uint64]holdState{}, open: map[credential.Serial][]uint64{}, voided: map[uint64]uint64{}}
 }
 
 func newOverlay(ix *index) *overlay {
 	return &overlay{ix: ix, trails: map[credential.Serial]trail{}, answers: map[answerKey]answered{},
-		holds: map[uint64]holdState{}, voided: map[uint64]uint64{}}
+		holds: map[uint64]holdState{}, open: map[credential.Serial][]uint64{}, voided: map[uint64]uint64{}}
 }
 
 var (
@@ -154,22 +156,21 @@ func loadIndex(store storage.Backend, now time.Time) (*index, error) {
 				return fmt.Errorf("journal entry %d: %w", binary.BigEndian.Uint64(k), err)
 			}
 			seq := binary.BigEndian.Uint64(k)
-			t := ix.trails[e.Serial]
 			if e.Held != nil && e.Held.Until.After(cut) {
 				ix.holds[seq] = holdState{serial: e.Serial, held: *e.Held}
-				t.held = append(t.held, seq) // loading owns every trail: no copy needed
+				ix.open[e.Serial] = append(ix.open[e.Serial], seq) // loading owns every list: no copy needed
 			}
 			if e.Ends != 0 {
 				if h, ok := ix.holds[e.Ends]; ok {
 					h.end, h.confirmed = seq, e.Use
 					ix.holds[e.Ends] = h
 				}
-				t.held = without(t.held, e.Ends)
+				ix.setOpen(e.Serial, without(ix.open[e.Serial], e.Ends))
 			}
 			if e.Voids != 0 {
 				ix.voided[e.Voids] = seq
 			}
-			ix.trails[e.Serial] = extend(t, seq, e.Use, e.Unuse)
+			ix.trails[e.Serial] = extend(ix.trails[e.Serial], seq, e.Use, e.Unuse)
 			if e.Answer != nil && !e.Entry.At.Before(cut) {
 				ix.answers[e.Answer.Key] = answered{seq, e.Entry.At}
 			}
@@ -222,6 +223,9 @@ func (ix *index) track(tx storage.Tx) *overlay {
 				for k, h := range o.holds {
 					ix.holds[k] = h
 				}
+				for s, l := range o.open {
+					ix.setOpen(s, l)
+				}
 				for k, v := range o.voided {
 					ix.voided[k] = v
 				}
@@ -270,14 +274,14 @@ func (o *overlay) put(tx storage.Tx, seq uint64, e event) error {
 	}
 	if e.Held != nil {
 		o.holds[seq] = holdState{serial: e.Serial, held: *e.Held}
-		t.held = append(append([]uint64(nil), t.held...), seq)
+		o.open[e.Serial] = append(slices.Clone(o.openHolds(e.Serial)), seq)
 	}
 	if e.Ends != 0 {
 		if h, ok := o.hold(e.Ends); ok {
 			h.end, h.confirmed = seq, e.Use
 			o.holds[e.Ends] = h
 		}
-		t.held = without(t.held, e.Ends)
+		o.open[e.Serial] = without(o.openHolds(e.Serial), e.Ends)
 	}
 	if e.Voids != 0 {
 		o.voided[e.Voids] = seq
@@ -334,10 +338,7 @@ func (ix *index) forget(cut time.Time) int {
 	for k, h := range ix.holds {
 		if h.held.Until.Before(cut) {
 			delete(ix.holds, k)
-			if t, ok := ix.trails[h.serial]; ok && h.end == 0 {
-				t.held = without(t.held, k)
-				ix.trails[h.serial] = t
-			}
+			ix.setOpen(h.serial, without(ix.open[h.serial], k))
 		}
 	}
 	return n

@@ -48,7 +48,7 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 		if err != nil {
 			return Redemption{}, err
 		}
-		live := o.live(t, now, 0)
+		live := o.live(p.serial, now, 0)
 		if len(live) >= left {
 			return Redemption{}, reservedBy(live)
 		}

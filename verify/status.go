@@ -92,7 +92,7 @@ func (v *Verifier) StatusPage(merchant, serial string, p HistoryPage) (Status, e
 		if !rec.Expires.IsZero() {
 			out.Expires = rec.Expires.Format(timeFormat)
 		}
-		out.Held = v.idx.committedHolds(t, now)
+		out.Held = v.idx.committedHolds(s, now)
 		switch {
 		case fraud.IsBlocked(tx, s.String()):
 			out.Status = StatusBlocked

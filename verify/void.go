@@ -135,7 +135,7 @@ func (v *Verifier) VoidRedemption(req VoidRequest) (Void, error) {
 		}
 		t := o.trail(e.Serial)
 		out := Void{Voided: true, RedemptionID: req.ID, Serial: e.Serial.String(), VoidedAt: now.UTC(), Reason: req.Reason,
-			UsesLeft: max(rec.UsesLeft(t.uses-1)-len(o.live(t, now, 0)), 0)}
+			UsesLeft: max(rec.UsesLeft(t.uses-1)-len(o.live(e.Serial, now, 0)), 0)}
 		return out, o.append(tx, event{Serial: e.Serial, Unuse: true, Voids: seq, Reply: &reply{Void: &out},
 			Entry: Entry{At: now.UTC(), Op: "void", Register: req.Register, Actor: req.APIKey, Voids: req.ID, Reason: req.Reason}})
 	})
@@ -244,7 +244,7 @@ func (o *overlay) unusedReward(tx storage.Tx, card *credential.Record, skip []cr
 			continue
 		}
 		t := o.trail(s)
-		if t.uses == 0 && len(o.live(t, now, 0)) == 0 {
+		if t.uses == 0 && len(o.live(s, now, 0)) == 0 {
 			return s, true
 		}
 	}
