@@ -57,6 +57,13 @@ var fuzzTargets = map[string][]fuzzRoute{
 		{"/v1/cards/stamp", "register"},
 		{"/v1/cards/claim", "register"},
 	},
+	"FuzzDayRequests": {
+		{"/v1/reservations", "register"},
+		{"/v1/reservations/$HOLD/confirm", "register"},
+		{"/v1/reservations/$HOLD/release", "register"},
+		{"/v1/redemptions/$REDEMPTION/void", "register"},
+		{"/v1/stamps/$STAMP/void", "admin"},
+	},
 	"FuzzReviewRequests": {
 		{"/v1/alerts/$ALERT/resolve", "auditor"},
 		{"/v1/credentials/$SERIAL/block", "auditor"},
@@ -126,6 +133,21 @@ var fuzzSeeds = map[string][]fuzzSeed{
 		{3, `{"card_code":"$CARD","punch_code":"$PUNCH","register":"till-3"}`},
 		{3, `{"card_code":"$CARD","punch_code":"$COUPON"}`},
 		{3, `{"card_code":"$PUNCH","punch_code":"$CARD"}`},
+	},
+	"FuzzDayRequests": {
+		{0, `{"code":"$COUPON","register":"till-3","ttl":"5m","idempotency_key":"h1"}`},
+		{0, `{"code":"$COUPON","ttl":"31m"}`},
+		{0, `{"code":"$CARD","ttl":"-1s"}`},
+		{0, `{"short_code":"K7QF-3MZ9-W2XD","ttl":"forever"}`},
+		{1, `{"idempotency_key":"pay-1"}`},
+		{1, `{}`},
+		{1, `{"idempotency_key":"` + strings.Repeat("k", 200) + `"}`},
+		{2, ``},
+		{2, `{"idempotency_key":null}`},
+		{3, `{"reason":"refund"}`},
+		{3, `{"reason":"` + strings.Repeat("x", 300) + `"}`},
+		{4, `{"reason":"wrong card","register":"till-3"}`},
+		{4, `{"reason":7}`},
 	},
 	"FuzzReviewRequests": {
 		{0, `{"note":"looked at the camera footage"}`},
@@ -204,6 +226,19 @@ func newFuzzRig(t testing.TB) *fuzzRig {
 	if err := monitor.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	// A hold, a redemption and a stamp to confirm, release and void.
+	var hold struct {
+		ReservationID string `json:"reservation_id"`
+	}
+	setup("POST", "/v1/reservations", rig.tokens["register"], map[string]any{"code": coupons.Coupons[0].Code, "ttl": "30m"}, &hold)
+	var redeemed struct {
+		RedemptionID string `json:"redemption_id"`
+	}
+	setup("POST", "/v1/redeem", rig.tokens["register"], map[string]any{"code": coupons.Coupons[0].Code}, &redeemed)
+	var stamped struct {
+		StampID string `json:"stamp_id"`
+	}
+	setup("POST", "/v1/cards/stamp", rig.tokens["register"], map[string]any{"card_code": card.Code, "stamps": 3}, &stamped)
 	var alerts struct{ Alerts []struct{ ID string } }
 	setup("GET", "/v1/alerts", rig.tokens["auditor"], nil, &alerts)
 	alert := "no-alert"
@@ -211,7 +246,8 @@ func newFuzzRig(t testing.TB) *fuzzRig {
 		alert = alerts.Alerts[0].ID
 	}
 	rig.replace = strings.NewReplacer("$COUPON", coupons.Coupons[0].Code, "$CARD", card.Code, "$PUNCH", punch.Code,
-		"$SERIAL", coupons.Coupons[0].Serial, "$BLOCKME", coupons.Coupons[1].Serial, "$ALERT", alert)
+		"$SERIAL", coupons.Coupons[0].Serial, "$BLOCKME", coupons.Coupons[1].Serial, "$ALERT", alert,
+		"$HOLD", hold.ReservationID, "$REDEMPTION", redeemed.RedemptionID, "$STAMP", stamped.StampID)
 	return rig
 }
 
@@ -276,6 +312,9 @@ func FuzzIssueRequests(f *testing.F) { fuzzRoutes(f, "FuzzIssueRequests") }
 
 // FuzzRegisterRequests fuzzes the bodies of the register routes.
 func FuzzRegisterRequests(f *testing.F) { fuzzRoutes(f, "FuzzRegisterRequests") }
+
+// FuzzDayRequests fuzzes the bodies of holds, confirms, releases and voids.
+func FuzzDayRequests(f *testing.F) { fuzzRoutes(f, "FuzzDayRequests") }
 
 // FuzzReviewRequests fuzzes the bodies of the fraud review routes.
 func FuzzReviewRequests(f *testing.F) { fuzzRoutes(f, "FuzzReviewRequests") }

@@ -4,6 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 rm -rf testdata/fuzz/FuzzAdminRequests/seed-* testdata/fuzz/FuzzIssueRequests/seed-* \
-	testdata/fuzz/FuzzRegisterRequests/seed-* testdata/fuzz/FuzzReviewRequests/seed-*
+	testdata/fuzz/FuzzRegisterRequests/seed-* testdata/fuzz/FuzzReviewRequests/seed-* \
+	testdata/fuzz/FuzzDayRequests/seed-*
 STAMPSEAL_WRITE_FUZZ_SEEDS=1 go test -count=1 -run '^TestWriteFuzzSeeds$' .
 ls testdata/fuzz/*/ | head -50
