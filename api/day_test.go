@@ -327,3 +327,39 @@ func TestRaceVoidTwiceVoidsOnce(t *testing.T) {
 		t.Errorf("after 100 voids: %s; want one void", st.raw)
 	}
 }
+
+func TestVoidsAndSettingsAreInTheAuditTrail(t *testing.T) {
+	s := newServer(t)
+	sh := s.shop("bakery-1")
+	s.program(sh, "coffee", noLimits)
+	_, code := s.coupon(sh, 1)
+	_, card := s.card(sh, "coffee")
+	r := s.must(200, "POST", "/v1/redeem", sh.register, map[string]any{"code": code, "register": "till-3"})
+	st := s.must(200, "POST", "/v1/cards/stamp", sh.register, map[string]any{"card_code": card, "stamps": 2, "register": "till-3"})
+	s.must(200, "POST", "/v1/redemptions/"+r.str("redemption_id")+"/void", sh.register, map[string]any{"reason": "refund"})
+	s.must(200, "POST", "/v1/stamps/"+st.str("stamp_id")+"/void", sh.admin, map[string]any{"reason": "wrong card"})
+	s.must(200, "PUT", "/v1/merchants/bakery-1/settings", sh.admin, map[string]any{"void_window": "1h"})
+	// An admin frees a hold that a till left behind.
+	_, code2 := s.coupon(sh, 1)
+	h := s.must(201, "POST", "/v1/reservations", sh.register, map[string]any{"code": code2, "register": "till-3"})
+	s.must(200, "POST", "/v1/reservations/"+h.str("reservation_id")+"/release", sh.admin, nil)
+
+	trail := s.must(200, "GET", "/v1/audit?merchant=bakery-1", sh.auditor, nil)
+	got := map[string]map[string]any{}
+	for _, e := range trail.get("events").([]any) {
+		ev := e.(map[string]any)
+		got[ev["action"].(string)] = ev
+	}
+	for action, want := range map[string]struct{ target, role, detail, value string }{
+		verify.AuditRedemptionVoided: {r.str("redemption_id"), "register", "reason", "refund"},
+		verify.AuditStampVoided:      {st.str("stamp_id"), "admin", "taken_back", "2"},
+		verify.AuditSettingsChanged:  {"bakery-1", "admin", "void_window", "1h0m0s"},
+		verify.AuditReservationFreed: {h.str("reservation_id"), "admin", "register", "till-3"},
+	} {
+		ev := got[action]
+		if ev == nil || ev["target"] != want.target || ev["actor_role"] != want.role || ev["actor_key_id"] == "" ||
+			ev["details"].(map[string]any)[want.detail] != want.value {
+			t.Errorf("audit entry %s = %v; want target %s by a %s key with %s=%s", action, ev, want.target, want.role, want.detail, want.value)
+		}
+	}
+}

@@ -61,7 +61,7 @@ func holdAction(w http.ResponseWriter, r *http.Request, k access.Key) (verify.Ho
 		return verify.HoldAction{}, badRequest("invalid_request", errors.New("idempotency_key is too long"))
 	}
 	return verify.HoldAction{Merchant: k.Merchant, APIKey: k.ID, Admin: k.Role == access.Admin, Source: source(r),
-		Reservation: mux.Vars(r)["id"], IdempotencyKey: body.IdempotencyKey}, nil
+		Reservation: mux.Vars(r)["id"], IdempotencyKey: body.IdempotencyKey, By: k.Actor(source(r))}, nil
 }
 
 func (a *API) confirm(w http.ResponseWriter, r *http.Request, k access.Key) error {

@@ -46,7 +46,7 @@ func (a *API) voidRequest(w http.ResponseWriter, r *http.Request, k access.Key) 
 		return verify.VoidRequest{}, err
 	}
 	return verify.VoidRequest{Merchant: merchant, APIKey: k.ID, Register: body.Register, Source: source(r),
-		ID: id, Reason: body.Reason}, nil
+		ID: id, Reason: body.Reason, By: k.Actor(source(r))}, nil
 }
 
 func (a *API) voidRedemption(w http.ResponseWriter, r *http.Request, k access.Key) error {
@@ -110,7 +110,7 @@ func (a *API) setSettings(w http.ResponseWriter, r *http.Request, k access.Key) 
 	if err := decode(w, r, &s); err != nil {
 		return err
 	}
-	if err := a.Verifier.SetSettings(merchant, s); err != nil {
+	if err := a.Verifier.SetSettings(k.Actor(source(r)), merchant, s); err != nil {
 		return err
 	}
 	a.log.Info("merchant settings changed", "merchant", merchant, "void_window", s.VoidWindow.String(), "by", k.ID)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/storage"
@@ -166,7 +167,7 @@ func TestVoidGivesTheUseBackOnceWithinTheWindow(t *testing.T) {
 	if _, err := w.v.VoidRedemption(w.void(r2.RedemptionID)); !errors.Is(err, verify.ErrVoidWindowPassed) {
 		t.Errorf("void after 25h = %v; want ErrVoidWindowPassed", err)
 	}
-	if err := w.v.SetSettings("bakery-1", verify.Settings{VoidWindow: 48 * time.Hour}); err != nil {
+	if err := w.v.SetSettings(audit.Operator, "bakery-1", verify.Settings{VoidWindow: 48 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	if v3, err := w.v.VoidRedemption(w.void(r2.RedemptionID)); err != nil || v3.UsesLeft != 1 {

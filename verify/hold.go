@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/storage"
@@ -229,9 +230,10 @@ func scoped(op, key string) string {
 
 // HoldAction is a confirm or release of a reservation.
 type HoldAction struct {
-	Merchant       string // merchant of the caller's API key
-	APIKey         string // id of the caller's API key
-	Admin          bool   // the caller is an admin of the merchant: may release any hold
+	Merchant       string      // merchant of the caller's API key
+	APIKey         string      // id of the caller's API key
+	Admin          bool        // the caller is an admin of the merchant: may release any hold
+	By             audit.Actor // for the audit trail of an admin's release
 	Source         string
 	Reservation    string
 	IdempotencyKey string
@@ -376,8 +378,14 @@ func (v *Verifier) Release(req HoldAction) (Released, error) {
 			return Released{}, ErrReservationExpired
 		}
 		out := Released{Released: true, ReservationID: req.Reservation, Serial: h.serial.String()}
-		return out, o.append(tx, event{Serial: h.serial, Ends: hseq, Reply: &reply{Released: &out},
+		err = o.append(tx, event{Serial: h.serial, Ends: hseq, Reply: &reply{Released: &out},
 			Entry: Entry{At: now.UTC(), Op: "release", Register: h.held.Register, Actor: req.APIKey, Reservation: req.Reservation}})
+		if err != nil || h.held.Key == req.APIKey {
+			return out, err
+		}
+		// An admin freed another key's hold: that is an admin action.
+		return out, audit.Record(tx, now, req.Merchant, AuditReservationFreed, req.By, req.Reservation,
+			map[string]string{"serial": out.Serial, "register": h.held.Register})
 	})
 	v.emitHeld(fraud.OpRelease, req, serial, reg, err, now, again)
 	return out, err

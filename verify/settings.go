@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/storage"
 )
 
@@ -80,13 +81,22 @@ func (v *Verifier) Settings(merchant string) (Settings, error) {
 	return s, err
 }
 
-// SetSettings replaces a merchant's settings. A new void window applies to
-// every later void, also of earlier sales.
-func (v *Verifier) SetSettings(merchant string, s Settings) error {
+// SetSettings replaces a merchant's settings, recording the change in the
+// audit trail in the same transaction. A new void window applies to every
+// later void, also of earlier sales.
+func (v *Verifier) SetSettings(by audit.Actor, merchant string, s Settings) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
 	return v.store.Update(func(tx storage.Tx) error {
-		return storage.PutJSON(tx, storage.Settings, []byte(merchant), s)
+		old, err := loadSettings(tx, merchant)
+		if err != nil {
+			return err
+		}
+		if err := storage.PutJSON(tx, storage.Settings, []byte(merchant), s); err != nil {
+			return err
+		}
+		return audit.Record(tx, v.now(), merchant, AuditSettingsChanged, by, merchant,
+			map[string]string{"void_window": s.VoidWindow.String(), "void_window_before": old.VoidWindow.String()})
 	})
 }

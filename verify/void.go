@@ -2,8 +2,10 @@ package verify
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/storage"
@@ -26,7 +28,16 @@ type VoidRequest struct {
 	Source   string
 	ID       string // redemption_id or stamp_id
 	Reason   string
+	By       audit.Actor // for the audit trail
 }
+
+// Audit trail actions of the register's day.
+const (
+	AuditRedemptionVoided = "redemption_voided"
+	AuditStampVoided      = "stamp_voided"
+	AuditReservationFreed = "reservation_released_by_admin"
+	AuditSettingsChanged  = "merchant_settings_changed"
+)
 
 func (r *VoidRequest) validate() error {
 	if len(r.Reason) > MaxReason {
@@ -136,8 +147,13 @@ func (v *Verifier) VoidRedemption(req VoidRequest) (Void, error) {
 		t := o.trail(e.Serial)
 		out := Void{Voided: true, RedemptionID: req.ID, Serial: e.Serial.String(), VoidedAt: now.UTC(), Reason: req.Reason,
 			UsesLeft: max(rec.UsesLeft(t.uses-1)-len(o.live(e.Serial, now, 0)), 0)}
-		return out, o.append(tx, event{Serial: e.Serial, Unuse: true, Voids: seq, Reply: &reply{Void: &out},
+		err = o.append(tx, event{Serial: e.Serial, Unuse: true, Voids: seq, Reply: &reply{Void: &out},
 			Entry: Entry{At: now.UTC(), Op: "void", Register: req.Register, Actor: req.APIKey, Voids: req.ID, Reason: req.Reason}})
+		if err != nil {
+			return Void{}, err
+		}
+		return out, audit.Record(tx, now, req.Merchant, AuditRedemptionVoided, req.By, req.ID, map[string]string{
+			"serial": out.Serial, "reason": req.Reason, "register": req.Register, "uses_left": strconv.Itoa(out.UsesLeft)})
 	})
 	v.emitVoid(req, serial, credential.KindCoupon, 0, err, now, again)
 	return out, err
@@ -224,6 +240,14 @@ func (v *Verifier) VoidStamp(req VoidRequest) (StampVoid, error) {
 			if err != nil {
 				return StampVoid{}, err
 			}
+		}
+		details := map[string]string{"serial": out.Serial, "reason": req.Reason, "register": req.Register,
+			"taken_back": strconv.Itoa(taken), "stamps": strconv.Itoa(out.Stamps), "reward_kept": strconv.FormatBool(out.RewardKept)}
+		for i, r := range out.RewardsRevoked {
+			details["reward_revoked_"+strconv.Itoa(i+1)] = r
+		}
+		if err := audit.Record(tx, now, req.Merchant, AuditStampVoided, req.By, req.ID, details); err != nil {
+			return StampVoid{}, err
 		}
 		return out, credential.Save(tx, e.Serial[:], &rec)
 	})
