@@ -363,3 +363,19 @@ func TestVoidsAndSettingsAreInTheAuditTrail(t *testing.T) {
 		}
 	}
 }
+
+func TestVoidThenRedeemAgainRaisesInsider(t *testing.T) {
+	s := newServer(t)
+	sh := s.shop("bakery-1")
+	_, code := s.coupon(sh, 1)
+	r := s.must(200, "POST", "/v1/redeem", sh.register, map[string]any{"code": code, "register": "till-3"})
+	s.must(200, "POST", "/v1/redemptions/"+r.str("redemption_id")+"/void", sh.register, map[string]any{"reason": "scanned by mistake"})
+	if a := s.must(200, "GET", "/v1/alerts?status=open&kind=insider", sh.auditor, nil); len(a.get("alerts").([]any)) != 0 {
+		t.Fatalf("insider alerts after one void = %s; want none", a.raw)
+	}
+	s.must(200, "POST", "/v1/redeem", sh.register, map[string]any{"code": code, "register": "till-3"})
+	a := s.must(200, "GET", "/v1/alerts?status=open&kind=insider", sh.auditor, nil)
+	if len(a.get("alerts").([]any)) != 1 || a.str("alerts", "0", "serial") != r.str("serial") {
+		t.Errorf("insider alerts after void and redeem = %s; want one for the coupon", a.raw)
+	}
+}
