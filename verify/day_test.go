@@ -282,3 +282,24 @@ func BenchmarkHoldAndConfirmParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sales/s")
 }
+
+func TestVoidedStampsNoLongerCountAgainstTheLimits(t *testing.T) {
+	w := newWorld(t, "bakery-1")
+	if _, err := w.iss.CreateProgram(credential.Program{Merchant: "bakery-1", ID: "coffee", StampsRequired: 10,
+		Reward: "free coffee", RewardValidFor: 720 * time.Hour, Limits: credential.Limits{PerDay: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	card := mustCard(t, w)
+	w.stamp(card.Code, 1)
+	third := w.stamp(card.Code, 2)
+	req := verify.StampRequest{Request: verify.Request{Merchant: "bakery-1", Code: card.Code, Register: "till-1"}, Stamps: 1}
+	if _, err := w.v.Stamp(req); !errors.Is(err, verify.ErrLimitExceeded) {
+		t.Fatalf("a fourth stamp in a day = %v; want ErrLimitExceeded", err)
+	}
+	if _, err := w.v.VoidStamp(w.void(third.StampID)); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.stamp(card.Code, 2); got.Stamps != 3 {
+		t.Errorf("stamps after the void and two more = %d; want 3", got.Stamps)
+	}
+}

@@ -217,6 +217,13 @@ func (v *Verifier) VoidStamp(req VoidRequest) (StampVoid, error) {
 		}
 		rec.Stamps -= taken
 		rec.StampsTotal = max(rec.StampsTotal-taken, 0)
+		// The voided stamps no longer count against the program's limits.
+		for i, m := range rec.Recent {
+			if m.At.Equal(e.Entry.At) && m.Stamps == taken {
+				rec.Recent = append(rec.Recent[:i:i], rec.Recent[i+1:]...)
+				break
+			}
+		}
 		out.Stamps, out.StampsTotal = rec.Stamps, rec.StampsTotal
 		for _, r := range revoked {
 			out.RewardsRevoked = append(out.RewardsRevoked, r.String())
