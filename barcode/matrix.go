@@ -8,17 +8,11 @@ import (
 	"github.com/boombuler/barcode/aztec"
 	"github.com/boombuler/barcode/code128"
 	"github.com/boombuler/barcode/datamatrix"
-	"github.com/boombuler/barcode/pdf417"
 	"github.com/boombuler/barcode/qr"
 )
 
-// pdf417Security is the PDF417 error-correction level: ISO 15438 recommends
-// 3 for 41-160 data codewords; one more for worn paper.
-const pdf417Security = 4
-
 // matrix is a symbol's module grid, the one thing PNG, SVG and PDF output
-// are drawn from. For PDF417 a "module" row is one of boombuler's pixel rows
-// (each symbol row is two of them, a 1:2 module aspect).
+// are drawn from. A PDF417 symbol row is pdf417RowHeight modules tall.
 type matrix struct {
 	w, h   int    // modules, without quiet zone
 	dark   []bool // row-major, w*h
@@ -51,8 +45,17 @@ func encode(content string, sym Symbology) (*matrix, error) {
 		code, err = datamatrix.Encode(content)
 		m.qx, m.qy = 2, 2 // ISO 16022 asks for 1
 	case PDF417:
-		code, err = pdf417.Encode(content, pdf417Security)
-		m.qx, m.qy, m.square = 2, 4, false // 2 modules wide, 2 rows tall
+		rows, err := encodePDF417(content)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrBadContent, sym, err)
+		}
+		m.qx, m.qy, m.square = 2, 2, false // ISO 15438: 2 modules on every side
+		m.w, m.h = len(rows[0]), len(rows)*pdf417RowHeight
+		m.dark = make([]bool, m.w*m.h)
+		for y := range m.h {
+			copy(m.dark[y*m.w:(y+1)*m.w], rows[y/pdf417RowHeight])
+		}
+		return m, nil
 	case Code128:
 		code, err = code128.Encode(content)
 		m.qx, m.qy, m.square = 10, 2, false // ISO 15417 asks for 10 modules

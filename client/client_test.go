@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stampseal/stampseal/client"
+	"github.com/stampseal/stampseal/internal/scan"
 	"github.com/stampseal/stampseal/internal/testserver"
 )
 
@@ -271,6 +272,14 @@ func TestBarcodesThroughTheClient(t *testing.T) {
 	if err != nil || !same.NotModified || len(same.Data) != 0 {
 		t.Fatalf("BarcodePNG with the ETag = %+v, %v; want NotModified", same, err)
 	}
+	// The PDF417 the API draws scans with a decoder stampseal did not write.
+	pdf, err := sh.issuer.BarcodePNG(ctx, card.Serial, client.BarcodeOptions{Symbology: client.PDF417, Size: 900})
+	if err != nil {
+		t.Fatalf("BarcodePNG pdf417: %v", err)
+	}
+	if got := scan.ZXing(t, pdf.Data, "PDF417"); got != card.Code {
+		t.Fatalf("the PDF417 reads %q, want the card's code %q", got, card.Code)
+	}
 	svg, err := sh.issuer.BarcodeSVG(ctx, card.Serial, client.BarcodeOptions{Symbology: client.DataMatrix})
 	if err != nil || !bytes.Contains(svg.Data, []byte("<svg")) {
 		t.Fatalf("BarcodeSVG = %.60s, %v", svg.Data, err)
@@ -287,9 +296,9 @@ func TestBarcodesThroughTheClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pdf, err := sh.issuer.CouponSheetPDF(ctx, client.SheetRequest{Merchant: sh.id, Serials: []string{batch.Coupons[0].Serial, batch.Coupons[1].Serial}})
-	if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF")) {
-		t.Fatalf("CouponSheetPDF = %.20q, %v", pdf, err)
+	sheet, err := sh.issuer.CouponSheetPDF(ctx, client.SheetRequest{Merchant: sh.id, Serials: []string{batch.Coupons[0].Serial, batch.Coupons[1].Serial}})
+	if err != nil || !bytes.HasPrefix(sheet, []byte("%PDF")) {
+		t.Fatalf("CouponSheetPDF = %.20q, %v", sheet, err)
 	}
 }
 
