@@ -44,6 +44,12 @@ func TestOneKeyRotatingLabelsIsThrottledAndAlertedOnce(t *testing.T) {
 	// abuser's labels, still redeems.
 	s.must(200, "POST", "/v1/redeem", honest, map[string]any{"code": hcode, "register": "till-3", "idempotency_key": "sale-1"})
 
+	// A customer with a real card at the abused till is still served.
+	s.must(200, "POST", "/v1/verify", sh.register, map[string]any{"code": hcode})
+	if a := s.do("POST", "/v1/verify", sh.register, map[string]any{"code": forged(3)}); a.status != 429 {
+		t.Errorf("a made-up code from the throttled key = %d, want 429", a.status)
+	}
+
 	// An auditor lifts the throttle; the key works again at once.
 	abuserID := s.must(200, "GET", "/v1/alerts?status=open&kind=guessing", sh.auditor, nil).str("alerts", "0", "evidence", "api_keys", "0")
 	if abuserID == "" {
@@ -53,7 +59,7 @@ func TestOneKeyRotatingLabelsIsThrottledAndAlertedOnce(t *testing.T) {
 	if lift.get("lifted") != true {
 		t.Errorf("lift = %s, want lifted true", lift.raw)
 	}
-	s.must(200, "POST", "/v1/verify", sh.register, map[string]any{"code": hcode})
+	s.must(200, "POST", "/v1/verify", sh.register, map[string]any{"code": forged(3)})
 	other := s.shop("bakery-2")
 	if a := s.do("POST", "/v1/throttles/"+abuserID+"/lift", other.register, nil); a.status != 403 {
 		t.Errorf("a register lifting a throttle = %d, want 403", a.status)

@@ -48,7 +48,7 @@ func (a *API) toVerify(r *http.Request, k access.Key, c codeRequest) (verify.Req
 	}
 	req := verify.Request{Merchant: k.Merchant, Code: c.Code, ShortCode: c.ShortCode, Register: c.Register,
 		APIKey: k.ID, Source: source(r), IdempotencyKey: c.IdempotencyKey}
-	if a.Throttle != nil {
+	if a.Throttle != nil && verify.Guessable(req) {
 		if wait, ok := a.Throttle.Throttled(req.Merchant, k.ID); ok {
 			return req, &Error{Status: http.StatusTooManyRequests, Code: "throttled",
 				Message: "too many invalid codes from this API key; wait before trying again",

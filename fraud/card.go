@@ -103,61 +103,51 @@ func (m *Monitor) placesRule(merchant string, st *cardState, u *use, card func(k
 }
 
 // lifeRules compare the card's day and week with what one person, or a
-// family sharing a card, does.
+// family sharing a paper card (one pocket at a time, each at most twice a
+// day), does. Days are calendar days (UTC): a copy's holders each keep
+// their own day.
 func (m *Monitor) lifeRules(st *cardState, u *use, card func(kind, sev, rule string) finding, found *findings) {
 	c := &m.cfg
 	day := int64(24 * time.Hour)
-	visits, last := 1, u.at
-	shops := map[string]bool{}
+	visits, last := 1, u.at // within 24 h
+	rewards := u.rewards    // within the card window
+	today, todayVisits, todayLast := u.at/day, 1, u.at
+	shops := map[string]bool{} // today
 	if u.shop != "" {
 		shops[u.shop] = true
 	}
-	rewards := u.rewards
-	splits := map[int64]map[string]bool{}
-	addSplit := func(x *use) {
-		if x.shop == "" {
-			return
-		}
-		d := x.at / day // calendar days (UTC): a copy's holders each keep their own day
-		if splits[d] == nil {
-			splits[d] = map[string]bool{}
-		}
-		splits[d][x.shop] = true
-	}
-	addSplit(u)
 	for i := len(st.uses) - 1; i >= 0; i-- {
 		p := &st.uses[i]
 		if !p.stamping() {
 			continue
 		}
 		rewards += p.rewards
-		addSplit(p)
+		if p.at/day == today {
+			if todayLast-p.at >= int64(c.VisitGap) {
+				todayVisits++
+			}
+			todayLast = p.at
+			if p.shop != "" {
+				shops[p.shop] = true
+			}
+		}
 		if u.at-p.at < day {
 			if last-p.at >= int64(c.VisitGap) {
 				visits++
 			}
 			last = p.at
-			if p.shop != "" {
-				shops[p.shop] = true
-			}
-		}
-	}
-	split := 0
-	for _, s := range splits {
-		if len(s) >= 2 {
-			split++
 		}
 	}
 	var f finding
 	switch {
-	case len(shops) > c.DayShops:
+	case len(shops) > c.DayShops && todayVisits > c.DayShops+1:
 		f = card(KindClonedCard, SeverityMedium, m.rules.dayShops)
 	case visits > c.DayVisits:
 		f = card(KindClonedCard, SeverityMedium, m.rules.dayVisits)
+	case todayVisits >= c.MixedVisits && len(shops) >= 2:
+		f = card(KindClonedCard, SeverityMedium, m.rules.mixedVisits)
 	case rewards > c.WeekRewards:
 		f = card(KindClonedCard, SeverityMedium, m.rules.weekRewards)
-	case split >= c.SplitDays:
-		f = card(KindClonedCard, SeverityMedium, m.rules.splitDays)
 	default:
 		return
 	}

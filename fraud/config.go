@@ -23,16 +23,19 @@ type Config struct {
 	TravelSpeed float64
 	TravelSlack time.Duration
 
-	// Card life over CardWindow (a week): more than DayVisits visits or
-	// DayShops distinct shops in 24 h, more than WeekRewards rewards paid
-	// out, or SplitDays days on which the card was at two or more shops
-	// raise cloned_card. A visit is a stamp or claim at least VisitGap after
-	// the card's previous one (a double scan is one visit).
-	CardWindow  time.Duration
-	DayVisits   int
-	DayShops    int
+	// Card life over CardWindow (a week): more than DayVisits visits in
+	// 24 h, more than DayShops distinct shops in one day (with at least two
+	// visits more than DayShops: a copy's holders, not a family), or
+	// more than WeekRewards rewards paid out raise cloned_card. A visit is
+	// a stamp or claim at least VisitGap after the card's previous one (a
+	// double scan is one visit).
+	CardWindow time.Duration
+	DayVisits  int
+	DayShops   int
+	// MixedVisits visits in one day at two shops or more raise cloned_card:
+	// a family of two, each at most twice a day, makes four.
+	MixedVisits int
 	WeekRewards int
-	SplitDays   int
 	VisitGap    time.Duration
 
 	// GuessLimit invalid codes from one API key within GuessWindow, or
@@ -102,8 +105,8 @@ func DefaultConfig() Config {
 		CardWindow:         7 * 24 * time.Hour,
 		DayVisits:          5,
 		DayShops:           2,
+		MixedVisits:        5,
 		WeekRewards:        3,
-		SplitDays:          4,
 		VisitGap:           2 * time.Minute,
 		GuessLimit:         20,
 		GuessWindow:        time.Minute,
@@ -117,7 +120,7 @@ func DefaultConfig() Config {
 		VelocityStamps:     12,
 		VelocityWindow:     2 * time.Hour,
 		Shift:              8 * time.Hour,
-		ShiftVisits:        5,
+		ShiftVisits:        4,
 		ShiftVisitsRepeat:  4,
 		QuickClaim:         2 * time.Minute,
 		InsiderQuickClaims: 3,
@@ -150,8 +153,8 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	for _, p := range []struct{ v, def *int }{
-		{&c.DayVisits, &d.DayVisits}, {&c.DayShops, &d.DayShops}, {&c.WeekRewards, &d.WeekRewards},
-		{&c.SplitDays, &d.SplitDays}, {&c.GuessLimit, &d.GuessLimit}, {&c.GuessHour, &d.GuessHour},
+		{&c.DayVisits, &d.DayVisits}, {&c.DayShops, &d.DayShops}, {&c.MixedVisits, &d.MixedVisits}, {&c.WeekRewards, &d.WeekRewards},
+		{&c.GuessLimit, &d.GuessLimit}, {&c.GuessHour, &d.GuessHour},
 		{&c.GuessDay, &d.GuessDay}, {&c.PeerMin, &d.PeerMin}, {&c.ShapedLimit, &d.ShapedLimit},
 		{&c.VelocityLimit, &d.VelocityLimit}, {&c.VelocityStamps, &d.VelocityStamps},
 		{&c.ShiftVisits, &d.ShiftVisits}, {&c.ShiftVisitsRepeat, &d.ShiftVisitsRepeat},

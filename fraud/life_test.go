@@ -67,13 +67,21 @@ func TestCardLifeAndShift(t *testing.T) {
 			steps: []step{{0, stampAt("key-n1", card)}, {12 * time.Second, at(OpVerify, "key-n1", card)}}},
 
 		// a card's life
-		"a card at three shops in a day is cloned": {
-			steps:     []step{{0, stampAt("key-n1", card)}, {3 * time.Hour, stampAt("key-c1", card)}, {3 * time.Hour, stampAt("key-s1", card)}},
+		"a card at three shops in four visits of a day is cloned": {
+			steps:     []step{{0, stampAt("key-n1", card)}, {2 * time.Hour, stampAt("key-c1", card)}, {2 * time.Hour, stampAt("key-s1", card)}, {2 * time.Hour, stampAt("key-n2", card)}},
 			wantKinds: []string{KindClonedCard}},
+		"a family at three shops in three visits of a day raises nothing": {
+			steps: []step{{0, stampAt("key-n1", card)}, {3 * time.Hour, stampAt("key-c1", card)}, {3 * time.Hour, stampAt("key-s1", card)}}},
+		"five visits in a day at two shops is a copied card": {
+			steps: []step{{0, stampAt("key-n1", card)}, {2 * time.Hour, stampAt("key-s1", card)}, {2 * time.Hour, stampAt("key-n2", card)},
+				{2 * time.Hour, stampAt("key-s1", card)}, {2 * time.Hour, stampAt("key-n1", card)}},
+			wantKinds: []string{KindClonedCard}},
+		"a family's four visits in a day at two shops raise nothing": {
+			steps: []step{{0, stampAt("key-n1", card)}, {2 * time.Hour, stampAt("key-n2", card)}, {4 * time.Hour, stampAt("key-s1", card)}, {2 * time.Hour, stampAt("key-s1", card)}}},
 		"a regular every morning for a month raises nothing": {
 			steps: repeat(30, 24*time.Hour, func(int) Event { return stampAt("key-n1", card) })},
 		"a heavy regular three times a day for a week, twice at another shop, raises nothing": {
-			steps: days(7, 12*time.Hour, func(d int) []step {
+			steps: days(7, 16*time.Hour, func(d int) []step {
 				third := "key-n2"
 				if d == 2 || d == 5 {
 					third = "key-c1"
@@ -88,14 +96,9 @@ func TestCardLifeAndShift(t *testing.T) {
 			wantKinds: []string{KindClonedCard}},
 		"three rewards in a week raise nothing": {
 			steps: repeat(3, 48*time.Hour, func(int) Event { return withRewards(stampAt("key-n1", card), 1) })},
-		"a card at two shops on four days of a week is cloned": {
-			steps: days(4, 20*time.Hour, func(int) []step {
-				return []step{{0, stampAt("key-n1", card)}, {3 * time.Hour, stampAt("key-s1", card)}}
-			}),
-			wantKinds: []string{KindClonedCard}},
-		"a family at two shops on three days of a week raises nothing": {
-			steps: days(3, 20*time.Hour, func(int) []step {
-				return []step{{0, stampAt("key-n1", card)}, {3 * time.Hour, stampAt("key-s1", card)}}
+		"a family at two shops every day of a week raises nothing": {
+			steps: days(7, 16*time.Hour, func(int) []step {
+				return []step{{0, stampAt("key-n1", card)}, {8 * time.Hour, stampAt("key-s1", card)}}
 			})},
 
 		// velocity
@@ -109,6 +112,10 @@ func TestCardLifeAndShift(t *testing.T) {
 		"one till giving one card five visits in a shift is insider": {
 			steps:     repeat(5, 90*time.Minute, func(int) Event { return stampAt("key-n1", card) }),
 			wantKinds: []string{KindInsider}},
+		"a family's three visits a day through one till raise nothing": {
+			steps: days(5, 16*time.Hour, func(int) []step {
+				return []step{{0, stampAt("key-n1", card)}, {3 * time.Hour, stampAt("key-n1", card)}, {4 * time.Hour, stampAt("key-n1", card)}}
+			})},
 		"one till giving one card four visits a shift on two days is insider": {
 			steps: days(2, 16*time.Hour, func(int) []step {
 				return repeat(4, 2*time.Hour, func(int) Event { return stampAt("key-n1", card) })

@@ -37,7 +37,7 @@ import (
 //     place; stamps on a staff card; a key's large share of a card's
 //     stamps; an issuer key minting beyond its limit. One incident per key.
 type rules struct {
-	counterfeit, shaped, replay, replayStale, duplicate, travel, dayVisits, dayShops, weekRewards, splitDays,
+	counterfeit, shaped, replay, replayStale, duplicate, travel, dayVisits, dayShops, mixedVisits, weekRewards,
 	velocityLimit, velocityRate, velocityStamps, unissued, compromised,
 	guessMinute, guessHour, guessDay, guessPeers,
 	insiderShare, insiderQuick, insiderShift, insiderShifts, insiderStaff, issueFlood string
@@ -52,9 +52,9 @@ func newRules(c Config) rules {
 		duplicate:      fmt.Sprintf("one card was used through two tills of one shop within %v", c.DuplicateWindow),
 		travel:         fmt.Sprintf("one card was used at two shops faster than a person travels (%.0f km/h plus %v)", c.TravelSpeed, c.TravelSlack),
 		dayVisits:      fmt.Sprintf("one card made more than %d visits within 24h", c.DayVisits),
-		dayShops:       fmt.Sprintf("one card was used at more than %d shops within 24h", c.DayShops),
+		dayShops:       fmt.Sprintf("one card was used at more than %d shops in one day", c.DayShops),
+		mixedVisits:    fmt.Sprintf("one card made %d visits in one day at two shops or more", c.MixedVisits),
 		weekRewards:    fmt.Sprintf("one card earned more than %d rewards within %v", c.WeekRewards, c.CardWindow),
-		splitDays:      fmt.Sprintf("one card was at two or more shops on %d days within %v", c.SplitDays, c.CardWindow),
 		velocityLimit:  "a stamp or claim went over the program's limit",
 		velocityRate:   fmt.Sprintf("more than %d stamps, claims or redemptions of one code within %v", c.VelocityLimit, c.VelocityWindow),
 		velocityStamps: fmt.Sprintf("more than %d stamps on one card within %v", c.VelocityStamps, c.VelocityWindow),

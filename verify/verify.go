@@ -347,3 +347,15 @@ func reason(err error) fraud.Reason {
 	}
 	return fraud.ReasonError
 }
+
+// Guessable reports whether a request could be a guess: a short code, or
+// a code that is not even of stampseal's form. A well-formed code cannot
+// be guessed (its signature is checked), so a till whose key is throttled
+// for guessing still serves the customer who shows a real card.
+func Guessable(req Request) bool {
+	if req.Code == "" {
+		return true
+	}
+	_, err := credential.Parse(req.Code)
+	return err != nil
+}

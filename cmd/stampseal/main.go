@@ -31,6 +31,7 @@ Commands:
   restore           put a snapshot back as the database
   till              run a till agent that keeps selling when the network drops
   bench             drive a server (or --self, an in-process one) with a mixed load; print latency
+  simulate          measure fraud detection on a simulated month of a bakery chain
 
 Run "stampseal <command> -h" for a command's flags.
 `
@@ -92,6 +93,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return tillAgent(args[1:], stderr)
 	case args[0] == "bench":
 		return bench(args[1:], stdout, stderr)
+	case args[0] == "simulate":
+		return simulate(args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])

@@ -1,0 +1,35 @@
+package sim
+
+import (
+	"os"
+	"testing"
+)
+
+// TestSmallMonth runs a small version of the month: every attack kind,
+// a few hundred cards over ten days, through the real service.
+func TestSmallMonth(t *testing.T) {
+	rep, err := Run(Config{Days: 12, Customers: 250, Attacks: 2, Seed: 7, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Write(os.Stdout)
+	for _, k := range rep.Kinds {
+		if k.Recall < 1 {
+			t.Errorf("%s: caught %d of %d, want all (missed %v)", k.Kind, k.Caught, k.Attacks, k.MissedSubject)
+		}
+		if k.OnTime < k.Caught {
+			t.Errorf("%s: %d of %d caught within %v, want all (worst %v)", k.Kind, k.OnTime, k.Caught, k.Target, k.WorstDetect)
+		}
+	}
+	if rep.HonestRequests < 1000 {
+		t.Fatalf("only %d honest requests: the month is too small to say anything", rep.HonestRequests)
+	}
+	// Fewer than 1 in 10,000 each; this small month has a few thousand
+	// honest requests, so any false alert or refusal fails it.
+	if rep.FalsePer10k >= 1 {
+		t.Errorf("false alerts = %d (%.2f per 10,000 honest requests), want below 1 per 10,000", rep.FalseAlerts, rep.FalsePer10k)
+	}
+	if rep.RefusedPer10k >= 1 {
+		t.Errorf("honest refusals = %d (%.2f per 10,000), want below 1 per 10,000: %v", rep.HonestRefused, rep.RefusedPer10k, rep.Refusals)
+	}
+}
