@@ -9,9 +9,9 @@ import (
 
 // Cache holds rendered PNGs in memory, least recently used first out once
 // their bytes pass a bound. The barcode of a credential never changes, so
-// an entry is never stale; the HTTP layer can serve it with
-// "Cache-Control: public, max-age=31536000, immutable" and answer
-// If-None-Match with 304. A Cache is safe for concurrent use, and
+// an entry is never stale; the API serves it with "Cache-Control: private,
+// max-age=31536000, immutable" (private: a barcode is a bearer credential,
+// not for shared caches) and answers If-None-Match with 304. A Cache is safe for concurrent use, and
 // concurrent first fetches of one entry render it once.
 type Cache struct {
 	maxBytes int

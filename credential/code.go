@@ -177,8 +177,8 @@ type Code struct {
 	KeyID     uint32 // from the signature's Tink prefix
 }
 
-// tinkPrefix is the output prefix Tink puts before a signature: a version
-// byte of 1 and the 32-bit key id. It is how the key id travels in the code.
+// tinkPrefixLen is the length of the output prefix Tink puts before a
+// signature: a version byte of 1 and the 32-bit key id. It is how the key id travels in the code.
 const tinkPrefixLen = 5
 
 // Encode writes claims (in their binary form) and a Tink signature as a code.

@@ -1,8 +1,11 @@
 // Package shortcode makes and checks short human codes such as
 // "K7QF-3MZ9-W2XD" that a cashier can type when a scanner fails.
 //
-// A code is 11 random symbols (55 bits from crypto/rand) and one check
-// symbol, drawn from Crockford's base32 alphabet (0-9 A-Z without I L O U),
+// A credential's code is derived, not drawn: Keyed computes its 11 data
+// symbols (55 bits) from the credential's serial under a server secret, so
+// it can be printed again at any time and is never stored. (New draws
+// random ones, for tests and tools.) A code is those 11 symbols and one
+// check symbol, from Crockford's base32 alphabet (0-9 A-Z without I L O U),
 // written in three groups of four. The check symbol is a Damm-style check
 // over GF(32): it catches every single-symbol substitution and every
 // adjacent transposition, so a typo is reported as ErrBadCheck before any

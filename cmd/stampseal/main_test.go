@@ -16,7 +16,9 @@ import (
 	"time"
 )
 
-// binary builds stampseal once per test run.
+// binary builds stampseal into the test's temporary directory; each test
+// that runs the binary builds it (the build cache makes the later ones
+// quick).
 func binary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "stampseal")
