@@ -166,3 +166,26 @@ func TestClaimRetryIsNoReplay(t *testing.T) {
 		t.Errorf("alert after a second claim = %q, want replay", k)
 	}
 }
+
+func TestGarbageFromOneKeyUnderManyLabelsIsThrottledButRealCardsPass(t *testing.T) {
+	s := newServer(t)
+	sh := s.shop("bakery-1")
+	_, code := s.coupon(sh, 1)
+	throttled := 0
+	for i := range 40 {
+		if a := s.do("POST", "/v1/verify", sh.register, map[string]any{"code": fmt.Sprintf("garbage-%d", i), "register": fmt.Sprintf("till-%d", i)}); a.status == 429 {
+			throttled++
+		}
+	}
+	if throttled == 0 {
+		t.Error("40 garbage codes from one key under 40 labels were never throttled")
+	}
+	if n := len(s.must(200, "GET", "/v1/alerts?status=open&kind=guessing", sh.auditor, nil).get("alerts").([]any)); n != 1 {
+		t.Errorf("guessing alerts = %d, want 1", n)
+	}
+	if n := len(s.must(200, "GET", "/v1/alerts?status=open&kind=counterfeit", sh.auditor, nil).get("alerts").([]any)); n != 0 {
+		t.Errorf("counterfeit alerts for garbage = %d, want none: a malformed scan is no forgery", n)
+	}
+	// The same till still redeems a customer's real coupon.
+	s.must(200, "POST", "/v1/redeem", sh.register, map[string]any{"code": code, "idempotency_key": "sale-1"})
+}

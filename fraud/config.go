@@ -40,9 +40,10 @@ type Config struct {
 
 	// GuessLimit invalid codes from one API key within GuessWindow, or
 	// GuessHour within an hour, or GuessDay within a day, raise guessing
-	// and throttle that key (only that key) for ThrottleFor. A malformed
-	// scan without stampseal's shape counts towards the alert but never
-	// throttles: an honest till with a misconfigured scanner is not locked.
+	// and throttle that key (only that key) for ThrottleFor. The throttle
+	// refuses only requests that could be guesses (short codes, texts that
+	// are not a code): an honest till with a misreading scanner still
+	// serves every real card.
 	// PeerMin invalid codes in a day at PeerFactor times the rate of the
 	// merchant's other keys also raise guessing (slow guessing).
 	GuessLimit  int

@@ -13,10 +13,13 @@ func (m *Monitor) keyDay(ev *Event, now int64, found *findings) {
 	}
 	c := &m.cfg
 	invalid := ev.Result.invalid()
-	// A mis-scan (a product barcode, a loyalty card of another scheme) and a
-	// mistyped short code count towards the alert but never throttle: an
-	// honest till must not be locked out by its scanner.
-	throttles := invalid && !(ev.Result == ReasonMalformed && !ev.Shaped) && ev.Result != ReasonBadShortCode
+	// Every invalid code counts and may throttle the key: the throttle
+	// refuses only what could be a guess (see verify.Guessable), so a till
+	// whose scanner misreads is never kept from serving a real card. The
+	// comparison with peers counts only what could be a guess at a real
+	// code, not mis-scans or a short code's typos.
+	serious := invalid && !(ev.Result == ReasonMalformed && !ev.Shaped) && ev.Result != ReasonBadShortCode
+	throttles := invalid
 
 	// The merchant's totals first, so that the key compares with its peers
 	// as they stand before this event.
@@ -30,7 +33,7 @@ func (m *Monitor) keyDay(ev *Event, now int64, found *findings) {
 	}
 	tot.rollDay(now)
 	tot.requests++
-	if throttles {
+	if serious {
 		tot.invalid++
 	}
 	allReq, allInv := tot.requests, tot.invalid
@@ -51,8 +54,8 @@ func (m *Monitor) keyDay(ev *Event, now int64, found *findings) {
 		sh.mu.Unlock()
 		return
 	}
-	if throttles {
-		ks.invalid++ // the peer comparison counts what could be guesses, not mis-scans
+	if serious {
+		ks.invalid++
 	}
 	hour := int64(time.Hour)
 	var rule string
