@@ -219,6 +219,7 @@ var kindHelp = map[string]string{
 	fraud.KindCompromisedKey:     "A code signed by a key that was marked compromised was presented.",
 	fraud.KindGuessing:           "Many invalid codes came from one register or address: someone may be guessing codes.",
 	fraud.KindInsider:            "One register or key keeps favouring the same few cards.",
+	fraud.KindClonedCard:         "One card was used in a way one person cannot: at two shops faster than travel allows, more visits or shops in a day than a family makes, or rewards faster than any customer. Shops, times and rewards paid out are in the evidence.",
 	fraud.KindOfflineDoubleSpend: "A single-use code was used twice, at least once at a till that was offline. Registers and times list both sides, the use that was kept first; the second was honoured at the till and recorded as a loss.",
 }
 
