@@ -43,6 +43,7 @@ var fuzzTargets = map[string][]fuzzRoute{
 		{"/v1/apikeys", "root"},
 		{"/v1/apikeys", "admin"},
 		{"/v1/merchants/fzrot/keys/rotate", "root"},
+		{"/v1/apikeys/key_fuzz/revoke", "root"},
 	},
 	"FuzzIssueRequests": {
 		{"/v1/programs", "issuer"},
@@ -68,6 +69,7 @@ var fuzzTargets = map[string][]fuzzRoute{
 		{"/v1/alerts/$ALERT/resolve", "auditor"},
 		{"/v1/credentials/$SERIAL/block", "auditor"},
 		{"/v1/credentials/$BLOCKME/block", "admin"},
+		{"/v1/credentials/$BLOCKME/unblock", "auditor"},
 	},
 }
 
@@ -96,6 +98,10 @@ var fuzzSeeds = map[string][]fuzzSeed{
 		{3, `[]`},
 		{0, `{"id":1e400}`},
 		{1, `{"merchant":"fz","role":"register","name":"till"} {}`},
+		{1, `{"merchant":"fz","role":"register","name":"till","expires_in":"720h"}`},
+		{1, `{"merchant":"fz","role":"register","name":"till","expires_in":"-1ns"}`},
+		{4, `{"reason":"till stolen"}`},
+		{4, `{"reason":"\udfff"}`},
 	},
 	"FuzzIssueRequests": {
 		{0, `{"merchant":"fz","id":"coffee","stamps_required":10,"reward":"free coffee","reward_valid_for":"720h","limits":{"per_request":5,"per_hour":10,"per_day":20}}`},
@@ -133,6 +139,9 @@ var fuzzSeeds = map[string][]fuzzSeed{
 		{3, `{"card_code":"$CARD","punch_code":"$PUNCH","register":"till-3"}`},
 		{3, `{"card_code":"$CARD","punch_code":"$COUPON"}`},
 		{3, `{"card_code":"$PUNCH","punch_code":"$CARD"}`},
+		{0, `{"code":"$COUPON\r\n"}`},
+		{1, `{"code":"\t$COUPON \r\n","register":"till-3","idempotency_key":"k3"}`},
+		{3, `{"card_code":"$CARD\n","punch_code":" $PUNCH\r"}`},
 	},
 	"FuzzDayRequests": {
 		{0, `{"code":"$COUPON","register":"till-3","ttl":"5m","idempotency_key":"h1"}`},
@@ -157,6 +166,8 @@ var fuzzSeeds = map[string][]fuzzSeed{
 		{1, `{"reason":"` + strings.Repeat("x", 300) + `"}`},
 		{2, `{"reason":"sold online"}`},
 		{2, `{}`},
+		{3, `{"reason":"the customer showed the original"}`},
+		{3, `{"reason":""}`},
 	},
 }
 

@@ -127,3 +127,42 @@ func TestRootLeadsToTheReviewPage(t *testing.T) {
 		t.Errorf("GET /nothing-here = %d, want 404", p.status)
 	}
 }
+
+func TestBlockThenUnblockFromTheAlertPage(t *testing.T) {
+	s := newStack(t)
+	tokens := s.merchant(t, "bakery-1", "Corner Bakery", access.Auditor)
+	a := s.replay(t, "bakery-1")
+	b := s.browser(t)
+	b.mustLogin(tokens[access.Auditor])
+	detail := b.get("/ui/alerts/" + a.ID)
+	token := detail.csrf(t)
+	if strings.Contains(detail.body, `id="unblock-form"`) {
+		t.Fatal("an unblocked card's alert page offers to unblock it")
+	}
+	if p := b.post("/ui/credentials/"+a.Serial+"/block", map[string][]string{"csrf": {token}, "alert": {a.ID}, "reason": {"copied"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("block: %d", p.status)
+	}
+	page := b.get("/ui/alerts/" + a.ID)
+	if !strings.Contains(page.body, `id="unblock-form"`) {
+		t.Fatalf("a blocked card's alert page lacks the unblock form:\n%s", page.body)
+	}
+	if p := b.post("/ui/credentials/"+a.Serial+"/unblock", map[string][]string{"csrf": {token}, "alert": {a.ID}, "reason": {" "}}); p.status != http.StatusUnprocessableEntity {
+		t.Errorf("unblock without a reason: %d, want 422", p.status)
+	}
+	p := b.post("/ui/credentials/"+a.Serial+"/unblock", map[string][]string{"csrf": {token}, "alert": {a.ID}, "reason": {"the customer showed the original"}})
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/alerts/"+a.ID {
+		t.Fatalf("unblock: %d to %q", p.status, p.header.Get("Location"))
+	}
+	if st, err := s.verifier.Status("bakery-1", a.Serial); err != nil || st.Status == "blocked" {
+		t.Errorf("after unblock the card is %q (%v)", st.Status, err)
+	}
+	if p := b.post("/ui/credentials/"+a.Serial+"/unblock", map[string][]string{"csrf": {token}, "alert": {a.ID}, "reason": {"again"}}); p.status != http.StatusNotFound {
+		t.Errorf("unblocking a card that is not blocked: %d, want 404", p.status)
+	}
+	trail := b.get("/ui/audit")
+	for _, want := range []string{`data-action="credential_blocked"`, `data-action="credential_unblocked"`, "the customer showed the original"} {
+		if !strings.Contains(trail.body, want) {
+			t.Errorf("audit page lacks %q", want)
+		}
+	}
+}

@@ -106,6 +106,7 @@ func (u *UI) Mount(r *mux.Router) {
 	s.HandleFunc("/alerts/{id}/resolve", u.signedInPost(u.resolve)).Methods("POST")
 	s.HandleFunc("/credentials/{serial}/block", u.signedInPost(u.block)).Methods("POST")
 	s.HandleFunc("/audit", u.signedIn(u.auditTrail)).Methods("GET", "HEAD")
+	s.HandleFunc("/credentials/{serial}/unblock", u.signedInPost(u.unblock)).Methods("POST")
 	s.PathPrefix("/static/").Handler(u.static).Methods("GET", "HEAD")
 	// Anything else under /ui answers an HTML page, not the API's JSON.
 	s.PathPrefix("/").HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

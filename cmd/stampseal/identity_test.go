@@ -295,3 +295,46 @@ func TestAuditTrailIsKeptInBackups(t *testing.T) {
 		t.Error("the trail carries a token")
 	}
 }
+
+func TestAPIKeyListAndRevokeCommands(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	var out, errb bytes.Buffer
+	cli := func(args ...string) (map[string]any, error) {
+		t.Helper()
+		out.Reset()
+		errb.Reset()
+		err := run(append(args, "--data", data), &out, &errb)
+		var m map[string]any
+		json.Unmarshal(out.Bytes(), &m)
+		return m, err
+	}
+	if _, err := cli("merchant", "create", "--id", "bakery-1", "--name", "Corner Bakery"); err != nil {
+		t.Fatal(err, errb.String())
+	}
+	created, err := cli("apikey", "create", "--merchant", "bakery-1", "--role", "register", "--name", "till 3", "--expires-in", "720h")
+	if err != nil || created["token"] == nil || created["expires_at"] == nil {
+		t.Fatalf("apikey create: %v %v", err, created)
+	}
+	token, id := created["token"].(string), created["id"].(string)
+	list, err := cli("apikey", "list", "--merchant", "bakery-1")
+	if err != nil || strings.Contains(out.String(), token) || strings.Contains(out.String(), "hash") {
+		t.Fatalf("apikey list: %v, or it shows the token:\n%s", err, out.String())
+	}
+	if keys := list["apikeys"].([]any); len(keys) != 1 || keys[0].(map[string]any)["id"] != id {
+		t.Fatalf("apikey list = %v", list)
+	}
+	if _, err := cli("apikey", "revoke", "--id", id); err == nil {
+		t.Error("revoke without a reason succeeded")
+	}
+	revoked, err := cli("apikey", "revoke", "--id", id, "--reason", "till stolen")
+	if err != nil || revoked["apikey"].(map[string]any)["revoked_at"] == nil {
+		t.Fatalf("apikey revoke: %v %v", err, revoked)
+	}
+	list, _ = cli("apikey", "list", "--merchant", "bakery-1")
+	if list["apikeys"].([]any)[0].(map[string]any)["revoked_at"] == nil {
+		t.Errorf("listed after revoke: %v", list)
+	}
+	if _, err := cli("apikey", "revoke", "--id", "key_nope", "--reason", "x"); err == nil {
+		t.Error("revoking an unknown key succeeded")
+	}
+}
