@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -80,6 +81,7 @@ type Agent struct {
 
 	view        atomic.Pointer[view]
 	online      atomic.Bool
+	disowned    atomic.Bool  // the server refused the till's key: nothing is decided offline
 	lastContact atomic.Int64 // unix nanoseconds
 	etag        atomic.Pointer[string]
 
@@ -114,6 +116,7 @@ func Open(cfg Config) (*Agent, error) {
 	if t := led.timeState(keyContact); !t.IsZero() {
 		a.lastContact.Store(t.UnixNano())
 	}
+	a.disowned.Store(string(led.state(keyDisowned)) == "true")
 	etag := string(led.state(keyETag))
 	a.etag.Store(&etag)
 	if raw := led.state(keySnapshot); raw != nil {
@@ -166,6 +169,31 @@ func (a *Agent) wake() {
 	}
 }
 
+// keyAnswer notes what the server's answer says of the till's key: a 401
+// (revoked, expired, unknown) disowns the agent, which from then on
+// decides nothing offline, also across restarts, until the server takes
+// the key again. A till whose key was revoked must not keep selling by
+// cutting its own network.
+func (a *Agent) keyAnswer(status int) {
+	var change bool
+	switch {
+	case status == http.StatusUnauthorized:
+		change = !a.disowned.Swap(true)
+	case status != 0 && status < 300:
+		change = a.disowned.Swap(false)
+	}
+	if change {
+		v := []byte("false")
+		if a.disowned.Load() {
+			v = []byte("true")
+			a.log.Warn("till: the server refuses this till's key; offline decisions stop")
+		}
+		if err := a.led.putState(map[string][]byte{string(keyDisowned): v}); err != nil {
+			a.log.Error("till: store key state", "err", err)
+		}
+	}
+}
+
 // contact notes that the server answered.
 func (a *Agent) contact() {
 	a.lastContact.Store(a.now().UnixNano())
@@ -190,8 +218,9 @@ func (a *Agent) Refresh(ctx context.Context) error {
 		a.unreachable(err)
 		return err
 	}
+	a.contact()
+	a.keyAnswer(client.StatusOf(err))
 	if err != nil {
-		a.contact()
 		return err
 	}
 	now := a.now()
@@ -243,9 +272,12 @@ func (a *Agent) Sync(ctx context.Context) error {
 			return err
 		}
 		if err != nil {
+			a.contact()
+			a.keyAnswer(client.StatusOf(err))
 			return err
 		}
 		a.contact()
+		a.keyAnswer(http.StatusOK)
 		byKey := make(map[string]client.SyncResult, len(results))
 		for _, r := range results {
 			byKey[r.IdempotencyKey] = r
@@ -276,6 +308,7 @@ func (a *Agent) Sync(ctx context.Context) error {
 type Health struct {
 	Status         string     `json:"status"`
 	Online         bool       `json:"online"`
+	KeyRefused     bool       `json:"key_refused"` // the server answered 401 to the till's key: no offline decisions
 	QueueLength    int        `json:"queue_length"`
 	OldestQueuedAt *time.Time `json:"oldest_queued_at,omitempty"`
 	OldestQueued   float64    `json:"oldest_queued_seconds"`
@@ -287,7 +320,7 @@ type Health struct {
 // Health reports the agent's state.
 func (a *Agent) Health() Health {
 	now := a.now()
-	h := Health{Status: "ok", Online: a.online.Load(), SnapshotAge: -1}
+	h := Health{Status: "ok", Online: a.online.Load(), KeyRefused: a.disowned.Load(), SnapshotAge: -1}
 	var oldest time.Time
 	h.QueueLength, oldest = a.led.queueState()
 	if !oldest.IsZero() {

@@ -383,3 +383,23 @@ func TestOfflineValueCap(t *testing.T) {
 		t.Errorf("after a sync, offline again: %d %s, want 200", r.status, r.raw)
 	}
 }
+
+func TestRevokedTillKeyDecidesNothingOffline(t *testing.T) {
+	s := newServer(t)
+	sh := s.shop("bakery-1")
+	key := must(t, 201, s.url, "POST", "/v1/apikeys", adminToken, map[string]any{"merchant": sh.id, "role": "register", "name": "till 1"})
+	_, coupon := s.coupon(sh, nil)
+	net := newNetwork(t, s.url)
+	a := newAgent(t, net.url(), key.str("token"), nil)
+	must(t, 200, s.url, "POST", "/v1/apikeys/"+key.str("id")+"/revoke", adminToken, map[string]any{"reason": "till stolen"})
+	if r := a.do(t, "/v1/redeem", map[string]any{"code": coupon, "register": "till-1"}); r.status != 401 {
+		t.Fatalf("redeem with a revoked key, online: %d %s, want the server's 401", r.status, r.raw)
+	}
+	net.refuse()
+	if r := a.do(t, "/v1/redeem", map[string]any{"code": coupon, "register": "till-1"}); r.status != 503 || r.str("offline") != "true" {
+		t.Errorf("redeem with a revoked key, network cut: %d %s, want 503", r.status, r.raw)
+	}
+	if h := a.Health(); !h.KeyRefused || h.QueueLength != 0 {
+		t.Errorf("health: %+v, want key_refused and nothing queued", h)
+	}
+}

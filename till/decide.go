@@ -93,6 +93,7 @@ var (
 	errNotAllowed     = &refusal{http.StatusServiceUnavailable, "offline_not_allowed", "the server cannot be reached and this offer may not be used offline", nil}
 	errTooLong        = &refusal{http.StatusServiceUnavailable, "offline_too_long", "this till has been offline longer than the offer allows", nil}
 	errCapped         = &refusal{http.StatusServiceUnavailable, "offline_cap_reached", "this till has redeemed as much offline as the merchant allows before it syncs", nil}
+	errDisowned       = &refusal{http.StatusServiceUnavailable, "offline_unavailable", "the server refused this till's API key; nothing is decided offline until it takes it again", nil}
 	errInvalidRequest = &refusal{http.StatusBadRequest, "invalid_request", "the request is not one this till understands", nil}
 )
 

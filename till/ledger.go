@@ -36,6 +36,7 @@ var (
 	keyETag       = []byte("etag")        // its ETag
 	keySnapshotAt = []byte("snapshot_at") // when it was fetched (RFC 3339)
 	keyContact    = []byte("contact")     // when the server last answered
+	keyDisowned   = []byte("disowned")    // "true" once the server refused the till's key
 )
 
 // queued is an operation waiting for the server.

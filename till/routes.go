@@ -102,6 +102,7 @@ func (a *Agent) serve(w http.ResponseWriter, r *http.Request, op string) {
 	}
 	if err == nil {
 		a.contact()
+		a.keyAnswer(ans.status)
 		if ans.status == http.StatusOK {
 			a.noteOnlineUse(op, &req)
 		}
@@ -173,6 +174,8 @@ func (a *Agent) noteOnlineUse(op string, req *posRequest) {
 func (a *Agent) decide(op string, req *posRequest) ([]byte, *refusal) {
 	v := a.view.Load()
 	switch {
+	case a.disowned.Load():
+		return nil, errDisowned
 	case v == nil:
 		return nil, errNoSnapshot
 	case req.ShortCode != "":
