@@ -13,7 +13,7 @@ import (
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/api"
-	"github.com/stampseal/stampseal/loadgen"
+	"github.com/stampseal/stampseal/internal/loadgen"
 )
 
 func bench(args []string, stdout, stderr io.Writer) error {

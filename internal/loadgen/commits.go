@@ -1,13 +1,16 @@
 package loadgen
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/stampseal/stampseal/client"
 )
 
 // commitStats is the server's group-commit histogram as /metrics shows it.
@@ -23,17 +26,13 @@ type commitStats struct {
 const commitMetric = "stampseal_storage_commit_duration_seconds"
 const batchMetric = "stampseal_storage_commit_batch_writes"
 
-// scrapeCommits reads the commit histograms from the server at addr.
-func scrapeCommits(client *http.Client, addr string) (commitStats, error) {
-	resp, err := client.Get(addr + "/metrics")
+// scrapeCommits reads the commit histograms from the server's /metrics.
+func scrapeCommits(api *client.Client) (commitStats, error) {
+	text, err := api.Metrics(context.Background())
 	if err != nil {
 		return commitStats{}, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return commitStats{}, fmt.Errorf("GET /metrics answered %d", resp.StatusCode)
-	}
-	return parseCommits(resp.Body)
+	return parseCommits(bytes.NewReader(text))
 }
 
 func parseCommits(r io.Reader) (commitStats, error) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stampseal/stampseal/client"
 	"github.com/stampseal/stampseal/metrics"
 )
 
@@ -13,7 +14,11 @@ func TestCommitReportReadsTheServersHistogram(t *testing.T) {
 	m := metrics.New()
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
-	before, err := scrapeCommits(srv.Client(), srv.URL)
+	api, err := client.New(srv.URL, client.WithHTTPClient(srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := scrapeCommits(api)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +28,7 @@ func TestCommitReportReadsTheServersHistogram(t *testing.T) {
 	}{{4, time.Millisecond}, {8, time.Millisecond}, {12, 3 * time.Millisecond}, {16, 12 * time.Millisecond}} {
 		m.Commit(c.writes, c.took)
 	}
-	after, err := scrapeCommits(srv.Client(), srv.URL)
+	after, err := scrapeCommits(api)
 	if err != nil {
 		t.Fatal(err)
 	}
