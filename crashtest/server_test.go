@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stampseal/stampseal/client"
 )
 
 // bootstrapToken is the admin key every test server starts with.
@@ -244,11 +246,7 @@ func (s *server) must(c *http.Client, want int, method, path, token string, body
 }
 
 // issued is a credential as the issuing routes return it.
-type issued struct {
-	Serial string `json:"serial"`
-	Code   string `json:"code"`
-	Kind   string `json:"kind"`
-}
+type issued = client.Credential
 
 // shop is a merchant set up for a test: an issuer key, register keys and a
 // stamp-card program without limits.
@@ -259,25 +257,47 @@ type shop struct {
 	program   string
 }
 
+// api is the typed client of s as key token, over c.
+func (s *server) api(t testing.TB, c *http.Client, token string) *client.Client {
+	t.Helper()
+	api, err := client.New(s.base, client.WithToken(token), client.WithHTTPClient(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
+}
+
+// fatal fails t with err and the server's log.
+func (s *server) fatal(t testing.TB, what string, err error) {
+	t.Helper()
+	t.Fatalf("%s: %v\nserver log:\n%s", what, err, s.logTail())
+}
+
 func setupShop(t testing.TB, s *server, c *http.Client, merchant string, registers int) shop {
 	t.Helper()
-	s.must(c, 201, "POST", "/v1/merchants", bootstrapToken, map[string]string{"id": merchant, "name": "Crash Bakery"})
-	key := func(role, name string) string { return apiKey(t, s, c, merchant, role, name) }
-	sh := shop{merchant: merchant, issuer: key("issuer", "pos"), program: "coffee"}
-	for i := range registers {
-		sh.registers = append(sh.registers, key("register", fmt.Sprintf("till %d", i+1)))
+	ctx := context.Background()
+	if _, err := s.api(t, c, bootstrapToken).CreateMerchant(ctx, merchant, "Crash Bakery"); err != nil {
+		s.fatal(t, "create merchant", err)
 	}
-	s.must(c, 201, "POST", "/v1/programs", sh.issuer, map[string]any{"merchant": merchant, "id": sh.program,
-		"stamps_required": 10, "reward": "free coffee", "reward_valid_for": "720h",
-		"limits": map[string]int{"per_request": 0, "per_hour": 0, "per_day": 0}})
+	key := func(role, name string) string { return apiKey(t, s, c, merchant, role, name) }
+	sh := shop{merchant: merchant, issuer: key(client.RoleIssuer, "pos"), program: "coffee"}
+	for i := range registers {
+		sh.registers = append(sh.registers, key(client.RoleRegister, fmt.Sprintf("till %d", i+1)))
+	}
+	if _, err := s.api(t, c, sh.issuer).CreateProgram(ctx, client.Program{Merchant: merchant, ID: sh.program, StampsRequired: 10,
+		Reward: "free coffee", RewardValidFor: client.Duration(720 * time.Hour), Limits: &client.Limits{}}); err != nil {
+		s.fatal(t, "create program", err)
+	}
 	return sh
 }
 
 // apiKey creates an API key and returns its token.
 func apiKey(t testing.TB, s *server, c *http.Client, merchant, role, name string) string {
 	t.Helper()
-	var k struct{ Token string }
-	s.must(c, 201, "POST", "/v1/apikeys", bootstrapToken, map[string]string{"merchant": merchant, "role": role, "name": name}).decode(t, &k)
+	k, err := s.api(t, c, bootstrapToken).CreateAPIKey(context.Background(), client.APIKeyRequest{Merchant: merchant, Role: role, Name: name})
+	if err != nil {
+		s.fatal(t, "create "+role+" key", err)
+	}
 	if k.Token == "" {
 		t.Fatalf("apikey answer for %s has no token", role)
 	}
@@ -286,9 +306,11 @@ func apiKey(t testing.TB, s *server, c *http.Client, merchant, role, name string
 
 func (sh shop) coupons(t testing.TB, s *server, c *http.Client, maxUses, count int) []issued {
 	t.Helper()
-	var out struct{ Coupons []issued }
-	s.must(c, 201, "POST", "/v1/coupons", sh.issuer, map[string]any{"merchant": sh.merchant, "offer": "2 croissants for 1",
-		"valid_for": "168h", "max_uses": maxUses, "count": count}).decode(t, &out)
+	out, err := s.api(t, c, sh.issuer).IssueCoupons(context.Background(), client.CouponRequest{Merchant: sh.merchant,
+		Offer: "2 croissants for 1", ValidFor: client.Duration(168 * time.Hour), MaxUses: maxUses, Count: count})
+	if err != nil {
+		s.fatal(t, "issue coupons", err)
+	}
 	if len(out.Coupons) != count {
 		t.Fatalf("minted %d coupons, want %d", len(out.Coupons), count)
 	}
@@ -297,8 +319,10 @@ func (sh shop) coupons(t testing.TB, s *server, c *http.Client, maxUses, count i
 
 func (sh shop) card(t testing.TB, s *server, c *http.Client) issued {
 	t.Helper()
-	var out issued
-	s.must(c, 201, "POST", "/v1/cards", sh.issuer, map[string]string{"merchant": sh.merchant, "program": sh.program}).decode(t, &out)
+	out, err := s.api(t, c, sh.issuer).IssueCard(context.Background(), sh.merchant, sh.program)
+	if err != nil {
+		s.fatal(t, "issue card", err)
+	}
 	return out
 }
 
