@@ -48,6 +48,7 @@ type Deps struct {
 	Metrics  *metrics.Metrics  // optional
 	Offline  *offline.Service  // optional: snapshot and sync for till agents
 	Policies *offline.Policies // with Offline: offline policies of programs, batches, merchants
+	Report   Figures           // optional: the owner's figures (GET /v1/merchants/{id}/stats)
 	Log      *slog.Logger      // optional
 	// IssueLimit bounds how fast one API key mints; zero: DefaultIssueLimit.
 	IssueLimit IssueLimit
@@ -121,6 +122,9 @@ func New(d Deps) *API {
 	a.routeLists(r)
 	a.routeHolds(r)
 	a.routeVoids(r)
+	if d.Report != nil {
+		a.routeStats(r)
+	}
 	if d.Review != nil {
 		a.routeReview(r)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/metrics"
 	"github.com/stampseal/stampseal/offline"
+	"github.com/stampseal/stampseal/report"
 	"github.com/stampseal/stampseal/shortcode"
 	"github.com/stampseal/stampseal/storage"
 	"github.com/stampseal/stampseal/verify"
@@ -92,8 +93,13 @@ func newStack(t testing.TB, path, masterText string, opts ...verify.Option) *sta
 	}
 	short, _ := shortcode.NewKeyed(secret)
 	monitor := fraud.New(store, fraud.DefaultConfig())
+	book, err := report.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := observers{monitor, book}
 	iss := issuer.New(store, ring, issuer.WithShortCodes(short))
-	ver, err := verify.New(store, ring, append([]verify.Option{verify.WithRewards(iss), verify.WithShortCodes(short), verify.WithObserver(monitor)}, opts...)...)
+	ver, err := verify.New(store, ring, append([]verify.Option{verify.WithRewards(iss), verify.WithShortCodes(short), verify.WithObserver(events)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,8 +108,17 @@ func newStack(t testing.TB, path, masterText string, opts ...verify.Option) *sta
 		t.Fatal(err)
 	}
 	return &stack{store: store, ring: ring, monitor: monitor, deps: api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver,
-		Store: store, Throttle: monitor, Observer: monitor, Review: monitor, Detect: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short,
+		Store: store, Throttle: monitor, Observer: events, Review: monitor, Detect: monitor, Report: book, Barcodes: barcode.NewCache(8 << 20), Short: short,
 		Metrics: metrics.New(), Offline: offline.NewService(store, ring, ver, monitor), Policies: offline.NewPolicies(store)}}
+}
+
+// observers hands every event to each of its members, as serve does.
+type observers []verify.Observer
+
+func (o observers) Observe(ev fraud.Event) {
+	for _, m := range o {
+		m.Observe(ev)
+	}
 }
 
 func (s *server) stop() {

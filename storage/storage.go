@@ -32,6 +32,7 @@ const (
 	AlertIndex  Bucket = "alertindex"  // incident key -> alert id
 	Blocklist   Bucket = "blocklist"   // serial -> block record
 	Meta        Bucket = "meta"        // schema version, bootstrap markers
+	Report      Bucket = "report"      // merchant/refused/day -> refusals seen that day (the owner's figures; the rest is rebuilt from the journal)
 	Offline     Bucket = "offline"     // offline policies, synced operations of till agents, offline losses
 	Settings    Bucket = "settings"    // merchant id -> the register's day settings (void window)
 	Audit       Bucket = "audit"       // merchant, 0, ^sequence -> one audit entry, newest first
@@ -39,7 +40,7 @@ const (
 )
 
 // Buckets lists every keyspace.
-var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta, Offline, Settings, Audit, Places}
+var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta, Offline, Settings, Audit, Places, Report}
 
 // Tx is one serializable transaction.
 type Tx interface {

@@ -30,6 +30,7 @@ Commands:
   backup            write a consistent snapshot of the database
   restore           put a snapshot back as the database
   till              run a till agent that keeps selling when the network drops
+  stats rebuild     rebuild the owner's figures from the ledger and print them
   bench             drive a server (or --self, an in-process one) with a mixed load; print latency
   simulate          measure fraud detection on a simulated month of a bakery chain
 
@@ -91,6 +92,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return restore(args[1:], stdout, stderr)
 	case args[0] == "till":
 		return tillAgent(args[1:], stderr)
+	case two == "stats rebuild":
+		return statsRebuild(args[2:], stdout, stderr)
 	case args[0] == "bench":
 		return bench(args[1:], stdout, stderr)
 	case args[0] == "simulate":

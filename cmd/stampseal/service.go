@@ -15,6 +15,7 @@ import (
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/metrics"
 	"github.com/stampseal/stampseal/offline"
+	"github.com/stampseal/stampseal/report"
 	"github.com/stampseal/stampseal/verify"
 	"github.com/stampseal/stampseal/web"
 )
@@ -24,6 +25,7 @@ import (
 type service struct {
 	ledger  *ledger
 	monitor *fraud.Monitor
+	report  *report.Book
 	handler http.Handler
 }
 
@@ -38,28 +40,34 @@ type serviceOptions struct {
 func openService(df *dataFlags, stderr io.Writer, log *slog.Logger, o serviceOptions) (*service, error) {
 	m := metrics.New()
 	var monitor *fraud.Monitor
+	var book *report.Book
 	decisions := observerFunc(func(ev fraud.Event) {
 		if ev.Op != fraud.OpIssue {
 			m.Decision(string(ev.Op), string(ev.Result))
 		}
 		monitor.Observe(ev)
+		book.Observe(ev)
 	})
 	l, err := df.open(stderr, verify.WithObserver(decisions))
 	if err != nil {
 		return nil, err
 	}
 	monitor = fraud.New(l.store, fraud.DefaultConfig(), fraud.WithMetrics(m), fraud.WithLogger(log))
+	if book, err = report.Open(l.store); err != nil {
+		l.close()
+		return nil, err
+	}
 	m.Register(metrics.NewStorageCollector(l.storageStats))
 	l.store.ObserveCommits(m.Commit)
 	failures := access.NewFailureThrottle(0, 0) // one for the API and the review page
 	a := api.New(api.Deps{Access: l.access, Keys: l.ring, Issuer: l.issuer, Verifier: l.verifier, Store: l.store,
 		Throttle: monitor, Observer: decisions, Review: monitor, Detect: monitor, Barcodes: barcode.NewCache(o.cacheBytes), Short: l.short,
 		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit, Failures: failures,
-		Offline: offline.NewService(l.store, l.ring, l.verifier, monitor), Policies: offline.NewPolicies(l.store)})
+		Offline: offline.NewService(l.store, l.ring, l.verifier, monitor), Policies: offline.NewPolicies(l.store), Report: book})
 	ui := web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Audit: audit.New(l.store), Log: log, Failures: failures})
 	ui.Mount(a.Router())
 	a.AcceptSessions(ui.SignedIn)
-	return &service{ledger: l, monitor: monitor, handler: a}, nil
+	return &service{ledger: l, monitor: monitor, report: book, handler: a}, nil
 }
 
 // server is the HTTP server for the service: timeouts against slow
@@ -85,6 +93,11 @@ func (s *service) serveUntil(ctx context.Context, ln net.Listener, log *slog.Log
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	sweepDone := make(chan struct{})
 	go func() { defer close(sweepDone); s.sweepIdempotency(sweepCtx, log) }()
+	stopReport, reportDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(reportDone)
+		s.report.Run(stopReport, time.Second, func(err error) { log.Error("owner's figures", "err", err) })
+	}()
 
 	var serveErr error
 	select {
@@ -99,6 +112,8 @@ func (s *service) serveUntil(ctx context.Context, ln net.Listener, log *slog.Log
 	}
 	stopSweep()
 	<-sweepDone
+	close(stopReport)
+	<-reportDone
 	if err := s.monitor.Flush(); err != nil {
 		log.Error("flush fraud alerts", "err", err)
 	}

@@ -1,0 +1,178 @@
+package report_test
+
+import (
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/issuer"
+	"github.com/stampseal/stampseal/keys"
+	"github.com/stampseal/stampseal/report"
+	"github.com/stampseal/stampseal/storage"
+	"github.com/stampseal/stampseal/verify"
+)
+
+// shop is a real ledger with a clock that the test moves day by day.
+type shop struct {
+	t     *testing.T
+	path  string
+	db    *storage.Bolt
+	iss   *issuer.Issuer
+	v     *verify.Verifier
+	book  *report.Book
+	clock atomic.Pointer[time.Time]
+}
+
+var day0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+
+func newShop(t *testing.T) *shop {
+	s := &shop{t: t, path: filepath.Join(t.TempDir(), "stampseal.db")}
+	s.clock.Store(&day0)
+	db, err := storage.OpenBolt(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	master, _ := keys.NewMasterKeyText()
+	aead, _ := keys.ParseMasterKey(master)
+	ring := keys.NewRing(db, aead)
+	if err := ring.Create("bakery"); err != nil {
+		t.Fatal(err)
+	}
+	s.db = db
+	if s.book, err = report.Open(db); err != nil {
+		t.Fatal(err)
+	}
+	s.iss = issuer.New(db, ring, issuer.WithClock(s.now))
+	if s.v, err = verify.New(db, ring, verify.WithClock(s.now), verify.WithRewards(s.iss), verify.WithObserver(s.book)); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *shop) now() time.Time    { return *s.clock.Load() }
+func (s *shop) at(days int, h int) { n := day0.AddDate(0, 0, days).Add(time.Duration(h) * time.Hour); s.clock.Store(&n) }
+
+// issued tells the Book of an issuance, as the API does.
+func (s *shop) issued(c credential.Issued) {
+	s.book.Observe(fraud.Event{Time: s.now(), Op: fraud.OpIssue, Result: fraud.ResultOK, Merchant: "bakery", Kind: c.Kind.String(), Serial: c.Serial})
+}
+
+func (s *shop) card() string {
+	c, err := s.iss.Card("bakery", "coffee")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.issued(c)
+	return c.Code
+}
+
+func (s *shop) stamp(code string, n int) []credential.Issued {
+	r, err := s.v.Stamp(verify.StampRequest{Request: verify.Request{Merchant: "bakery", Code: code, Register: "till-1"}, Stamps: n})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r.Rewards
+}
+
+func (s *shop) stats(from, to int) report.Stats {
+	s.t.Helper()
+	st, err := s.book.Stats("bakery", day0.AddDate(0, 0, from), day0.AddDate(0, 0, to))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return st
+}
+
+func TestFiguresOverDays(t *testing.T) {
+	s := newShop(t)
+	eur := func(n int64) []credential.Value { return []credential.Value{{Amount: n, Currency: "EUR"}} }
+	if _, err := s.iss.CreateProgram(credential.Program{Merchant: "bakery", ID: "coffee", StampsRequired: 2, Reward: "coffee",
+		RewardValidFor: 48 * time.Hour, Value: &credential.Value{Amount: 300, Currency: "EUR"}}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := s.card(), s.card()
+	s.stamp(a, 1)
+	s.at(2, 0)
+	r1 := s.stamp(a, 1)[0]
+	s.stamp(b, 2) // its reward expires on day 4, never redeemed
+	s.at(3, 0)
+	if _, err := s.v.Redeem(verify.Request{Merchant: "bakery", Code: r1.Code, Register: "till-2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.v.Redeem(verify.Request{Merchant: "bakery", Code: r1.Code, Register: "till-2"}); err == nil {
+		t.Fatal("a reward redeemed twice")
+	}
+	s.at(6, 0)
+	s.stamp(a, 1)
+
+	week := s.stats(0, 6)
+	three := 3.0
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"cards issued", week.CardsIssued, 2},
+		{"active cards", week.ActiveCards, 2},
+		{"stamps", week.Stamps, 5},
+		{"rewards earned", week.RewardsEarned, 2},
+		{"rewards redeemed", week.RewardsRedeemed, 1},
+		{"rewards outstanding after one expired", week.RewardsOutstanding, 0},
+		{"value earned", week.RewardsEarnedValue, eur(600)},
+		{"value outstanding", week.RewardsOutstandingValue, []credential.Value{}},
+		{"repeat visit rate", week.RepeatVisitRate, 0.5},
+		{"median days between visits (2 and 4)", week.MedianDaysBetweenVisits, &three},
+		{"refused", week.Refused, map[string]int{"already_redeemed": 1}},
+		{"refused value", week.RefusedValue, eur(300)},
+		{"registers", week.Registers, []report.Register{{Register: "till-1", Stamps: 5}, {Register: "till-2", Redemptions: 1}}},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %v; want %v", c.name, c.got, c.want)
+		}
+	}
+	var outstanding []int
+	for _, d := range week.Days {
+		outstanding = append(outstanding, d.RewardsOutstanding)
+	}
+	if want := []int{0, 0, 2, 1, 0, 0, 0}; !slices.Equal(outstanding, want) {
+		t.Errorf("rewards outstanding per day = %v; want %v", outstanding, want)
+	}
+	// A window of day 3 alone carries the rewards earned before it.
+	d3 := s.stats(3, 3)
+	if d3.RewardsOutstanding != 1 || !reflect.DeepEqual(d3.RewardsOutstandingValue, eur(300)) || d3.RewardsRedeemed != 1 ||
+		d3.ActiveCards != 0 || d3.MedianDaysBetweenVisits != nil || d3.Stamps != 0 {
+		t.Errorf("day 3 = %+v", d3)
+	}
+
+	// Rebuilt from the ledger alone, the Book gives the same figures.
+	rebuilt, err := report.Open(s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := rebuilt.Stats("bakery", day0, day0.AddDate(0, 0, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(again, week) {
+		t.Errorf("rebuilt figures differ:\n got %+v\nwant %+v", again, week)
+	}
+}
+
+func TestWindowIsChecked(t *testing.T) {
+	s := newShop(t)
+	if _, err := s.book.Stats("bakery", day0, day0.AddDate(0, 0, -1)); err != report.ErrWindow {
+		t.Errorf("backwards window: err = %v", err)
+	}
+	if _, err := s.book.Stats("bakery", day0, day0.AddDate(6, 0, 0)); err != report.ErrWindow {
+		t.Errorf("six-year window: err = %v", err)
+	}
+	st, err := s.book.Stats("nobody", day0, day0)
+	if err != nil || st.CardsIssued != 0 || len(st.Days) != 1 {
+		t.Errorf("unknown merchant: %+v, %v", st, err)
+	}
+}

@@ -1,0 +1,35 @@
+package verify
+
+import (
+	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/storage"
+)
+
+// JournalEvent is one committed event of the journal as readers outside
+// this package see it: the credential it is about, whether it counted as a
+// use, and its history entry. The remembered answer is not shown.
+type JournalEvent struct {
+	Seq    uint64
+	Serial credential.Serial
+	Use    bool
+	Entry  Entry
+}
+
+// ReadJournal calls fn, inside tx, for every journal event after sequence
+// number after, in commit order, and returns the last sequence number read
+// (after itself when there is nothing new). Sequence numbers of committed
+// events have no gaps: a rolled-back transaction rolls its numbers back.
+func ReadJournal(tx storage.Tx, after uint64, fn func(JournalEvent) error) (uint64, error) {
+	for seq := after + 1; ; seq++ {
+		if tx.Get(storage.History, seqKey(seq)) == nil {
+			return seq - 1, nil
+		}
+		e, err := readEvent(tx, seq)
+		if err != nil {
+			return seq - 1, err
+		}
+		if err := fn(JournalEvent{Seq: seq, Serial: e.Serial, Use: e.Use, Entry: e.Entry}); err != nil {
+			return seq - 1, err
+		}
+	}
+}
