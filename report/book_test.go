@@ -55,8 +55,11 @@ func newShop(t *testing.T) *shop {
 	return s
 }
 
-func (s *shop) now() time.Time    { return *s.clock.Load() }
-func (s *shop) at(days int, h int) { n := day0.AddDate(0, 0, days).Add(time.Duration(h) * time.Hour); s.clock.Store(&n) }
+func (s *shop) now() time.Time { return *s.clock.Load() }
+func (s *shop) at(days int, h int) {
+	n := day0.AddDate(0, 0, days).Add(time.Duration(h) * time.Hour)
+	s.clock.Store(&n)
+}
 
 // issued tells the Book of an issuance, as the API does.
 func (s *shop) issued(c credential.Issued) {
