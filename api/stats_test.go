@@ -138,7 +138,6 @@ func TestStatsOfAKnownDay(t *testing.T) {
 
 	got := s.must(200, "GET", path, sh.auditor, nil)
 	checkFigures(t, got, want)
-	t.Logf("figures: %s", got.raw)
 	if days := got.get("days").([]any); len(days) != report.DefaultWindow {
 		t.Errorf("the default window has %d days; want %d", len(days), report.DefaultWindow)
 	}
