@@ -59,6 +59,14 @@ func TestCheckNamesAnUndescribedRoute(t *testing.T) {
 
 func TestUndescribedAndUnserved(t *testing.T) {
 	s := MustLoad(t)
+	// Mark a served route planned for this test, as stats was before it
+	// was served: the description may have no planned route left.
+	op := s.Doc.Paths.Value("/v1/merchants/{id}/stats").Get
+	if op.Extensions == nil {
+		op.Extensions = map[string]any{}
+	}
+	op.Extensions[Planned] = true
+	t.Cleanup(func() { delete(op.Extensions, Planned) })
 	served := []Route{{"POST", "/v1/redeem"}, {"GET", "/v1/gift-cards/{id}"}, {"GET", "/v1/merchants/{id}/stats"}}
 	got := strings.Join(s.Undescribed(served), "\n")
 	for _, want := range []string{
