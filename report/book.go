@@ -311,6 +311,22 @@ func (b *Book) apply(tx storage.Tx, e *verify.JournalEvent) error {
 			x.rewardsExpiring++
 			x.expiringValue.add(rec.Value, 1)
 		}
+	case en.Op == "void" && e.Voids != 0:
+		return b.void(tx, e)
+	case en.Op == "revoked":
+		// A reward taken back because the stamps that earned it were voided.
+		rec, err := b.record(tx, e.Serial.String())
+		if err != nil || rec == nil || rec.RewardOf == "" {
+			return err
+		}
+		d := b.day(rec.Merchant, rec.IssuedAt)
+		d.rewardsEarned--
+		d.earnedValue.add(rec.Value, -1)
+		if !rec.Expires.IsZero() {
+			x := b.day(rec.Merchant, rec.Expires)
+			x.rewardsExpiring--
+			x.expiringValue.add(rec.Value, -1)
+		}
 	case en.Op == "redeem" && e.Use:
 		rec, err := b.record(tx, e.Serial.String())
 		if err != nil || rec == nil {
@@ -333,6 +349,50 @@ func (b *Book) apply(tx storage.Tx, e *verify.JournalEvent) error {
 			c.redeemed++
 			c.redeemedValue.add(rec.Value, 1)
 		}
+	}
+	return nil
+}
+
+// void takes back, on the day it happened, the redemption or the stamps
+// that e voids: a voided use did not happen.
+func (b *Book) void(tx storage.Tx, e *verify.JournalEvent) error {
+	v, err := verify.JournalEventAt(tx, e.Voids)
+	if err != nil {
+		return err
+	}
+	en := &v.Entry
+	switch {
+	case e.Unuse && en.Op == "redeem":
+		rec, err := b.record(tx, v.Serial.String())
+		if err != nil || rec == nil {
+			return err
+		}
+		d := b.day(rec.Merchant, en.At)
+		d.register(en.Register).Redemptions--
+		if rec.RewardOf != "" {
+			d.rewardsRedeemed--
+			d.rewardRedeemedValue.add(rec.Value, -1)
+			if !rec.Expires.IsZero() {
+				x := b.day(rec.Merchant, rec.Expires)
+				x.rewardsExpiring++
+				x.expiringValue.add(rec.Value, 1)
+			}
+		} else {
+			d.couponsRedeemed--
+			d.couponRedeemedValue.add(rec.Value, -1)
+			c := d.campaign(rec.Offer)
+			c.redeemed--
+			c.redeemedValue.add(rec.Value, -1)
+		}
+	case !e.Unuse && (en.Op == "stamp" || en.Op == "claim"):
+		c, err := b.knownCard(tx, v.Serial)
+		if err != nil || c == nil {
+			return err
+		}
+		d := b.day(c.merchant, en.At)
+		d.stamps -= en.Stamps
+		d.register(en.Register).Stamps -= en.Stamps
+		d.unvisit(c.idx, en.At.Unix())
 	}
 	return nil
 }

@@ -179,3 +179,66 @@ func TestWindowIsChecked(t *testing.T) {
 		t.Errorf("unknown merchant: %+v, %v", st, err)
 	}
 }
+
+func TestVoidsAreTakenBack(t *testing.T) {
+	s := newShop(t)
+	if _, err := s.iss.CreateProgram(credential.Program{Merchant: "bakery", ID: "coffee", StampsRequired: 2, Reward: "coffee",
+		RewardValidFor: 48 * time.Hour, Value: &credential.Value{Amount: 300, Currency: "EUR"}}); err != nil {
+		t.Fatal(err)
+	}
+	a := s.card()
+	reward := s.stamp(a, 2)[0]
+	red, err := s.v.Redeem(verify.Request{Merchant: "bakery", Code: reward.Code, Register: "till-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.v.Stamp(verify.StampRequest{Request: verify.Request{Merchant: "bakery", Code: a, Register: "till-2"}, Stamps: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coupons, err := s.iss.Coupons(issuer.CouponRequest{Merchant: "bakery", Offer: "croissant"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.issued(coupons[0])
+	cr, err := s.v.Redeem(verify.Request{Merchant: "bakery", Code: coupons[0].Code, Register: "till-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := s.stats(0, 0)
+	if before.RewardsRedeemed != 1 || before.Stamps != 3 || before.CouponsRedeemed != 1 {
+		t.Fatalf("before the voids: %+v", before)
+	}
+	for _, id := range []string{red.RedemptionID, cr.RedemptionID} {
+		if _, err := s.v.VoidRedemption(verify.VoidRequest{Merchant: "bakery", ID: id, Reason: "wrong item"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.v.VoidStamp(verify.VoidRequest{Merchant: "bakery", ID: st.StampID, Reason: "wrong card"}); err != nil {
+		t.Fatal(err)
+	}
+	after := s.stats(0, 0)
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"stamps", after.Stamps, 2},
+		{"rewards redeemed", after.RewardsRedeemed, 0},
+		{"rewards outstanding", after.RewardsOutstanding, 1},
+		{"coupons redeemed", after.CouponsRedeemed, 0},
+		{"registers", after.Registers, []report.Register{{Register: "till-1", Stamps: 2}}},
+		{"repeat visits", after.RepeatVisitRate, 0.0},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("after the voids, %s = %v; want %v", c.name, c.got, c.want)
+		}
+	}
+	rebuilt, err := report.Open(s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := rebuilt.Stats("bakery", day0, day0)
+	if !reflect.DeepEqual(again, after) {
+		t.Errorf("rebuilt after voids:\n got %+v\nwant %+v", again, after)
+	}
+}

@@ -80,3 +80,13 @@ func (d *day) campaign(offer string) *campaignDay {
 	}
 	return c
 }
+
+// unvisit removes one visit of card at at: a voided stamp was no visit.
+func (d *day) unvisit(card int32, at int64) {
+	for i := len(d.visits) - 1; i >= 0; i-- {
+		if d.visits[i] == (visit{card, at}) {
+			d.visits = append(d.visits[:i], d.visits[i+1:]...)
+			return
+		}
+	}
+}

@@ -189,7 +189,9 @@ func (b *Book) stats(merchant string, first, last int32) Stats {
 	s.CouponsRedeemedValue, s.RefusedValue = couponV.List(), refusedV.List()
 	s.RedemptionRate = rate(s.CouponsRedeemed, s.CouponsIssued)
 	for _, r := range registers {
-		s.Registers = append(s.Registers, *r)
+		if r.Stamps != 0 || r.Redemptions != 0 { // all voided: nothing happened there
+			s.Registers = append(s.Registers, *r)
+		}
 	}
 	sort.Slice(s.Registers, func(i, j int) bool { return s.Registers[i].Register < s.Registers[j].Register })
 	for offer, c := range campaigns {

@@ -11,8 +11,19 @@ import (
 type JournalEvent struct {
 	Seq    uint64
 	Serial credential.Serial
-	Use    bool
+	Use    bool   // counts against the serial's uses
+	Unuse  bool   // gives one use back (a voided redemption)
+	Voids  uint64 // the redemption or stamp event this event voids
 	Entry  Entry
+}
+
+// JournalEventAt reads the journal event with sequence number seq.
+func JournalEventAt(tx storage.Tx, seq uint64) (JournalEvent, error) {
+	e, err := readEvent(tx, seq)
+	if err != nil {
+		return JournalEvent{}, err
+	}
+	return JournalEvent{Seq: seq, Serial: e.Serial, Use: e.Use, Unuse: e.Unuse, Voids: e.Voids, Entry: e.Entry}, nil
 }
 
 // ReadJournal calls fn, inside tx, for every journal event after sequence
@@ -28,7 +39,7 @@ func ReadJournal(tx storage.Tx, after uint64, fn func(JournalEvent) error) (uint
 		if err != nil {
 			return seq - 1, err
 		}
-		if err := fn(JournalEvent{Seq: seq, Serial: e.Serial, Use: e.Use, Entry: e.Entry}); err != nil {
+		if err := fn(JournalEvent{Seq: seq, Serial: e.Serial, Use: e.Use, Unuse: e.Unuse, Voids: e.Voids, Entry: e.Entry}); err != nil {
 			return seq - 1, err
 		}
 	}
