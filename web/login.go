@@ -96,11 +96,6 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.log.Error("ui sign-in: authenticate", "err", err)
 		u.showLogin(w, r, http.StatusInternalServerError, "", "Signing in failed on the server. Try again in a moment.")
 		return
-	case k.Merchant == access.AllMerchants:
-		u.log.Warn("ui sign-in refused: all-merchants key", "key_id", k.ID)
-		u.showLogin(w, r, http.StatusForbidden, "",
-			"This is an all-merchants admin key. The review page shows one merchant at a time: sign in with an auditor or admin key of that merchant.")
-		return
 	case !k.Can(k.Merchant, access.Auditor, access.Admin):
 		u.log.Warn("ui sign-in refused: role", "key_id", k.ID, "role", k.Role)
 		u.showLogin(w, r, http.StatusForbidden, "",
@@ -130,6 +125,10 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, cookie(r, SessionCookie, id, SessionTTL))
 	http.SetCookie(w, cookie(r, LoginCookie, "", 0))
 	u.log.Info("ui signed in", "key_id", k.ID, "merchant", k.Merchant, "role", k.Role)
+	if k.Merchant == access.AllMerchants {
+		seeOther(w, r, Prefix+"merchant") // one merchant at a time: the admin picks
+		return
+	}
 	seeOther(w, r, Prefix+"alerts")
 }
 

@@ -44,6 +44,7 @@ type session struct {
 	role           access.Role
 	merchant       string
 	merchantName   string
+	anyMerchant    bool // the all-merchants admin: merchant is the one picked, "*" until then
 	csrf           string
 	flash          string
 	expires        time.Time
@@ -85,7 +86,7 @@ func randomToken() string {
 func (s *sessions) create(k access.Key, merchantName string) (id string, sess session, err error) {
 	id = randomToken()
 	sess = session{keyID: k.ID, keyName: k.Name, role: k.Role, merchant: k.Merchant, merchantName: merchantName,
-		csrf: randomToken(), expires: s.now().Add(s.ttl)}
+		anyMerchant: k.Merchant == access.AllMerchants, csrf: randomToken(), expires: s.now().Add(s.ttl)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweepLocked()
@@ -265,7 +266,7 @@ func (u *UI) signedIn(h pageFunc) http.HandlerFunc {
 			seeOther(w, r, Prefix+"login")
 			return
 		}
-		if u.keyGone(w, r, id, &s) {
+		if u.keyGone(w, r, id, &s) || u.mustPick(w, r, &s) {
 			return
 		}
 		h(w, r, id, &s)
@@ -281,7 +282,7 @@ func (u *UI) signedInPost(h pageFunc) http.HandlerFunc {
 			seeOther(w, r, Prefix+"login?expired=1")
 			return
 		}
-		if u.keyGone(w, r, id, &s) {
+		if u.keyGone(w, r, id, &s) || u.mustPick(w, r, &s) {
 			return
 		}
 		if !u.parseForm(w, r, &s) {
@@ -333,4 +334,14 @@ func (u *UI) sessionView(s *session) *sessionView {
 		v.OpenCount = n
 	}
 	return v
+}
+
+// mustPick sends the all-merchants admin to the merchant picker until a
+// merchant is picked; every other page shows one merchant.
+func (u *UI) mustPick(w http.ResponseWriter, r *http.Request, s *session) bool {
+	if s.merchant != access.AllMerchants || r.URL.Path == Prefix+"merchant" {
+		return false
+	}
+	seeOther(w, r, Prefix+"merchant")
+	return true
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
+	"github.com/stampseal/stampseal/report"
 	"github.com/stampseal/stampseal/storage"
 	"github.com/stampseal/stampseal/verify"
 	"github.com/stampseal/stampseal/web"
@@ -62,19 +63,34 @@ func newStack(t *testing.T) *stack {
 	}
 	s := &stack{store: store, access: access.New(store, ring), issuer: issuer.New(store, ring)}
 	s.monitor = fraud.New(store, fraud.DefaultConfig(), fraud.WithLogger(log))
-	if s.verifier, err = verify.New(store, ring, verify.WithObserver(s.monitor), verify.WithRewards(s.issuer)); err != nil {
+	book, err := report.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := observers{s.monitor, book}
+	if s.verifier, err = verify.New(store, ring, verify.WithObserver(events), verify.WithRewards(s.issuer)); err != nil {
 		t.Fatal(err)
 	}
 	s.failures = access.NewFailureThrottle(0, 0)
 	a := api.New(api.Deps{Access: s.access, Keys: ring, Issuer: s.issuer, Verifier: s.verifier, Store: store,
-		Throttle: s.monitor, Observer: s.monitor, Log: log, Failures: s.failures})
-	ui := web.New(web.Deps{Access: s.access, Fraud: s.monitor, Verifier: s.verifier, Audit: audit.New(store), Log: log, Failures: s.failures})
+		Throttle: s.monitor, Observer: events, Log: log, Failures: s.failures, Report: book})
+	ui := web.New(web.Deps{Access: s.access, Fraud: s.monitor, Verifier: s.verifier, Audit: audit.New(store), Log: log, Failures: s.failures,
+		Report: book, Programs: s.issuer})
 	ui.Mount(a.Router())
 	a.AcceptSessions(ui.SignedIn)
 	s.handler = a
 	s.srv = httptest.NewServer(a)
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// observers hands every event to each member, as serve does.
+type observers []verify.Observer
+
+func (o observers) Observe(ev fraud.Event) {
+	for _, m := range o {
+		m.Observe(ev)
+	}
 }
 
 type tWriter struct{ t *testing.T }

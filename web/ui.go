@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/audit"
+	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/verify"
 )
@@ -55,6 +57,10 @@ type Deps struct {
 	// Failures throttles failed sign-ins per address; share the API's so
 	// that a guesser cannot switch between the two. Optional.
 	Failures *access.FailureThrottle
+	// Report and Programs serve the owner's pages; without them only the
+	// review pages are mounted.
+	Report   Figures
+	Programs Programs
 }
 
 // UI serves the review page. It is safe for concurrent use.
@@ -77,7 +83,7 @@ func New(d Deps) *UI {
 	}
 	u.sessions = newSessions(SessionTTL, MaxSessions, func() time.Time { return u.now() })
 	u.pages = make(map[string]*template.Template)
-	for _, name := range []string{"login", "alerts", "alert", "error", "audit"} {
+	for _, name := range []string{"login", "alerts", "alert", "error", "audit", "owner", "programs", "campaigns", "keys", "merchant"} {
 		u.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).
 			ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
@@ -107,6 +113,7 @@ func (u *UI) Mount(r *mux.Router) {
 	s.HandleFunc("/credentials/{serial}/block", u.signedInPost(u.block)).Methods("POST")
 	s.HandleFunc("/audit", u.signedIn(u.auditTrail)).Methods("GET", "HEAD")
 	s.HandleFunc("/credentials/{serial}/unblock", u.signedInPost(u.unblock)).Methods("POST")
+	u.mountOwner(s)
 	s.PathPrefix("/static/").Handler(u.static).Methods("GET", "HEAD")
 	// Anything else under /ui answers an HTML page, not the API's JSON.
 	s.PathPrefix("/").HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -227,6 +234,15 @@ var kindHelp = map[string]string{
 var severities = []string{fraud.SeverityLow, fraud.SeverityMedium, fraud.SeverityHigh, fraud.SeverityCritical}
 
 var funcs = template.FuncMap{
+	"money":   money,
+	"percent": percent,
+	"list":    func(v *credential.Value) []credential.Value { return []credential.Value{*v} },
+	"days": func(d time.Duration) string {
+		if d%(24*time.Hour) == 0 {
+			return strconv.Itoa(int(d/(24*time.Hour))) + " days"
+		}
+		return d.String()
+	},
 	"label": label,
 	"title": title,
 	"when": func(t time.Time) string {

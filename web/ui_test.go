@@ -29,7 +29,6 @@ func TestLogin(t *testing.T) {
 		{"empty key is refused with 401", "", http.StatusUnauthorized, "Paste an API key"},
 		{"register key is refused", tokens[access.Register], http.StatusForbidden, "Only auditor and admin keys"},
 		{"issuer key is refused", tokens[access.Issuer], http.StatusForbidden, "Only auditor and admin keys"},
-		{"all-merchants admin key is refused", "bootstrap-token-0123456789", http.StatusForbidden, "all-merchants admin key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,7 +64,8 @@ func openService(df *dataFlags, stderr io.Writer, log *slog.Logger, o serviceOpt
 		Throttle: monitor, Observer: decisions, Review: monitor, Detect: monitor, Barcodes: barcode.NewCache(o.cacheBytes), Short: l.short,
 		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit, Failures: failures,
 		Offline: offline.NewService(l.store, l.ring, l.verifier, monitor), Policies: offline.NewPolicies(l.store), Report: book})
-	ui := web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Audit: audit.New(l.store), Log: log, Failures: failures})
+	ui := web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Audit: audit.New(l.store), Log: log, Failures: failures,
+		Report: book, Programs: l.issuer})
 	ui.Mount(a.Router())
 	a.AcceptSessions(ui.SignedIn)
 	return &service{ledger: l, monitor: monitor, report: book, handler: a}, nil
