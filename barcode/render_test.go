@@ -44,21 +44,25 @@ func decode(t *testing.T, img image.Image, sym Symbology) string {
 		t.Fatalf("bitmap: %v", err)
 	}
 	var r gozxing.Reader
+	var format string // ZXingReader's name for sym
 	switch sym {
 	case QR:
-		r = qrcode.NewQRCodeReader()
+		r, format = qrcode.NewQRCodeReader(), "QRCode"
 	case Aztec:
-		r = zaztec.NewAztecReader()
+		r, format = zaztec.NewAztecReader(), "Aztec"
 	case DataMatrix:
-		r = zdatamatrix.NewDataMatrixReader()
+		r, format = zdatamatrix.NewDataMatrixReader(), "DataMatrix"
 	case Code128:
-		r = oned.NewCode128Reader()
+		r, format = oned.NewCode128Reader(), "Code128"
 	default:
 		t.Fatalf("gozxing has no reader for %s", sym)
 	}
 	res, err := r.Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
 	if err != nil {
-		t.Fatalf("decode %s: %v", sym, err)
+		// gozxing's detector misses a few symbols that other readers take
+		// (see scan.Fallback); the symbol still has to scan somewhere real.
+		t.Logf("gozxing missed the %s (%v); trying ZXingReader", sym, err)
+		return zxingRead(t, img, format)
 	}
 	return res.GetText()
 }
