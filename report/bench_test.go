@@ -3,6 +3,7 @@ package report_test
 import (
 	"math/rand/v2"
 	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 
@@ -85,30 +86,38 @@ func bigLedger(b *testing.B) (*storage.Bolt, time.Time) {
 			flush()
 		}
 	}
+	// The journal is in commit order, which is time order: events are
+	// collected, sorted by time, then written.
+	var journal []*journalEvent
+	addEvent := func(e *journalEvent) { journal = append(journal, e) }
 	cards := make([]credential.Serial, 100_000)
 	for i := range cards {
 		cards[i] = serial()
 		add(write{rec: &credential.Record{Kind: credential.KindCard, Merchant: "bakery", Program: "coffee", IssuedAt: start}, serial: cards[i]})
 	}
 	for range 850_000 {
-		add(write{ev: &journalEvent{Serial: cards[r.IntN(len(cards))], Entry: verify.Entry{At: at(), Op: "stamp", Register: tills[r.IntN(len(tills))], Stamps: 1}}})
+		addEvent(&journalEvent{Serial: cards[r.IntN(len(cards))], Entry: verify.Entry{At: at(), Op: "stamp", Register: tills[r.IntN(len(tills))], Stamps: 1}})
 	}
 	for i := range 50_000 {
 		earned := at()
 		reward := serial()
 		add(write{rec: &credential.Record{Kind: credential.KindCoupon, Merchant: "bakery", Program: "coffee", Offer: "free coffee",
 			RewardOf: cards[i].String(), IssuedAt: earned, Expires: earned.Add(30 * 24 * time.Hour), Value: value}, serial: reward})
-		add(write{ev: &journalEvent{Serial: cards[i], Entry: verify.Entry{At: earned, Op: "reward", Reward: reward.String()}}})
+		addEvent(&journalEvent{Serial: cards[i], Entry: verify.Entry{At: earned, Op: "reward", Reward: reward.String()}})
 		if i < 40_000 {
-			add(write{ev: &journalEvent{Serial: reward, Use: true, Entry: verify.Entry{At: earned.Add(time.Hour), Op: "redeem", Register: "till-1"}}})
+			addEvent(&journalEvent{Serial: reward, Use: true, Entry: verify.Entry{At: earned.Add(time.Hour), Op: "redeem", Register: "till-1"}})
 		}
 	}
 	for i := range 10_000 {
 		c := serial()
 		add(write{rec: &credential.Record{Kind: credential.KindCoupon, Merchant: "bakery", Offer: offers[i%len(offers)], IssuedAt: at(), MaxUses: 1}, serial: c})
 		if i%2 == 0 {
-			add(write{ev: &journalEvent{Serial: c, Use: true, Entry: verify.Entry{At: at(), Op: "redeem", Register: "till-2"}}})
+			addEvent(&journalEvent{Serial: c, Use: true, Entry: verify.Entry{At: at(), Op: "redeem", Register: "till-2"}})
 		}
+	}
+	sort.SliceStable(journal, func(i, j int) bool { return journal[i].Entry.At.Before(journal[j].Entry.At) })
+	for _, e := range journal {
+		add(write{ev: e})
 	}
 	flush()
 	return db, start
