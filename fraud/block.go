@@ -2,14 +2,14 @@ package fraud
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/stampseal/stampseal/audit"
+	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/storage"
 )
 
@@ -60,19 +60,15 @@ func (m *Monitor) BlockAs(actor audit.Actor, merchant, serial, reason string) er
 			refused = ErrNotFound
 			return nil
 		}
-		// The ledger keys records by the serial's bytes and stores them as
-		// CBOR maps with a "merchant" field (credential.Record).
-		var owner struct {
-			Merchant string `cbor:"merchant"`
-		}
-		if raw := tx.Get(storage.Credentials, raw); raw != nil {
-			if err := cbor.Unmarshal(raw, &owner); err != nil {
-				return fmt.Errorf("read owner of %s: %w", serial, err)
-			}
-			if owner.Merchant != merchant {
-				refused = ErrNotFound
-				return nil
-			}
+		// A serial of another merchant is not found, as one never issued
+		// is not: blocking it ahead of its use is allowed.
+		owner, err := credential.Load(tx, raw)
+		switch {
+		case err == nil && owner.Merchant != merchant:
+			refused = ErrNotFound
+			return nil
+		case err != nil && !errors.Is(err, storage.ErrNotFound):
+			return fmt.Errorf("read owner of %s: %w", serial, err)
 		}
 		if err := storage.PutJSON(tx, storage.Blocklist, []byte(serial), rec); err != nil {
 			return err
