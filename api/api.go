@@ -52,6 +52,9 @@ type Deps struct {
 	Log      *slog.Logger      // optional
 	// IssueLimit bounds how fast one API key mints; zero: DefaultIssueLimit.
 	IssueLimit IssueLimit
+	// RewardLimit bounds how fast one register key earns rewards; zero:
+	// DefaultRewardLimit.
+	RewardLimit IssueLimit
 	// MaxInFlight caps concurrent authenticated requests; more are
 	// answered 503 at once rather than queued without bound. 0 means 1024.
 	MaxInFlight int
@@ -74,9 +77,10 @@ type API struct {
 	slots  chan struct{}
 	anon   *gate
 
-	issueLimits *issueLimiter
-	signedIn    func(*http.Request) bool // the review page's session check
-	trail       *audit.Trail
+	issueLimits  *issueLimiter
+	rewardLimits *issueLimiter
+	signedIn     func(*http.Request) bool // the review page's session check
+	trail        *audit.Trail
 }
 
 // New builds the router with every route of API v1.
@@ -106,6 +110,10 @@ func New(d Deps) *API {
 		d.IssueLimit = DefaultIssueLimit
 	}
 	a.issueLimits = &issueLimiter{limit: d.IssueLimit, keys: map[string]*rate.Limiter{}}
+	if d.RewardLimit.PerSecond <= 0 || d.RewardLimit.Burst <= 0 {
+		d.RewardLimit = DefaultRewardLimit
+	}
+	a.rewardLimits = &issueLimiter{limit: d.RewardLimit, keys: map[string]*rate.Limiter{}}
 	r := a.router
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.renderError(w, r, errNotFound) })
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

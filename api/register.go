@@ -102,10 +102,14 @@ func (a *API) stamp(w http.ResponseWriter, r *http.Request, k access.Key) error 
 	if body.Stamps == 0 {
 		body.Stamps = 1
 	}
+	if err := a.admitStamp(r, k); err != nil {
+		return err
+	}
 	res, err := a.Verifier.Stamp(verify.StampRequest{Request: req, Stamps: body.Stamps})
 	if err != nil {
 		return err
 	}
+	a.spendRewards(r, k, len(res.Rewards))
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
@@ -128,10 +132,14 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request, k access.Key) error 
 	if err != nil {
 		return err
 	}
+	if err := a.admitStamp(r, k); err != nil {
+		return err
+	}
 	res, err := a.Verifier.Claim(verify.ClaimRequest{Request: req, PunchCode: body.PunchCode})
 	if err != nil {
 		return err
 	}
+	a.spendRewards(r, k, len(res.Rewards))
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }

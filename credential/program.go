@@ -20,12 +20,19 @@ type Program struct {
 	Value          *Value        `json:"value,omitempty"` // of the reward, when the owner set one
 }
 
-// Limits caps the stamps one card may receive; 0 means no limit.
+// Limits caps the stamps one card may receive; 0 means no limit of the
+// program's own, under CeilingPerDay.
 type Limits struct {
 	PerRequest int `json:"per_request"`
 	PerHour    int `json:"per_hour"`
 	PerDay     int `json:"per_day"`
 }
+
+// CeilingPerDay caps the stamps one card may receive in a day whatever a
+// program's limits say, 0 ("no limit") included: every stamp can mint a
+// reward, so a program without any ceiling would let one till mint
+// rewards without end.
+const CeilingPerDay = 1000
 
 // DefaultLimits fit a coffee shop: nobody buys more than five coffees at
 // once, ten in an hour or twenty in a day.

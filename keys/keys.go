@@ -171,11 +171,6 @@ func (r *Ring) build(merchant string, rec stored) (*merchantKeys, error) {
 	if mk.verifier, err = signature.NewVerifier(pub); err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if err := pub.WriteWithNoSecrets(keyset.NewJSONWriter(&buf)); err != nil {
-		return nil, err
-	}
-	mk.public = buf.Bytes()
 	for id, s := range rec.States {
 		n, err := strconv.ParseUint(id, 10, 32)
 		if err != nil {
@@ -183,7 +178,34 @@ func (r *Ring) build(merchant string, rec stored) (*merchantKeys, error) {
 		}
 		mk.states[uint32(n)] = s
 	}
+	if mk.public, err = exportPublic(pub, mk.states); err != nil {
+		return nil, fmt.Errorf("export public keyset of %s: %w", merchant, err)
+	}
 	return mk, nil
+}
+
+// exportPublic writes the public keyset as Tink JSON with every key that
+// is not active (compromised or retired) DISABLED, so that a verifier
+// built from the export, a till's or `stampseal verify --public-keyset`,
+// refuses what it signs instead of calling it valid.
+func exportPublic(pub *keyset.Handle, states map[uint32]State) ([]byte, error) {
+	m := keyset.NewManagerFromHandle(pub)
+	for _, k := range pub.KeysetInfo().GetKeyInfo() {
+		if s, ok := states[k.GetKeyId()]; ok && s != Active {
+			if err := m.Disable(k.GetKeyId()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	marked, err := m.Handle()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := marked.WriteWithNoSecrets(keyset.NewJSONWriter(&buf)); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // Sign signs msg with the merchant's primary key. The signature starts with
@@ -223,8 +245,9 @@ func (r *Ring) Verify(merchant string, keyID uint32, sig, msg []byte) error {
 }
 
 // PublicKeyset returns the merchant's public keyset as Tink JSON, for
-// offline verification. It contains every key, including ones no longer
-// trusted: check KeyStates, or rely on the online verifier.
+// offline verification. It contains every key; those no longer trusted
+// (compromised or retired: KeyStates says which) are DISABLED, so that
+// Tink verifiers built from it refuse their signatures.
 func (r *Ring) PublicKeyset(merchant string) ([]byte, error) {
 	mk, err := r.load(merchant)
 	if err != nil {

@@ -126,11 +126,13 @@ func (v *view) check(text string, now time.Time) (*credential.Code, *refusal) {
 	if !ok {
 		return c, errUnknownKey
 	}
-	if v.verifier.Verify(c.Signature, c.Signed) != nil {
-		return c, errBadSignature
-	}
+	// The snapshot's keyset has untrusted keys disabled (keys.Ring
+	// PublicKeyset), so the state decides before the signature can.
 	if state != keys.Active {
 		return c, errRevoked
+	}
+	if v.verifier.Verify(c.Signature, c.Signed) != nil {
+		return c, errBadSignature
 	}
 	if v.blocked[c.Claims.Serial.String()] {
 		return c, errBlocked

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tink-crypto/tink-go/v2/keyset"
+	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
 	"github.com/tink-crypto/tink-go/v2/signature"
 
 	"github.com/stampseal/stampseal/credential"
@@ -12,8 +13,9 @@ import (
 
 // Offline checks a code's format and signature with only a merchant's
 // public keyset (Tink JSON), as a register without a connection would. It
-// cannot know whether the code was used, blocked or its key compromised:
-// those answers need the ledger.
+// cannot know whether the code was used or blocked: those answers need the
+// ledger. A key the export marks disabled (compromised or retired when the
+// keyset was exported) is refused as revoked.
 func Offline(publicKeyset []byte, text string) (*credential.Claims, error) {
 	h, err := keyset.ReadWithNoSecrets(keyset.NewJSONReader(bytes.NewReader(publicKeyset)))
 	if err != nil {
@@ -27,12 +29,18 @@ func Offline(publicKeyset []byte, text string) (*credential.Claims, error) {
 	if err != nil {
 		return nil, ErrMalformed
 	}
-	known := false
+	known, enabled := false, false
 	for _, k := range h.KeysetInfo().GetKeyInfo() {
-		known = known || k.GetKeyId() == code.KeyID
+		if k.GetKeyId() == code.KeyID {
+			known, enabled = true, k.GetStatus() == tinkpb.KeyStatusType_ENABLED
+		}
 	}
-	if !known {
+	switch {
+	case !known:
 		return nil, ErrUnknownKey
+	case !enabled:
+		// The export disables compromised and retired keys (keys.Ring.PublicKeyset).
+		return nil, ErrRevoked
 	}
 	if err := v.Verify(code.Signature, code.Signed); err != nil {
 		return nil, ErrInvalidSignature

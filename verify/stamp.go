@@ -279,7 +279,7 @@ func checkLimits(l credential.Limits, recent []credential.Mark, stamps int, now 
 			hour += m.Stamps
 		}
 	}
-	if (l.PerHour > 0 && hour > l.PerHour) || (l.PerDay > 0 && day > l.PerDay) {
+	if (l.PerHour > 0 && hour > l.PerHour) || (l.PerDay > 0 && day > l.PerDay) || day > credential.CeilingPerDay {
 		return ErrLimitExceeded
 	}
 	return nil

@@ -87,7 +87,7 @@ func startSelf(stderr io.Writer) (addr, token string, stop func(), err error) {
 	}
 	log := slog.New(slog.DiscardHandler)
 	svc, err := openService(&dataFlags{data: dir}, io.Discard, log, serviceOptions{cacheBytes: 64 << 20,
-		issueLimit: api.IssueLimit{PerSecond: 1e6, Burst: 1 << 30}})
+		issueLimit: api.IssueLimit{PerSecond: 1e6, Burst: 1 << 30}, rewardLimit: api.IssueLimit{PerSecond: 1e6, Burst: 1 << 30}})
 	if err == nil {
 		if token, err = access.NewToken(); err == nil {
 			_, err = svc.ledger.access.Bootstrap(token)

@@ -30,6 +30,8 @@ func serve(args []string, stderr io.Writer) error {
 	maxInFlight := fs.Int("max-in-flight", 1024, "concurrent requests served; more are answered 503")
 	issueRate := fs.Float64("issue-rate", api.DefaultIssueLimit.PerSecond, "credentials one API key may mint per second, sustained (more: 429 and an insider alert)")
 	issueBurst := fs.Int("issue-burst", api.DefaultIssueLimit.Burst, "credentials one API key may mint at once above the sustained rate")
+	rewardRate := fs.Float64("reward-rate", api.DefaultRewardLimit.PerSecond, "reward coupons one register key may earn per second, sustained (more: stamps answer 429 and an insider alert)")
+	rewardBurst := fs.Int("reward-burst", api.DefaultRewardLimit.Burst, "reward coupons one register key may earn at once above the sustained rate")
 	cacheMB := fs.Int("barcode-cache-mb", 64, "memory for rendered barcodes, in MiB")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	var tf tlsFlags
@@ -48,13 +50,16 @@ func serve(args []string, stderr io.Writer) error {
 	if *issueRate <= 0 || *issueBurst < 1000 {
 		return fmt.Errorf("--issue-rate must be positive and --issue-burst at least 1000 (one batch of coupons)")
 	}
+	if *rewardRate <= 0 || *rewardBurst < 1 {
+		return fmt.Errorf("--reward-rate must be positive and --reward-burst at least 1")
+	}
 	if *maxInFlight < 1 {
 		return fmt.Errorf("--max-in-flight %d: must be at least 1", *maxInFlight)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	svc, err := openService(&df, stderr, log, serviceOptions{cacheBytes: *cacheMB << 20, maxInFlight: *maxInFlight,
-		issueLimit: api.IssueLimit{PerSecond: *issueRate, Burst: *issueBurst}})
+		issueLimit: api.IssueLimit{PerSecond: *issueRate, Burst: *issueBurst}, rewardLimit: api.IssueLimit{PerSecond: *rewardRate, Burst: *rewardBurst}})
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ type serviceOptions struct {
 	cacheBytes  int
 	maxInFlight int
 	issueLimit  api.IssueLimit
+	rewardLimit api.IssueLimit // zero: api.DefaultRewardLimit
 }
 
 // openService opens the data directory and wires the service over it.
@@ -62,7 +63,7 @@ func openService(df *dataFlags, stderr io.Writer, log *slog.Logger, o serviceOpt
 	failures := access.NewFailureThrottle(0, 0) // one for the API and the review page
 	a := api.New(api.Deps{Access: l.access, Keys: l.ring, Issuer: l.issuer, Verifier: l.verifier, Store: l.store,
 		Throttle: monitor, Observer: decisions, Review: monitor, Detect: monitor, Barcodes: barcode.NewCache(o.cacheBytes), Short: l.short,
-		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit, Failures: failures,
+		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit, RewardLimit: o.rewardLimit, Failures: failures,
 		Offline: offline.NewService(l.store, l.ring, l.verifier, monitor), Policies: offline.NewPolicies(l.store), Report: book})
 	ui := web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Audit: audit.New(l.store), Log: log, Failures: failures,
 		Report: book, Programs: l.issuer})
