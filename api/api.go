@@ -61,6 +61,9 @@ type Deps struct {
 	// MaxAnonymousInFlight caps concurrent requests without a valid API
 	// key (see gate.go); 0 means MaxInFlight/16, at least 8.
 	MaxAnonymousInFlight int
+	// MetricsElsewhere leaves GET /metrics off this API: serve
+	// --metrics-addr serves it on a listener of its own.
+	MetricsElsewhere bool
 	// Failures throttles failed authentication per address; nil: a
 	// throttle with the access package's defaults.
 	Failures *access.FailureThrottle
@@ -79,6 +82,7 @@ type API struct {
 
 	issueLimits  *issueLimiter
 	rewardLimits *issueLimiter
+	renderLimits *issueLimiter
 	signedIn     func(*http.Request) bool // the review page's session check
 	trail        *audit.Trail
 }
@@ -114,13 +118,14 @@ func New(d Deps) *API {
 		d.RewardLimit = DefaultRewardLimit
 	}
 	a.rewardLimits = &issueLimiter{limit: d.RewardLimit, keys: map[string]*rate.Limiter{}}
+	a.renderLimits = &issueLimiter{limit: DefaultRenderLimit, keys: map[string]*rate.Limiter{}}
 	r := a.router
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.renderError(w, r, errNotFound) })
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.renderError(w, r, fail(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this path"))
 	})
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) }).Methods("GET")
-	if d.Metrics != nil {
+	if d.Metrics != nil && !d.MetricsElsewhere {
 		r.Handle("/metrics", d.Metrics.Handler()).Methods("GET")
 	}
 	a.routeDocs(r)

@@ -70,6 +70,7 @@ func (a *API) barcodeContent(r *http.Request, serial string, rec credential.Reco
 		if size, err = strconv.Atoi(s); err != nil || size < barcode.MinSize || size > barcode.MaxSize {
 			return "", 0, "", badRequest("invalid_request", fmt.Errorf("size must be a number of pixels from %d to %d", barcode.MinSize, barcode.MaxSize))
 		}
+		size = snapSize(size)
 	}
 	content, err := codeOf(serial, rec, a.Keys)
 	if err != nil {
@@ -86,6 +87,9 @@ func (a *API) barcodeContent(r *http.Request, serial string, rec credential.Reco
 }
 
 func (a *API) barcodePNG(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	if err := a.admitRender(k, renderCostBarcode); err != nil {
+		return err
+	}
 	serial, sym, size, content, err := a.symbol(r, k)
 	if err != nil {
 		return err
@@ -109,6 +113,9 @@ func (a *API) barcodePNG(w http.ResponseWriter, r *http.Request, k access.Key) e
 }
 
 func (a *API) barcodeSVG(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	if err := a.admitRender(k, renderCostBarcode); err != nil {
+		return err
+	}
 	_, sym, size, content, err := a.symbol(r, k)
 	if err != nil {
 		return err
@@ -124,6 +131,9 @@ func (a *API) barcodeSVG(w http.ResponseWriter, r *http.Request, k access.Key) e
 }
 
 func (a *API) cardPNG(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	if err := a.admitRender(k, renderCostCard); err != nil {
+		return err
+	}
 	serial, rec, err := a.credentialFor(r, k)
 	if err != nil {
 		return err
@@ -163,6 +173,9 @@ func (a *API) cardPNG(w http.ResponseWriter, r *http.Request, k access.Key) erro
 }
 
 func (a *API) couponSheet(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	if err := a.admitRender(k, renderCostSheet); err != nil {
+		return err
+	}
 	var req struct {
 		Merchant string   `json:"merchant"`
 		Title    string   `json:"title"`
@@ -236,4 +249,39 @@ func codeOf(serial string, rec credential.Record, sealer *keys.Ring) (string, er
 		cs = sealer
 	}
 	return rec.CodeOf(s[:], cs)
+}
+
+// renderSizes are the sizes images are rendered at: a requested size is
+// rounded up to the next, so that changing ?size= cannot make every
+// request miss the barcode cache.
+var renderSizes = []int{64, 96, 128, 192, 256, 300, 384, 512, 768, 1024, 1536, 2048}
+
+func snapSize(px int) int {
+	for _, s := range renderSizes {
+		if px <= s {
+			return s
+		}
+	}
+	return renderSizes[len(renderSizes)-1]
+}
+
+// Render costs against a key's render budget (DefaultRenderLimit): a
+// barcode is one, a card face two, a sheet of coupons twenty (it costs
+// half a second of CPU).
+const (
+	renderCostBarcode = 1
+	renderCostCard    = 2
+	renderCostSheet   = 20
+)
+
+// DefaultRenderLimit is how fast one API key may have images rendered.
+var DefaultRenderLimit = IssueLimit{PerSecond: 10, Burst: 200}
+
+// admitRender spends cost of the key's render budget or answers 429.
+func (a *API) admitRender(k access.Key, cost int) error {
+	if a.renderLimits.allow(k.ID, cost, a.Now()) {
+		return nil
+	}
+	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
+		Message: "this API key is rendering images faster than its limit; slow down", Details: map[string]any{"retry_after_seconds": 1}}
 }

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -16,11 +18,21 @@ const MaxBody = 64 << 10
 // decode reads a JSON body strictly: bounded size, no unknown fields, no
 // trailing data.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
-		err = errors.New("body must hold exactly one JSON object")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err == nil {
+		err = checkJSON(body, reflect.TypeOf(v)) // strictjson.go
+	}
+	var problem *jsonProblem
+	if errors.As(err, &problem) {
+		return badRequest(problem.code, problem.err)
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(v)
+		if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
+			err = errors.New("body must hold exactly one JSON object")
+		}
 	}
 	var tooLarge *http.MaxBytesError
 	var syntax *json.SyntaxError

@@ -22,6 +22,9 @@ func ParseMasterKey(text string) (tink.AEAD, error) {
 	if err != nil || len(raw) != 32 {
 		return nil, errors.New("master key must be base64 of 32 bytes")
 	}
+	if weakKey(raw) {
+		return nil, errors.New("master key is 32 equal bytes (all zero?): generate a random one with `openssl rand -base64 32`")
+	}
 	return subtle.NewAESGCM(raw)
 }
 
@@ -67,4 +70,25 @@ func EnsureMasterKeyFile(path string) (aead tink.AEAD, created bool, err error) 
 	}
 	aead, err = LoadMasterKeyFile(path)
 	return aead, created, err
+}
+
+// weakKey reports a key of one byte repeated, all zero included: a
+// placeholder, never a random key.
+func weakKey(raw []byte) bool {
+	for _, b := range raw {
+		if b != raw[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// LooseMasterKeyFile reports whether the master key file at path can be
+// read by other users than its owner (group or world permission bits).
+func LooseMasterKeyFile(path string) (os.FileMode, bool) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0, false
+	}
+	return info.Mode().Perm(), info.Mode().Perm()&0o077 != 0
 }

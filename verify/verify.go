@@ -142,7 +142,7 @@ func (v *Verifier) authenticate(req *Request) (*presented, error) {
 	text := req.Code
 	if text == "" && req.ShortCode != "" {
 		var err error
-		if text, err = v.resolveShort(req.ShortCode); err != nil {
+		if text, err = v.resolveShort(req.ShortCode, req.Merchant); err != nil {
 			return &presented{hash: hashCode(req.ShortCode)}, err
 		}
 	}
@@ -172,7 +172,10 @@ func (v *Verifier) authenticate(req *Request) (*presented, error) {
 	}
 }
 
-func (v *Verifier) resolveShort(input string) (string, error) {
+// resolveShort finds the code of a short code of merchant. Another
+// merchant's short code answers as an unknown one: short codes share one
+// namespace, and "wrong merchant" would tell a guesser that it hit a code.
+func (v *Verifier) resolveShort(input, merchant string) (string, error) {
 	if v.short == nil {
 		return "", ErrUnknownShortCode
 	}
@@ -189,6 +192,9 @@ func (v *Verifier) resolveShort(input string) (string, error) {
 		rec, err := credential.Load(tx, serial)
 		if err != nil {
 			return err
+		}
+		if rec.Merchant != merchant {
+			return ErrUnknownShortCode
 		}
 		code, err = rec.CodeOf(serial, v.sealer)
 		return err

@@ -95,6 +95,7 @@ func (d *dataFlags) open(stderr io.Writer, verifyOpts ...verify.Option) (*ledger
 
 func (d *dataFlags) loadMaster(stderr io.Writer) (tink.AEAD, error) {
 	if d.masterKeyFile != "" {
+		warnLooseMasterKey(stderr, d.masterKeyFile)
 		return keys.LoadMasterKeyFile(d.masterKeyFile)
 	}
 	if v := os.Getenv(keys.MasterKeyEnv); v != "" {
@@ -105,6 +106,7 @@ func (d *dataFlags) loadMaster(stderr io.Writer) (tink.AEAD, error) {
 		return m, nil
 	}
 	path := filepath.Join(d.data, "master.key")
+	warnLooseMasterKey(stderr, path)
 	m, created, err := keys.EnsureMasterKeyFile(path)
 	if err != nil {
 		return nil, err
@@ -138,4 +140,14 @@ func (d *dataFlags) with(stderr io.Writer, fn func(*ledger) error) error {
 	}
 	defer l.close()
 	return fn(l)
+}
+
+// warnLooseMasterKey warns loudly when others than its owner may read the
+// master key file. It warns rather than refuses: the file may sit on a
+// volume whose permissions the operator does not control (a mounted
+// secret), and refusing would take a running shop down on an upgrade.
+func warnLooseMasterKey(stderr io.Writer, path string) {
+	if mode, loose := keys.LooseMasterKeyFile(path); loose {
+		fmt.Fprintf(stderr, "WARNING: MASTER KEY READABLE BY OTHERS: %s has mode %04o; anyone who can read it can decrypt every signing key and code. Run: chmod 600 %s\n", path, mode, path)
+	}
 }

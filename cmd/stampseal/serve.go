@@ -8,10 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/api"
@@ -33,6 +36,8 @@ func serve(args []string, stderr io.Writer) error {
 	rewardRate := fs.Float64("reward-rate", api.DefaultRewardLimit.PerSecond, "reward coupons one register key may earn per second, sustained (more: stamps answer 429 and an insider alert)")
 	rewardBurst := fs.Int("reward-burst", api.DefaultRewardLimit.Burst, "reward coupons one register key may earn at once above the sustained rate")
 	cacheMB := fs.Int("barcode-cache-mb", 64, "memory for rendered barcodes, in MiB")
+	metricsAddr := fs.String("metrics-addr", "", "serve GET /metrics on this address instead of --addr (\":9090\" listens on loopback); empty: on --addr, unauthenticated")
+	maxConnsPerAddr := fs.Int("max-conns-per-addr", 256, "open connections one client address may hold; more are closed at once (0: no cap)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	var tf tlsFlags
 	tf.register(fs)
@@ -59,7 +64,8 @@ func serve(args []string, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	svc, err := openService(&df, stderr, log, serviceOptions{cacheBytes: *cacheMB << 20, maxInFlight: *maxInFlight,
-		issueLimit: api.IssueLimit{PerSecond: *issueRate, Burst: *issueBurst}, rewardLimit: api.IssueLimit{PerSecond: *rewardRate, Burst: *rewardBurst}})
+		issueLimit: api.IssueLimit{PerSecond: *issueRate, Burst: *issueBurst}, rewardLimit: api.IssueLimit{PerSecond: *rewardRate, Burst: *rewardBurst},
+		metricsElsewhere: *metricsAddr != ""})
 	if err != nil {
 		return err
 	}
@@ -71,6 +77,16 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		svc.ledger.close()
 		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	ln = limitPerAddr(ln, *maxConnsPerAddr)
+	if *metricsAddr != "" {
+		stopMetrics, err := serveMetrics(*metricsAddr, svc.metrics, log)
+		if err != nil {
+			ln.Close()
+			svc.ledger.close()
+			return err
+		}
+		defer stopMetrics()
 	}
 	scheme := "http"
 	if tlsConfig != nil {
@@ -141,4 +157,25 @@ func (l *ledger) storageStats() metrics.StorageStats {
 	s := l.store.Stats()
 	c, w := l.store.GroupCommits()
 	return metrics.StorageStats{Commits: c, Writes: w, ReadTx: s.TxN, OpenReadTx: s.OpenTxN, FreePages: s.FreePageN}
+}
+
+// serveMetrics serves GET /metrics on a listener of its own, loopback
+// when addr names no host, so that the volumes of every merchant need not
+// be open on the API's address.
+func serveMetrics(addr string, m *metrics.Metrics, log *slog.Logger) (stop func(), err error) {
+	if strings.HasPrefix(addr, ":") {
+		addr = "127.0.0.1" + addr
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go srv.Serve(ln)
+	log.Info("metrics serving", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }

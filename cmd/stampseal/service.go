@@ -27,6 +27,7 @@ type service struct {
 	monitor *fraud.Monitor
 	report  *report.Book
 	handler http.Handler
+	metrics *metrics.Metrics
 }
 
 // serviceOptions are the knobs serve exposes as flags.
@@ -35,6 +36,8 @@ type serviceOptions struct {
 	maxInFlight int
 	issueLimit  api.IssueLimit
 	rewardLimit api.IssueLimit // zero: api.DefaultRewardLimit
+	// metricsElsewhere: serve --metrics-addr serves GET /metrics.
+	metricsElsewhere bool
 }
 
 // openService opens the data directory and wires the service over it.
@@ -63,13 +66,13 @@ func openService(df *dataFlags, stderr io.Writer, log *slog.Logger, o serviceOpt
 	failures := access.NewFailureThrottle(0, 0) // one for the API and the review page
 	a := api.New(api.Deps{Access: l.access, Keys: l.ring, Issuer: l.issuer, Verifier: l.verifier, Store: l.store,
 		Throttle: monitor, Observer: decisions, Review: monitor, Detect: monitor, Barcodes: barcode.NewCache(o.cacheBytes), Short: l.short,
-		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit, RewardLimit: o.rewardLimit, Failures: failures,
+		Metrics: m, Log: log, MaxInFlight: o.maxInFlight, IssueLimit: o.issueLimit, RewardLimit: o.rewardLimit, Failures: failures, MetricsElsewhere: o.metricsElsewhere,
 		Offline: offline.NewService(l.store, l.ring, l.verifier, monitor), Policies: offline.NewPolicies(l.store), Report: book})
 	ui := web.New(web.Deps{Access: l.access, Fraud: monitor, Verifier: l.verifier, Audit: audit.New(l.store), Log: log, Failures: failures,
 		Report: book, Programs: l.issuer})
 	ui.Mount(a.Router())
 	a.AcceptSessions(ui.SignedIn)
-	return &service{ledger: l, monitor: monitor, report: book, handler: a}, nil
+	return &service{ledger: l, monitor: monitor, report: book, handler: a, metrics: m}, nil
 }
 
 // server is the HTTP server for the service: timeouts against slow
