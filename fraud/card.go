@@ -116,6 +116,11 @@ func (m *Monitor) lifeRules(st *cardState, u *use, card func(kind, sev, rule str
 	if u.shop != "" {
 		shops[u.shop] = true
 	}
+	// tight: two of today's uses at two places (shops, or tills of one
+	// shop) less than TightGap apart. Neighbours suffice: a closer pair
+	// has a change of place between closer neighbours. One till's quick
+	// visits are velocity's and insider's business, not a copy's.
+	tight, next := false, u
 	for i := len(st.uses) - 1; i >= 0; i-- {
 		p := &st.uses[i]
 		if !p.stamping() {
@@ -130,6 +135,10 @@ func (m *Monitor) lifeRules(st *cardState, u *use, card func(kind, sev, rule str
 			if p.shop != "" {
 				shops[p.shop] = true
 			}
+			if next.at-p.at < int64(c.TightGap) && p.apiKey != "" && next.apiKey != "" && (p.shop != next.shop || p.apiKey != next.apiKey) {
+				tight = true
+			}
+			next = p
 		}
 		if u.at-p.at < day {
 			if last-p.at >= int64(c.VisitGap) {
@@ -146,6 +155,8 @@ func (m *Monitor) lifeRules(st *cardState, u *use, card func(kind, sev, rule str
 		f = card(KindClonedCard, SeverityMedium, m.rules.dayVisits)
 	case todayVisits >= c.MixedVisits && len(shops) >= 2:
 		f = card(KindClonedCard, SeverityMedium, m.rules.mixedVisits)
+	case tight && todayVisits >= c.TightVisits:
+		f = card(KindClonedCard, SeverityMedium, m.rules.tightPlaces)
 	case rewards > c.WeekRewards:
 		f = card(KindClonedCard, SeverityMedium, m.rules.weekRewards)
 	default:

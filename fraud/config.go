@@ -37,6 +37,12 @@ type Config struct {
 	MixedVisits int
 	WeekRewards int
 	VisitGap    time.Duration
+	// A paper card is in one pocket: a family hands it over, and one
+	// person's visits of a day are hours apart, so a card's visits are
+	// TightGap or more apart. Two places closer than that (though travel
+	// allows it) on a day of TightVisits visits or more raise cloned_card.
+	TightGap    time.Duration
+	TightVisits int
 
 	// GuessLimit invalid codes from one API key within GuessWindow, or
 	// GuessHour within an hour, or GuessDay within a day, raise guessing
@@ -109,6 +115,8 @@ func DefaultConfig() Config {
 		MixedVisits:        5,
 		WeekRewards:        3,
 		VisitGap:           2 * time.Minute,
+		TightGap:           time.Hour,
+		TightVisits:        3,
 		GuessLimit:         20,
 		GuessWindow:        time.Minute,
 		GuessHour:          30,
@@ -147,14 +155,14 @@ func (c Config) withDefaults() Config {
 		{&c.VisitGap, &d.VisitGap}, {&c.GuessWindow, &d.GuessWindow}, {&c.ThrottleFor, &d.ThrottleFor},
 		{&c.VelocityWindow, &d.VelocityWindow}, {&c.Shift, &d.Shift}, {&c.QuickClaim, &d.QuickClaim},
 		{&c.InsiderWindow, &d.InsiderWindow}, {&c.ReplayGrace, &d.ReplayGrace}, {&c.ReplayStale, &d.ReplayStale},
-		{&c.WriteEvery, &d.WriteEvery},
+		{&c.WriteEvery, &d.WriteEvery}, {&c.TightGap, &d.TightGap},
 	} {
 		if *p.v == 0 {
 			*p.v = *p.def
 		}
 	}
 	for _, p := range []struct{ v, def *int }{
-		{&c.DayVisits, &d.DayVisits}, {&c.DayShops, &d.DayShops}, {&c.MixedVisits, &d.MixedVisits}, {&c.WeekRewards, &d.WeekRewards},
+		{&c.DayVisits, &d.DayVisits}, {&c.DayShops, &d.DayShops}, {&c.MixedVisits, &d.MixedVisits}, {&c.WeekRewards, &d.WeekRewards}, {&c.TightVisits, &d.TightVisits},
 		{&c.GuessLimit, &d.GuessLimit}, {&c.GuessHour, &d.GuessHour},
 		{&c.GuessDay, &d.GuessDay}, {&c.PeerMin, &d.PeerMin}, {&c.ShapedLimit, &d.ShapedLimit},
 		{&c.VelocityLimit, &d.VelocityLimit}, {&c.VelocityStamps, &d.VelocityStamps},
@@ -188,7 +196,7 @@ func (c Config) Validate() error {
 		{"VisitGap", c.VisitGap}, {"GuessWindow", c.GuessWindow}, {"ThrottleFor", c.ThrottleFor},
 		{"VelocityWindow", c.VelocityWindow}, {"Shift", c.Shift}, {"QuickClaim", c.QuickClaim},
 		{"InsiderWindow", c.InsiderWindow}, {"ReplayGrace", c.ReplayGrace}, {"ReplayStale", c.ReplayStale},
-		{"WriteEvery", c.WriteEvery},
+		{"WriteEvery", c.WriteEvery}, {"TightGap", c.TightGap},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("fraud config: %s = %v, want a positive duration", d.name, d.v)

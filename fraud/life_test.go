@@ -96,6 +96,20 @@ func TestCardLifeAndShift(t *testing.T) {
 			wantKinds: []string{KindClonedCard}},
 		"three rewards in a week raise nothing": {
 			steps: repeat(3, 48*time.Hour, func(int) Event { return withRewards(stampAt("key-n1", card), 1) })},
+		"a copy at another shop forty minutes after the card, on a day of three visits, is cloned": {
+			// 17 km at 40 km/h is possible in 40 minutes; a family handing a
+			// paper card over is not that quick, and a third visit follows.
+			steps:     []step{{0, stampAt("key-n1", card)}, {40 * time.Minute, stampAt("key-s1", card)}, {4 * time.Hour, stampAt("key-c1", card)}},
+			wantKinds: []string{KindClonedCard}},
+		"copies at two tills of one shop half an hour apart, on a day of three visits, are cloned": {
+			steps:     []step{{0, stampAt("key-n1", card)}, {30 * time.Minute, stampAt("key-n2", card)}, {5 * time.Hour, stampAt("key-n1", card)}},
+			wantKinds: []string{KindClonedCard}},
+		"a double scan and a later visit, three stamps in a day, raise nothing": {
+			steps: []step{{0, stampAt("key-n1", card)}, {time.Minute, stampAt("key-n1", card)}, {3 * time.Hour, stampAt("key-n1", card)}}},
+		"a family handing the card over at two shops an hour apart, three visits that day, raises nothing": {
+			steps: []step{{0, stampAt("key-n1", card)}, {time.Hour, stampAt("key-s1", card)}, {3 * time.Hour, stampAt("key-s1", card)}}},
+		"one person at two shops forty minutes apart, and nothing more that day, raises nothing": {
+			steps: []step{{0, stampAt("key-n1", card)}, {40 * time.Minute, stampAt("key-s1", card)}, {20 * time.Hour, stampAt("key-n1", card)}}},
 		"a family at two shops every day of a week raises nothing": {
 			steps: days(7, 16*time.Hour, func(int) []step {
 				return []step{{0, stampAt("key-n1", card)}, {8 * time.Hour, stampAt("key-s1", card)}}

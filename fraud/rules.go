@@ -37,7 +37,7 @@ import (
 //     place; stamps on a staff card; a key's large share of a card's
 //     stamps; an issuer key minting beyond its limit. One incident per key.
 type rules struct {
-	counterfeit, shaped, replay, replayStale, duplicate, travel, dayVisits, dayShops, mixedVisits, weekRewards,
+	counterfeit, shaped, replay, replayStale, duplicate, travel, dayVisits, dayShops, mixedVisits, tightPlaces, weekRewards,
 	velocityLimit, velocityRate, velocityStamps, unissued, compromised,
 	guessMinute, guessHour, guessDay, guessPeers,
 	insiderShare, insiderQuick, insiderShift, insiderShifts, insiderStaff, issueFlood string
@@ -54,6 +54,7 @@ func newRules(c Config) rules {
 		dayVisits:      fmt.Sprintf("one card made more than %d visits within 24h", c.DayVisits),
 		dayShops:       fmt.Sprintf("one card was used at more than %d shops in one day", c.DayShops),
 		mixedVisits:    fmt.Sprintf("one card made %d visits in one day at two shops or more", c.MixedVisits),
+		tightPlaces:    fmt.Sprintf("one card was used at two places less than %v apart on a day of %d visits or more: a shared card is handed over, a copy is not", c.TightGap, c.TightVisits),
 		weekRewards:    fmt.Sprintf("one card earned more than %d rewards within %v", c.WeekRewards, c.CardWindow),
 		velocityLimit:  "a stamp or claim went over the program's limit",
 		velocityRate:   fmt.Sprintf("more than %d stamps, claims or redemptions of one code within %v", c.VelocityLimit, c.VelocityWindow),
