@@ -236,7 +236,9 @@ func (w *world) planAttacks(start time.Time) error {
 			for range 3 + w.r.IntN(3) {
 				home := w.r.IntN(len(w.shops))
 				for d := range 6 {
-					at := day.Add(time.Duration(d)*24*time.Hour + time.Duration(7.5+w.r.Float64()*11)*time.Hour)
+					// Any minute from 7:30 to 18:30 (a float of hours: the
+					// conversion must not round it to whole hours).
+					at := day.Add(time.Duration(d)*24*time.Hour + time.Duration((7.5+w.r.Float64()*11)*float64(time.Hour)))
 					w.step(a, at, func(w *world) {
 						t := w.shops[home].tills[w.r.IntN(2)]
 						w.svc.call("POST", "/v1/cards/stamp", t.token, t.source, map[string]any{"card_code": c.card, "stamps": 1, "register": t.label, "idempotency_key": w.nextIdem()})
