@@ -102,26 +102,17 @@ func (a *API) resolveAlert(w http.ResponseWriter, r *http.Request, k access.Key)
 }
 
 func (a *API) block(w http.ResponseWriter, r *http.Request, k access.Key) error {
-	var req struct {
-		Reason string `json:"reason"`
-	}
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	merchant, err := reviewMerchant(r, k)
-	if err != nil {
-		return err
-	}
-	serial := mux.Vars(r)["serial"]
-	if err := a.Review.BlockAs(k.Actor(source(r)), merchant, serial, req.Reason); err != nil {
-		return err
-	}
-	a.log.Warn("credential blocked", "merchant", merchant, "serial", serial, "by", k.ID)
-	writeJSON(w, http.StatusOK, map[string]any{"serial": serial, "status": "blocked"})
-	return nil
+	return a.changeBlock(w, r, k, a.Review.BlockAs, "blocked")
 }
 
 func (a *API) unblock(w http.ResponseWriter, r *http.Request, k access.Key) error {
+	return a.changeBlock(w, r, k, a.Review.Unblock, "unblocked")
+}
+
+// changeBlock is the one shape of block and unblock: a reason in, the
+// credential's new status out, the actor taken from the authenticated key.
+func (a *API) changeBlock(w http.ResponseWriter, r *http.Request, k access.Key,
+	change func(by audit.Actor, merchant, serial, reason string) error, status string) error {
 	var req struct {
 		Reason string `json:"reason"`
 	}
@@ -133,10 +124,10 @@ func (a *API) unblock(w http.ResponseWriter, r *http.Request, k access.Key) erro
 		return err
 	}
 	serial := mux.Vars(r)["serial"]
-	if err := a.Review.Unblock(k.Actor(source(r)), merchant, serial, req.Reason); err != nil {
+	if err := change(k.Actor(source(r)), merchant, serial, req.Reason); err != nil {
 		return err
 	}
-	a.log.Warn("credential unblocked", "merchant", merchant, "serial", serial, "by", k.ID)
-	writeJSON(w, http.StatusOK, map[string]any{"serial": serial, "status": "unblocked"})
+	a.log.Warn("credential "+status, "merchant", merchant, "serial", serial, "by", k.ID)
+	writeJSON(w, http.StatusOK, map[string]any{"serial": serial, "status": status})
 	return nil
 }
