@@ -1,0 +1,29 @@
+package storage
+
+import "context"
+
+// Shared is a Backend that several stampseal nodes write at once (etcd).
+//
+// On a shared backend an in-memory index kept in step by Tx.OnEnd sees only
+// this node's writes, so it is never authoritative: a decision reads what
+// it needs inside its transaction (the backend aborts and re-runs the
+// transaction when anything it read was changed by another node before it
+// committed), and a node caches only what cannot go stale or what Watch
+// invalidates (keysets, API keys, the blocklist). OnEnd still runs once the
+// transaction is durable (or was abandoned), but concurrently with other
+// transactions of this node and without any order against other nodes.
+type Shared interface {
+	Backend
+	// Watch calls fn with the key of every change (put or delete) made to
+	// bucket b by any node, this one included, from the moment Watch
+	// returns until ctx ends. Calls for one bucket come in commit order, one
+	// at a time. After a lost connection the backend calls fn with a nil key,
+	// meaning "anything in b may have changed": drop the whole cache.
+	Watch(ctx context.Context, b Bucket, fn func(key []byte)) error
+}
+
+// IsShared reports whether b is written by other nodes too.
+func IsShared(b Backend) bool {
+	_, ok := b.(Shared)
+	return ok
+}
