@@ -44,12 +44,13 @@ type holdState struct {
 
 // reply is an answer kept in the event that gave it, so that the same
 // request (a second confirm, a second void) is answered the same way
-// without an idempotency key.
+// without an idempotency key. One of its answers is set; on disk it is a
+// replyRecord.
 type reply struct {
-	Redemption *Redemption `cbor:"1,keyasint,omitempty"`
-	Void       *Void       `cbor:"2,keyasint,omitempty"`
-	StampVoid  *StampVoid  `cbor:"3,keyasint,omitempty"`
-	Released   *Released   `cbor:"4,keyasint,omitempty"`
+	Redemption *Redemption
+	Void       *Void
+	StampVoid  *StampVoid
+	Released   *Released
 }
 
 // without returns s less x, as a new slice.

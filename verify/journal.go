@@ -25,28 +25,30 @@ import (
 // kept in memory by index, rebuilt from the journal when a Verifier is
 // created, and changed only by committed transactions.
 
-// event is one journal entry.
+// event is one journal entry as the verifier works with it. It lies on
+// disk as an eventRecord (journal_record.go), whose fields are numbered
+// apart from the API's answer types.
 type event struct {
-	Serial credential.Serial `cbor:"1,keyasint"`
-	Prev   uint64            `cbor:"2,keyasint,omitempty"` // the serial's previous event; 0 for none
-	Use    bool              `cbor:"3,keyasint,omitempty"` // counts against the serial's uses
-	Entry  Entry             `cbor:"4,keyasint"`
-	Answer *answer           `cbor:"5,keyasint,omitempty"`
+	Serial credential.Serial
+	Prev   uint64 // the serial's previous event; 0 for none
+	Use    bool   // counts against the serial's uses
+	Entry  Entry
+	Answer *answer
 	// The register's day (holds and voids): see hold.go and void.go.
-	Unuse bool   `cbor:"6,keyasint,omitempty"` // gives one use back (a voided redemption)
-	Held  *held  `cbor:"7,keyasint,omitempty"` // holds one use until Held.Until
-	Ends  uint64 `cbor:"8,keyasint,omitempty"` // the hold this event confirms (Use) or releases
-	Voids uint64 `cbor:"9,keyasint,omitempty"` // the redemption or stamp event this event voids
-	Reply *reply `cbor:"10,keyasint,omitempty"`
+	Unuse bool   // gives one use back (a voided redemption)
+	Held  *held  // holds one use until Held.Until
+	Ends  uint64 // the hold this event confirms (Use) or releases
+	Voids uint64 // the redemption or stamp event this event voids
+	Reply *reply
 }
 
-// eventHead is the part of an event the index needs; decoding only it
-// takes a fifth off reading the journal at start.
+// eventHead is the part of an eventRecord the index needs; decoding only
+// it takes a fifth off reading the journal at start.
 type eventHead struct {
-	Serial credential.Serial `cbor:"1,keyasint"`
-	Use    bool              `cbor:"3,keyasint,omitempty"`
-	Entry  struct {
-		At time.Time `json:"at"`
+	Serial   credential.Serial `cbor:"1,keyasint"`
+	Use      bool              `cbor:"3,keyasint,omitempty"`
+	OldEntry struct {
+		At time.Time `cbor:"at"`
 	} `cbor:"4,keyasint"`
 	Answer *struct {
 		Key answerKey `cbor:"1,keyasint"`
@@ -55,15 +57,27 @@ type eventHead struct {
 	Held  *held  `cbor:"7,keyasint,omitempty"`
 	Ends  uint64 `cbor:"8,keyasint,omitempty"`
 	Voids uint64 `cbor:"9,keyasint,omitempty"`
+	Entry struct {
+		At time.Time `cbor:"1,keyasint"`
+	} `cbor:"11,keyasint"`
 }
 
-// answer is the first answer to a request with an idempotency key.
+// at is when the event happened, whichever format wrote it.
+func (h *eventHead) at() time.Time {
+	if h.Entry.At.IsZero() {
+		return h.OldEntry.At
+	}
+	return h.Entry.At
+}
+
+// answer is the first answer to a request with an idempotency key; one of
+// its answers is set.
 type answer struct {
-	Key         answerKey    `cbor:"1,keyasint"`
-	Fingerprint string       `cbor:"2,keyasint"`
-	Redemption  *Redemption  `cbor:"3,keyasint,omitempty"`
-	Stamp       *StampResult `cbor:"4,keyasint,omitempty"`
-	Reservation *Reservation `cbor:"5,keyasint,omitempty"`
+	Key         answerKey
+	Fingerprint string
+	Redemption  *Redemption
+	Stamp       *StampResult
+	Reservation *Reservation
 }
 
 // answerKey identifies an idempotency key of a merchant.
@@ -171,8 +185,8 @@ func loadIndex(store storage.Backend, now time.Time) (*index, error) {
 				ix.voided[e.Voids] = seq
 			}
 			ix.trails[e.Serial] = extend(ix.trails[e.Serial], seq, e.Use, e.Unuse)
-			if e.Answer != nil && !e.Entry.At.Before(cut) {
-				ix.answers[e.Answer.Key] = answered{seq, e.Entry.At}
+			if at := e.at(); e.Answer != nil && !at.Before(cut) {
+				ix.answers[e.Answer.Key] = answered{seq, at}
 			}
 			return nil
 		})
@@ -265,7 +279,8 @@ func (o *overlay) next(tx storage.Tx) (uint64, error) {
 func (o *overlay) put(tx storage.Tx, seq uint64, e event) error {
 	t := o.trail(e.Serial)
 	e.Prev = t.last
-	raw, err := eventEnc.Marshal(&e)
+	rec := e.record()
+	raw, err := eventEnc.Marshal(&rec)
 	if err != nil {
 		return fmt.Errorf("encode journal entry: %w", err)
 	}
@@ -345,15 +360,15 @@ func (ix *index) forget(cut time.Time) int {
 }
 
 func readEvent(tx storage.Tx, seq uint64) (event, error) {
-	var e event
 	raw := tx.Get(storage.History, seqKey(seq))
 	if raw == nil {
-		return e, fmt.Errorf("journal entry %d: %w", seq, storage.ErrNotFound)
+		return event{}, fmt.Errorf("journal entry %d: %w", seq, storage.ErrNotFound)
 	}
-	if err := eventDec.Unmarshal(raw, &e); err != nil {
-		return e, fmt.Errorf("journal entry %d: %w", seq, err)
+	var r eventRecord
+	if err := eventDec.Unmarshal(raw, &r); err != nil {
+		return event{}, fmt.Errorf("journal entry %d: %w", seq, err)
 	}
-	return e, nil
+	return r.event(), nil
 }
 
 // firstUse is the refusal for a credential with no uses left, saying when
