@@ -102,11 +102,27 @@ type Service struct {
 
 	mu      sync.Mutex
 	touched map[string]time.Time // key id -> when last_used_at was last written
+
+	cache keyCache // authenticated keys (keycache.go)
 }
 
-// New returns a Service over store that creates keysets with keys.
+// New returns a Service over store that creates keysets with keys. On a
+// storage.Shared backend the cache of authenticated keys starts off, since
+// other nodes revoke keys too: call KeepKeysCached once a storage Watch of
+// storage.APIKeys calls ForgetStored.
 func New(store storage.Backend, keys KeyCreator) *Service {
-	return &Service{store: store, keys: keys, now: time.Now, touched: map[string]time.Time{}}
+	s := &Service{store: store, keys: keys, now: time.Now, touched: map[string]time.Time{}}
+	s.cache.off = storage.IsShared(store)
+	return s
+}
+
+// KeepKeysCached turns the cache of authenticated keys on over a shared
+// backend, whose changes by other nodes the caller now forwards to Forget,
+// ForgetStored or ForgetAll.
+func (s *Service) KeepKeysCached() {
+	s.cache.mu.Lock()
+	s.cache.off = false
+	s.cache.mu.Unlock()
 }
 
 // SetClock replaces the service's clock; for tests of expiry.
@@ -127,22 +143,23 @@ func NewToken() (string, error) {
 }
 
 // Authenticate returns the key a token belongs to, or ErrUnauthenticated.
+// A key that authenticated once is served from memory afterwards (see
+// keyCache); revocation and expiry still take effect at once.
 func (s *Service) Authenticate(token string) (Key, error) {
 	if token == "" || len(token) > 256 {
 		return Key{}, ErrUnauthenticated
 	}
-	h := hashToken(token)
-	var k Key
-	err := s.store.View(func(tx storage.Tx) error { return storage.GetJSON(tx, storage.APIKeys, h, &k) })
-	if errors.Is(err, storage.ErrNotFound) {
-		return Key{}, ErrUnauthenticated
-	}
-	if err != nil {
-		return Key{}, err
+	h := sha256.Sum256([]byte(token))
+	k, cached := s.cache.get(h)
+	if !cached {
+		var err error
+		if k, err = s.load(h); err != nil {
+			return Key{}, err
+		}
 	}
 	// The lookup found the key by its hash; compare in constant time anyway
 	// so that no code path compares a secret with ==.
-	if subtle.ConstantTimeCompare(k.Hash, h) != 1 {
+	if subtle.ConstantTimeCompare(k.Hash, h[:]) != 1 {
 		return Key{}, ErrUnauthenticated
 	}
 	now := s.now()
@@ -153,6 +170,21 @@ func (s *Service) Authenticate(token string) (Key, error) {
 		return Key{}, ErrKeyExpired
 	}
 	s.touch(k, now)
+	return k, nil
+}
+
+// load reads the key stored under h and caches it.
+func (s *Service) load(h [32]byte) (Key, error) {
+	gen := s.cache.generation()
+	var k Key
+	err := s.store.View(func(tx storage.Tx) error { return storage.GetJSON(tx, storage.APIKeys, h[:], &k) })
+	if errors.Is(err, storage.ErrNotFound) {
+		return Key{}, ErrUnauthenticated
+	}
+	if err != nil {
+		return Key{}, err
+	}
+	s.cache.put(h, k, gen)
 	return k, nil
 }
 

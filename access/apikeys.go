@@ -165,6 +165,8 @@ func (s *Service) Revoke(by audit.Actor, id, reason string) (KeyInfo, error) {
 		return audit.Record(tx, now, k.Merchant, audit.APIKeyRevoked, by, k.ID,
 			map[string]string{"name": k.Name, "role": string(k.Role), "reason": reason})
 	})
+	// Committed or not, the next request reads the key from the ledger.
+	s.Forget(id)
 	if err != nil {
 		return KeyInfo{}, err
 	}

@@ -39,6 +39,7 @@ func serve(args []string, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics-addr", "", "serve GET /metrics on this address instead of --addr (\":9090\" listens on loopback); empty: on --addr, unauthenticated")
 	maxConnsPerAddr := fs.Int("max-conns-per-addr", 256, "open connections one client address may hold; more are closed at once (0: no cap)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	pprofFlag := fs.String("pprof-addr", "", "serve /debug/pprof/ (CPU, heap, block, mutex profiles and traces) on this loopback address (\":6060\" is 127.0.0.1:6060); empty: off")
 	var tf tlsFlags
 	tf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -60,6 +61,10 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	if *maxInFlight < 1 {
 		return fmt.Errorf("--max-in-flight %d: must be at least 1", *maxInFlight)
+	}
+	pprofAt, err := pprofAddr(*pprofFlag)
+	if err != nil {
+		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
@@ -87,6 +92,15 @@ func serve(args []string, stderr io.Writer) error {
 			return err
 		}
 		defer stopMetrics()
+	}
+	if pprofAt != "" {
+		stopPprof, err := servePprof(pprofAt, log)
+		if err != nil {
+			ln.Close()
+			svc.ledger.close()
+			return err
+		}
+		defer stopPprof()
 	}
 	scheme := "http"
 	if tlsConfig != nil {
