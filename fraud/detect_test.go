@@ -66,6 +66,12 @@ func TestDetectors(t *testing.T) {
 		"a used coupon presented again at another till raises replay": {
 			steps:     []step{{0, ok(OpRedeem, "till-1", coupon)}, {time.Hour, refused(OpRedeem, "already_redeemed", "till-2", coupon)}},
 			wantKinds: []string{KindReplay}, wantSeverity: SeverityMedium},
+		"a used coupon an offline till spent again, synced later, raises no replay (the sync raises offline_double_spend)": {
+			steps: []step{{0, ok(OpRedeem, "till-1", coupon)}, {time.Hour, func() Event {
+				e := refused(OpRedeem, "already_redeemed", "till-2", coupon)
+				e.Offline = true
+				return e
+			}()}}},
 		"a double scan at the same till within seconds raises nothing": {
 			steps: []step{{0, ok(OpRedeem, "till-1", coupon)}, {2 * time.Second, refused(OpRedeem, "already_redeemed", "till-1", coupon)}}},
 		"an idempotent retry of a redeem raises nothing": {

@@ -39,8 +39,12 @@ type Event struct {
 	Rewards      int    // reward coupons a stamp or claim paid out
 	Card         string // for a claim: serial of the card the punch went onto
 	Retry        bool   // an idempotent retry: never a second use
-	FirstUse     string // for already_redeemed: the register of the first use
-	FirstUseAt   time.Time
+	// Offline marks an operation a till decided offline and synced later:
+	// a used code there is a conflict, raised as offline_double_spend by
+	// the sync (RaiseDoubleSpend), not a replay as well.
+	Offline    bool
+	FirstUse   string // for already_redeemed: the register of the first use
+	FirstUseAt time.Time
 	// Shaped marks a malformed code that has stampseal's prefix and valid
 	// Base45 but no valid content: made up or tampered with, not mis-scanned
 	// (a QR or barcode reads all or nothing).

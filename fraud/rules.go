@@ -163,7 +163,7 @@ func (m *Monitor) observeRefusal(ev *Event, now int64, found *findings) {
 		found.add(finding{kind: KindCounterfeit, severity: sev, rule: m.rules.counterfeit,
 			scope: scopeAPIKey, subject: ev.APIKey, serial: ev.Serial})
 	case ReasonAlreadyRedeemed:
-		if ev.Serial != "" {
+		if ev.Serial != "" && !ev.Offline {
 			m.checkReplay(ev, now, found)
 		}
 	case ReasonLimitExceeded:

@@ -90,6 +90,10 @@ func TestRacingSyncsOfOneCouponApplyItOnce(t *testing.T) {
 	if n := len(alerts[0].Evidence.Registers); n < 2 {
 		t.Errorf("alert names %d registers, want both sides", n)
 	}
+	// The conflict is one incident of its own kind, not a replay as well.
+	if replays, err := w.monitor.Alerts("bakery-1", fraud.Filter{Kind: fraud.KindReplay}); err != nil || len(replays) != 0 {
+		t.Errorf("replay alerts for an offline conflict: %d (%v), want none", len(replays), err)
+	}
 }
 
 func TestSyncRemembersEachKeysOperationsApart(t *testing.T) {

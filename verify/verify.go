@@ -321,7 +321,7 @@ type outcome struct {
 // that the event stays on the stack on the verify path.
 func (v *Verifier) emit(op fraud.Op, req *Request, p *presented, err error, now time.Time, extra outcome) {
 	ev := fraud.Event{Time: now, Op: op, Result: fraud.ResultOK, Merchant: req.Merchant,
-		Register: req.Register, APIKey: req.APIKey, Source: req.Source}
+		Register: req.Register, APIKey: req.APIKey, Source: req.Source, Offline: !req.At.IsZero()}
 	if p != nil {
 		ev.CodeHash = p.hash
 		if p.code != nil {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +23,10 @@ type attack struct {
 	start    time.Time
 	detected time.Time
 	requests int
+	// r draws what the attack decides while it runs (guesses, tampering):
+	// a stream of its own, so that what it draws, which can depend on the
+	// service's random keys, never shifts the honest customers' draws.
+	r *rand.Rand
 }
 
 // The attack kinds, in the report's order.
@@ -40,7 +45,8 @@ func (w *world) step(a *attack, at time.Time, do func(w *world)) {
 }
 
 func (w *world) newAttack(kind string, slow bool, kinds ...string) *attack {
-	a := &attack{kind: kind, kinds: kinds, slow: slow, merchant: merchant}
+	a := &attack{kind: kind, kinds: kinds, slow: slow, merchant: merchant,
+		r: rand.New(rand.NewPCG(w.cfg.Seed, 0xa77ac<<16|uint64(len(w.attacks))))}
 	w.attacks = append(w.attacks, a)
 	return a
 }
@@ -75,13 +81,13 @@ func (w *world) newCard() (code, serial string, err error) {
 
 // tamper changes one character of a code's signature so that it still
 // parses: a forged code whose signature does not verify.
-func (w *world) tamper(code string) string {
+func tamper(r *rand.Rand, code string) string {
 	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	b := []byte(code)
 	for try := 0; try < 500; try++ {
-		i := len(b) - 3 - w.r.IntN(40)
+		i := len(b) - 3 - r.IntN(40)
 		old := b[i]
-		b[i] = alphabet[w.r.IntN(len(alphabet))]
+		b[i] = alphabet[r.IntN(len(alphabet))]
 		if s := string(b); s != code {
 			if _, err := credential.Parse(s); err == nil {
 				return s
@@ -93,31 +99,31 @@ func (w *world) tamper(code string) string {
 }
 
 // madeUp is a code of stampseal's shape with made-up content.
-func (w *world) madeUp() string {
-	claims, sig := make([]byte, 30+w.r.IntN(20)), make([]byte, 70)
+func madeUp(r *rand.Rand) string {
+	claims, sig := make([]byte, 30+r.IntN(20)), make([]byte, 70)
 	for i := range claims {
-		claims[i] = byte(w.r.IntN(256))
+		claims[i] = byte(r.IntN(256))
 	}
 	for i := range sig {
-		sig[i] = byte(w.r.IntN(256))
+		sig[i] = byte(r.IntN(256))
 	}
 	return credential.Encode(claims, sig)
 }
 
 // guess is what a guesser sends: a made-up short code or a made-up code.
-func (w *world) guess() map[string]any {
+func guess(r *rand.Rand) map[string]any {
 	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-	if w.r.IntN(2) == 0 {
+	if r.IntN(2) == 0 {
 		var b strings.Builder
 		for i := range 12 {
 			if i > 0 && i%4 == 0 {
 				b.WriteByte('-')
 			}
-			b.WriteByte(alphabet[w.r.IntN(len(alphabet))])
+			b.WriteByte(alphabet[r.IntN(len(alphabet))])
 		}
 		return map[string]any{"short_code": b.String()}
 	}
-	return map[string]any{"code": w.madeUp()}
+	return map[string]any{"code": madeUp(r)}
 }
 
 func (w *world) setupKiosk() error {
@@ -156,14 +162,14 @@ func (w *world) planAttacks(start time.Time) error {
 			a, t, c := w.newAttack("forged code", false, fraud.KindCounterfeit), w.randomTill(), w.people[w.r.IntN(len(w.people))]
 			a.keyID = t.id
 			w.step(a, w.someDay(start), func(w *world) {
-				w.svc.call("POST", "/v1/cards/stamp", t.token, t.source, map[string]any{"card_code": w.tamper(c.card), "stamps": 1, "register": t.label})
+				w.svc.call("POST", "/v1/cards/stamp", t.token, t.source, map[string]any{"card_code": tamper(a.r, c.card), "stamps": 1, "register": t.label})
 			})
 		}
 		{
 			a, t := w.newAttack("made-up code", false, fraud.KindCounterfeit), w.randomTill()
 			a.keyID = t.id
 			w.step(a, w.someDay(start), func(w *world) {
-				w.svc.call("POST", "/v1/redeem", t.token, t.source, map[string]any{"code": w.madeUp(), "register": t.label})
+				w.svc.call("POST", "/v1/redeem", t.token, t.source, map[string]any{"code": madeUp(a.r), "register": t.label})
 			})
 		}
 		{
@@ -223,7 +229,7 @@ func (w *world) planAttacks(start time.Time) error {
 			a.keyID = t.id
 			at := w.someDay(start)
 			for range g.count {
-				w.step(a, at, func(w *world) { w.svc.call("POST", "/v1/verify", t.token, t.source, w.guess()) })
+				w.step(a, at, func(w *world) { w.svc.call("POST", "/v1/verify", t.token, t.source, guess(a.r)) })
 				at = at.Add(g.min + time.Duration(w.r.Int64N(int64(g.max-g.min))))
 			}
 		}
@@ -240,7 +246,7 @@ func (w *world) planAttacks(start time.Time) error {
 					// conversion must not round it to whole hours).
 					at := day.Add(time.Duration(d)*24*time.Hour + time.Duration((7.5+w.r.Float64()*11)*float64(time.Hour)))
 					w.step(a, at, func(w *world) {
-						t := w.shops[home].tills[w.r.IntN(2)]
+						t := w.shops[home].tills[a.r.IntN(2)]
 						w.svc.call("POST", "/v1/cards/stamp", t.token, t.source, map[string]any{"card_code": c.card, "stamps": 1, "register": t.label, "idempotency_key": w.nextIdem()})
 					})
 				}
