@@ -25,7 +25,7 @@ func (c *testClock) now() time.Time          { return *c.t.Load() }
 func (c *testClock) advance(d time.Duration) { n := c.now().Add(d); c.t.Store(&n) }
 
 func withClock(c *testClock) func(*server) {
-	return func(s *server) { s.verifyOpts = append(s.verifyOpts, verify.WithClock(c.now)) }
+	return func(s *server) { s.clock = c.now }
 }
 
 // history lists the ops in a credential's history.

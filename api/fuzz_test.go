@@ -14,7 +14,8 @@ import (
 	"testing"
 
 	"github.com/stampseal/stampseal/api"
-	"github.com/stampseal/stampseal/keys"
+	"github.com/stampseal/stampseal/internal/service"
+	"github.com/stampseal/stampseal/internal/testserver"
 )
 
 // The fuzz targets drive the real router (real bbolt file, real Tink keys,
@@ -183,22 +184,14 @@ type fuzzRig struct {
 
 func newFuzzRig(t testing.TB) *fuzzRig {
 	t.Helper()
-	text, err := keys.NewMasterKeyText()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := newStack(t, filepath.Join(t.TempDir(), "stampseal.db"), text)
-	monitor := st.monitor
-	t.Cleanup(func() {
-		monitor.Flush()
-		st.store.Close()
-	})
 	// Throttle is left out and the issuance limit raised on purpose: after
 	// a few invalid codes or a few big batches every call would be answered
 	// 429 before the domain runs, and the fuzzer would stop reaching it.
-	st.deps.Throttle = nil
-	st.deps.IssueLimit = api.IssueLimit{PerSecond: 1e9, Burst: 1 << 30}
-	a := api.New(st.deps)
+	svc := testserver.Open(t, service.Options{IssueLimit: api.IssueLimit{PerSecond: 1e9, Burst: 1 << 30}})
+	monitor := svc.Monitor
+	d := svc.API.Deps
+	d.Throttle = nil
+	a := api.New(d)
 	rig := &fuzzRig{api: a, tokens: map[string]string{"root": fuzzRootToken}}
 
 	setup := func(method, path, token string, body any, out any) {

@@ -9,32 +9,30 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/api"
-	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/internal/openapicheck"
-	"github.com/stampseal/stampseal/issuer"
+	"github.com/stampseal/stampseal/internal/service"
+	"github.com/stampseal/stampseal/internal/testserver"
 	"github.com/stampseal/stampseal/keys"
-	"github.com/stampseal/stampseal/metrics"
-	"github.com/stampseal/stampseal/offline"
-	"github.com/stampseal/stampseal/report"
-	"github.com/stampseal/stampseal/shortcode"
 	"github.com/stampseal/stampseal/storage"
-	"github.com/stampseal/stampseal/verify"
 )
 
-const adminToken = "test-admin-token-0123456789"
+const adminToken = testserver.AdminToken
 
-// server is the whole service in-process: a real bbolt file, real Tink
-// keys, the real router, served over loopback by httptest.
+// server is the whole service in-process, built as serve builds it (a real
+// bbolt file, real Tink keys, the real router), served over loopback by
+// httptest.
 type server struct {
 	t      testing.TB
 	url    string
 	path   string
 	master string
-	store  *storage.Bolt
+	svc    *service.Service
+	store  storage.Backend
 	srv    *httptest.Server
 	fraud  *fraud.Monitor
 	ring   *keys.Ring
@@ -42,8 +40,8 @@ type server struct {
 	short  api.ShortCodes
 	client *http.Client
 
-	maxInFlight int             // 0: the API's default
-	verifyOpts  []verify.Option // e.g. a clock for holds and voids
+	maxInFlight int              // 0: the API's default
+	clock       func() time.Time // nil: time.Now; e.g. a clock for holds and voids
 }
 
 func newServer(t testing.TB, opts ...func(*server)) *server {
@@ -52,80 +50,24 @@ func newServer(t testing.TB, opts ...func(*server)) *server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.master, _ = keys.NewMasterKeyText()
+	s.master = testserver.NewMasterKey(t)
 	s.start()
 	t.Cleanup(s.stop)
 	return s
 }
 
 func (s *server) start() {
-	st := newStack(s.t, s.path, s.master, s.verifyOpts...)
-	st.deps.MaxInFlight = s.maxInFlight
-	s.store, s.fraud, s.ring, s.access, s.short = st.store, st.monitor, st.ring, st.deps.Access, st.deps.Short
+	s.svc = testserver.OpenAt(s.t, s.path, s.master, service.Options{MaxInFlight: s.maxInFlight, Clock: s.clock})
+	s.store, s.fraud, s.ring, s.access, s.short = s.svc.Store, s.svc.Monitor, s.svc.Ring, s.svc.Access, s.svc.Short
 	// Every answer of every API test is checked against api/openapi.yaml.
-	s.srv = httptest.NewServer(openapicheck.MustLoad(s.t).Handler(s.t, api.New(st.deps)))
+	s.srv = httptest.NewServer(openapicheck.MustLoad(s.t).Handler(s.t, s.svc.Handler))
 	s.url = s.srv.URL
-}
-
-// stack is the service's parts over one bbolt file, wired as serve wires
-// them, with the bootstrap admin key adminToken.
-type stack struct {
-	store   *storage.Bolt
-	ring    *keys.Ring
-	monitor *fraud.Monitor
-	deps    api.Deps
-}
-
-func newStack(t testing.TB, path, masterText string, opts ...verify.Option) *stack {
-	t.Helper()
-	store, err := storage.OpenBolt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, err := keys.ParseMasterKey(masterText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := keys.NewRing(store, master)
-	secret, err := ring.Secret("short-codes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	short, _ := shortcode.NewKeyed(secret)
-	monitor := fraud.New(store, fraud.DefaultConfig())
-	book, err := report.Open(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	events := observers{monitor, book}
-	iss := issuer.New(store, ring, issuer.WithShortCodes(short))
-	ver, err := verify.New(store, ring, append([]verify.Option{verify.WithRewards(iss), verify.WithShortCodes(short), verify.WithObserver(events)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc := access.New(store, ring)
-	if _, err := acc.Bootstrap(adminToken); err != nil {
-		t.Fatal(err)
-	}
-	return &stack{store: store, ring: ring, monitor: monitor, deps: api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver,
-		Store: store, Throttle: monitor, Observer: events, Review: monitor, Detect: monitor, Report: book, Barcodes: barcode.NewCache(8 << 20), Short: short,
-		Metrics: metrics.New(), Offline: offline.NewService(store, ring, ver, monitor), Policies: offline.NewPolicies(store)}}
-}
-
-// observers hands every event to each of its members, as serve does.
-type observers []verify.Observer
-
-func (o observers) Observe(ev fraud.Event) {
-	for _, m := range o {
-		m.Observe(ev)
-	}
 }
 
 func (s *server) stop() {
 	if s.srv != nil {
 		s.srv.Close()
-		s.fraud.Flush()
-		s.store.Close()
+		s.svc.Close()
 		s.srv = nil
 	}
 }

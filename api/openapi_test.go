@@ -5,9 +5,9 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/internal/openapicheck"
-	"github.com/stampseal/stampseal/keys"
+	"github.com/stampseal/stampseal/internal/service"
+	"github.com/stampseal/stampseal/internal/testserver"
 )
 
 // Every route the router serves is in api/openapi.yaml, and every route
@@ -15,13 +15,7 @@ import (
 // in every API test: the harness validates each one (openapicheck.Handler).
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	spec := openapicheck.MustLoad(t)
-	master, err := keys.NewMasterKeyText()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := newStack(t, t.TempDir()+"/stampseal.db", master)
-	defer st.store.Close()
-	served, err := openapicheck.Served(api.New(st.deps).Router())
+	served, err := openapicheck.Served(testserver.Open(t, service.Options{}).API.Router())
 	if err != nil {
 		t.Fatal(err)
 	}

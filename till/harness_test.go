@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,69 +17,34 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/internal/service"
+	"github.com/stampseal/stampseal/internal/testserver"
 	"github.com/stampseal/stampseal/issuer"
-	"github.com/stampseal/stampseal/keys"
-	"github.com/stampseal/stampseal/offline"
-	"github.com/stampseal/stampseal/shortcode"
 	"github.com/stampseal/stampseal/storage"
 	"github.com/stampseal/stampseal/till"
-	"github.com/stampseal/stampseal/verify"
 )
 
-const adminToken = "till-test-admin-token-0123456789"
+const adminToken = testserver.AdminToken
 
 // server is the stampseal service in-process over a real bbolt file, with
-// real Tink keys, served over loopback.
+// real Tink keys, built as serve builds it and served over loopback.
 type server struct {
 	t       testing.TB
 	url     string
 	monitor *fraud.Monitor
-	store   *storage.Bolt
+	store   storage.Backend
 	issuer  *issuer.Issuer
 }
 
 func newServer(t testing.TB) *server {
 	t.Helper()
-	store, err := storage.OpenBolt(filepath.Join(t.TempDir(), "stampseal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	masterText, _ := keys.NewMasterKeyText()
-	master, err := keys.ParseMasterKey(masterText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := keys.NewRing(store, master)
-	secret, err := ring.Secret("short-codes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	short, _ := shortcode.NewKeyed(secret)
-	monitor := fraud.New(store, fraud.DefaultConfig())
-	iss := issuer.New(store, ring, issuer.WithShortCodes(short))
-	ver, err := verify.New(store, ring, verify.WithRewards(iss), verify.WithShortCodes(short), verify.WithObserver(monitor))
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc := access.New(store, ring)
-	if _, err := acc.Bootstrap(adminToken); err != nil {
-		t.Fatal(err)
-	}
-	h := api.New(api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver, Store: store, Throttle: monitor,
-		Observer: monitor, Review: monitor, Short: short,
-		Offline: offline.NewService(store, ring, ver, monitor), Policies: offline.NewPolicies(store),
-		IssueLimit: api.IssueLimit{PerSecond: 1e6, Burst: 1e9}})
-	srv := httptest.NewServer(h)
-	s := &server{t: t, url: srv.URL, monitor: monitor, store: store, issuer: iss}
-	t.Cleanup(func() {
-		srv.Close()
-		monitor.Flush()
-		store.Close()
-	})
-	return s
+	// The issuance limit is lifted: the tests mint what they need at once.
+	svc := testserver.Open(t, service.Options{IssueLimit: api.IssueLimit{PerSecond: 1e6, Burst: 1e9}})
+	srv := httptest.NewServer(svc.Handler)
+	t.Cleanup(srv.Close)
+	return &server{t: t, url: srv.URL, monitor: svc.Monitor, store: svc.Store, issuer: svc.Issuer}
 }
 
 // reply is a decoded JSON answer.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stampseal/stampseal/internal/testserver"
+
 	"github.com/stampseal/stampseal/access"
 )
 
@@ -14,11 +16,8 @@ func TestAllMerchantsAdminPicksAMerchant(t *testing.T) {
 	s := newStack(t)
 	s.merchant(t, "bakery-1", "Corner Bakery")
 	s.merchant(t, "bakery-2", "Station Bakery")
-	if _, err := s.access.Bootstrap("bootstrap-token-0123456789"); err != nil {
-		t.Fatal(err)
-	}
 	b := s.browser(t)
-	p := b.login("bootstrap-token-0123456789")
+	p := b.login(testserver.AdminToken)
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/merchant" {
 		t.Fatalf("sign-in: %d to %q; want 303 to the merchant picker", p.status, p.header.Get("Location"))
 	}

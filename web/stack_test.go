@@ -8,30 +8,26 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stampseal/stampseal/access"
-	"github.com/stampseal/stampseal/api"
-	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/internal/service"
+	"github.com/stampseal/stampseal/internal/testserver"
 	"github.com/stampseal/stampseal/issuer"
-	"github.com/stampseal/stampseal/keys"
-	"github.com/stampseal/stampseal/report"
 	"github.com/stampseal/stampseal/storage"
 	"github.com/stampseal/stampseal/verify"
-	"github.com/stampseal/stampseal/web"
 )
 
-// stack is a whole stampseal in-process: a real bbolt file in a temporary
-// directory, real Tink keysets, the API with the review page mounted,
-// served by httptest.
+// stack is a whole stampseal in-process, built as serve builds it: a real
+// bbolt file in a temporary directory, real Tink keysets, the API with the
+// review page mounted, served by httptest.
 type stack struct {
-	store    *storage.Bolt
+	store    storage.Backend
 	access   *access.Service
 	issuer   *issuer.Issuer
 	verifier *verify.Verifier
@@ -43,54 +39,16 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	store, err := storage.OpenBolt(filepath.Join(t.TempDir(), "stampseal.db"))
-	if err != nil {
-		t.Fatalf("open bolt: %v", err)
-	}
-	t.Cleanup(func() { store.Close() })
-	text, err := keys.NewMasterKeyText()
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, err := keys.ParseMasterKey(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := keys.NewRing(store, master)
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(tWriter{t}, nil))
 	}
-	s := &stack{store: store, access: access.New(store, ring), issuer: issuer.New(store, ring)}
-	s.monitor = fraud.New(store, fraud.DefaultConfig(), fraud.WithLogger(log))
-	book, err := report.Open(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	events := observers{s.monitor, book}
-	if s.verifier, err = verify.New(store, ring, verify.WithObserver(events), verify.WithRewards(s.issuer)); err != nil {
-		t.Fatal(err)
-	}
-	s.failures = access.NewFailureThrottle(0, 0)
-	a := api.New(api.Deps{Access: s.access, Keys: ring, Issuer: s.issuer, Verifier: s.verifier, Store: store,
-		Throttle: s.monitor, Observer: events, Log: log, Failures: s.failures, Report: book})
-	ui := web.New(web.Deps{Access: s.access, Fraud: s.monitor, Verifier: s.verifier, Audit: audit.New(store), Log: log, Failures: s.failures,
-		Report: book, Programs: s.issuer})
-	ui.Mount(a.Router())
-	a.AcceptSessions(ui.SignedIn)
-	s.handler = a
-	s.srv = httptest.NewServer(a)
+	svc := testserver.Open(t, service.Options{Log: log})
+	s := &stack{store: svc.Store, access: svc.Access, issuer: svc.Issuer, verifier: svc.Verifier, monitor: svc.Monitor,
+		handler: svc.Handler, failures: svc.Failures}
+	s.srv = httptest.NewServer(s.handler)
 	t.Cleanup(s.srv.Close)
 	return s
-}
-
-// observers hands every event to each member, as serve does.
-type observers []verify.Observer
-
-func (o observers) Observe(ev fraud.Event) {
-	for _, m := range o {
-		m.Observe(ev)
-	}
 }
 
 type tWriter struct{ t *testing.T }

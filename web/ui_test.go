@@ -14,9 +14,6 @@ import (
 func TestLogin(t *testing.T) {
 	s := newStack(t)
 	tokens := s.merchant(t, "bakery-1", "Corner Bakery", access.Auditor, access.Admin, access.Register, access.Issuer)
-	if _, err := s.access.Bootstrap("bootstrap-token-0123456789"); err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		name       string
 		token      string

@@ -20,7 +20,7 @@ func merchantCreate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return df.with(stderr, func(l *ledger) error {
-		m, err := l.access.CreateMerchant(*id, *name)
+		m, err := l.Access.CreateMerchant(*id, *name)
 		if err != nil {
 			return err
 		}
@@ -40,7 +40,7 @@ func apikeyCreate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return df.with(stderr, func(l *ledger) error {
-		k, token, err := l.access.CreateKeyAs(audit.Operator, access.KeySpec{Merchant: *merchant, Role: access.Role(*role), Name: *name, ExpiresIn: *expiresIn})
+		k, token, err := l.Access.CreateKeyAs(audit.Operator, access.KeySpec{Merchant: *merchant, Role: access.Role(*role), Name: *name, ExpiresIn: *expiresIn})
 		if err != nil {
 			return err
 		}
@@ -58,7 +58,7 @@ func keysRotate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return df.with(stderr, func(l *ledger) error {
-		id, err := l.ring.Rotate(*merchant, *compromised)
+		id, err := l.Ring.Rotate(*merchant, *compromised)
 		if err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func keysExport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return df.with(stderr, func(l *ledger) error {
-		pub, err := l.ring.PublicKeyset(*merchant)
+		pub, err := l.Ring.PublicKeyset(*merchant)
 		if err != nil {
 			return fmt.Errorf("merchant %s: %w", *merchant, err)
 		}

@@ -15,7 +15,7 @@ func apikeyList(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return df.with(stderr, func(l *ledger) error {
-		keys, err := l.access.Keys(*merchant)
+		keys, err := l.Access.Keys(*merchant)
 		if err != nil {
 			return err
 		}
@@ -33,7 +33,7 @@ func apikeyRevoke(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return df.with(stderr, func(l *ledger) error {
-		info, err := l.access.Revoke(audit.Operator, *id, *reason)
+		info, err := l.Access.Revoke(audit.Operator, *id, *reason)
 		if err != nil {
 			return err
 		}

@@ -90,7 +90,7 @@ func startSelf(stderr io.Writer) (addr, token string, stop func(), err error) {
 		issueLimit: api.IssueLimit{PerSecond: 1e6, Burst: 1 << 30}, rewardLimit: api.IssueLimit{PerSecond: 1e6, Burst: 1 << 30}})
 	if err == nil {
 		if token, err = access.NewToken(); err == nil {
-			_, err = svc.ledger.access.Bootstrap(token)
+			_, err = svc.Access.Bootstrap(token)
 		}
 	}
 	var ln net.Listener
@@ -99,14 +99,14 @@ func startSelf(stderr io.Writer) (addr, token string, stop func(), err error) {
 	}
 	if err != nil {
 		if svc != nil {
-			svc.ledger.close()
+			svc.Close()
 		}
 		os.RemoveAll(dir)
 		return "", "", nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { svc.serveUntil(ctx, ln, log); close(done) }()
+	go func() { svc.Serve(ctx, ln); close(done) }()
 	addr = "http://" + ln.Addr().String()
 	fmt.Fprintf(stderr, "bench: in-process server on %s, data in %s (removed at the end)\n", addr, dir)
 	return addr, token, func() { cancel(); <-done; os.RemoveAll(dir) }, nil

@@ -11,13 +11,9 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/stampseal/stampseal/access"
-	"github.com/stampseal/stampseal/credential"
-	"github.com/stampseal/stampseal/issuer"
+	"github.com/stampseal/stampseal/internal/service"
 	"github.com/stampseal/stampseal/keys"
-	"github.com/stampseal/stampseal/shortcode"
 	"github.com/stampseal/stampseal/storage"
-	"github.com/stampseal/stampseal/verify"
 )
 
 // dataFlags are the flags every command that opens the ledger shares.
@@ -34,63 +30,53 @@ func (d *dataFlags) register(fs *flag.FlagSet) {
 func (d *dataFlags) dbPath() string { return filepath.Join(d.data, "stampseal.db") }
 
 // ledger is an opened data directory with the domain services over it.
-type ledger struct {
-	store    *storage.Bolt
-	master   tink.AEAD
-	ring     *keys.Ring
-	access   *access.Service
-	issuer   *issuer.Issuer
-	verifier *verify.Verifier
-	short    *shortcode.Keyed
-}
+type ledger struct{ *service.Ledger }
 
-// open creates the data directory if needed, loads the master key (from
-// flag, environment, or a generated development file, with a warning) and
-// opens the database.
-func (d *dataFlags) open(stderr io.Writer, verifyOpts ...verify.Option) (*ledger, error) {
+// openStore creates the data directory if needed, loads the master key
+// (from flag, environment, or a generated development file, with a
+// warning) and opens the database.
+func (d *dataFlags) openStore(stderr io.Writer) (*storage.Bolt, tink.AEAD, error) {
 	if d.data == "" {
-		return nil, errors.New("--data must not be empty")
+		return nil, nil, errors.New("--data must not be empty")
 	}
 	if err := os.MkdirAll(d.data, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory %s: %w", d.data, err)
+		return nil, nil, fmt.Errorf("create data directory %s: %w", d.data, err)
 	}
 	master, err := d.loadMaster(stderr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	store, err := storage.OpenBolt(d.dbPath())
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("%w: the database is locked (is another stampseal using %s?)", err, d.data)
+		return nil, nil, fmt.Errorf("%w: the database is locked (is another stampseal using %s?)", err, d.data)
 	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, master, nil
+}
+
+// open opens the data directory and the domain services over it.
+func (d *dataFlags) open(stderr io.Writer) (*ledger, error) {
+	store, master, err := d.openStore(stderr)
 	if err != nil {
 		return nil, err
 	}
-	l := &ledger{store: store, master: master, ring: keys.NewRing(store, master)}
-	// Short codes are derived under a secret kept encrypted in the ledger.
-	secret, err := l.ring.Secret("short-codes")
+	l, err := service.OpenLedger(service.Options{Store: store, Master: master})
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	if l.short, err = shortcode.NewKeyed(secret); err != nil {
-		store.Close()
-		return nil, err
-	}
-	// Databases from before codes were sealed get them sealed now, once.
-	if n, err := credential.SealLegacyCodes(store, l.ring); err != nil {
-		store.Close()
-		return nil, err
-	} else if n > 0 {
+	warnSealed(stderr, l.SealedCodes)
+	return &ledger{l}, nil
+}
+
+// warnSealed tells the operator that codes an old database kept in clear
+// were sealed just now.
+func warnSealed(stderr io.Writer, n int) {
+	if n > 0 {
 		fmt.Fprintf(stderr, "Sealed %d codes that this database kept in clear. Backups taken before now still hold them: destroy them.\n", n)
 	}
-	l.access = access.New(store, l.ring)
-	l.issuer = issuer.New(store, l.ring, issuer.WithShortCodes(l.short))
-	l.verifier, err = verify.New(store, l.ring, append([]verify.Option{verify.WithRewards(l.issuer), verify.WithShortCodes(l.short)}, verifyOpts...)...)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	return l, nil
 }
 
 func (d *dataFlags) loadMaster(stderr io.Writer) (tink.AEAD, error) {
@@ -130,7 +116,7 @@ func (d *dataFlags) existingMaster() (tink.AEAD, error) {
 	return keys.LoadMasterKeyFile(path)
 }
 
-func (l *ledger) close() error { return l.store.Close() }
+func (l *ledger) close() error { return l.Store.Close() }
 
 // with opens the ledger, runs fn and closes the ledger.
 func (d *dataFlags) with(stderr io.Writer, fn func(*ledger) error) error {

@@ -47,7 +47,7 @@ func issueCoupons(args []string, stdout, stderr io.Writer) error {
 	var sheet []barcode.SheetItem
 	for done := 0; done < *count; {
 		n := min(*count-done, issuer.MaxBatch)
-		batch, err := l.issuer.Coupons(issuer.CouponRequest{Merchant: *merchant, Offer: *offer, ValidFor: *validFor, MaxUses: *maxUses, Count: n})
+		batch, err := l.Issuer.Coupons(issuer.CouponRequest{Merchant: *merchant, Offer: *offer, ValidFor: *validFor, MaxUses: *maxUses, Count: n})
 		if err != nil {
 			return err
 		}
@@ -63,7 +63,7 @@ func issueCoupons(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *pdf != "" {
-		m, err := l.access.Merchant(*merchant)
+		m, err := l.Access.Merchant(*merchant)
 		if err != nil {
 			return err
 		}

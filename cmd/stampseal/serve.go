@@ -18,7 +18,6 @@ import (
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/api"
-	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/metrics"
 )
 
@@ -74,21 +73,21 @@ func serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := bootstrap(svc.ledger.access, df.data, stderr, log); err != nil {
-		svc.ledger.close()
+	if err := bootstrap(svc.Access, df.data, stderr, log); err != nil {
+		svc.Close()
 		return err
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		svc.ledger.close()
+		svc.Close()
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	ln = limitPerAddr(ln, *maxConnsPerAddr)
 	if *metricsAddr != "" {
-		stopMetrics, err := serveMetrics(*metricsAddr, svc.metrics, log)
+		stopMetrics, err := serveMetrics(*metricsAddr, svc.Metrics, log)
 		if err != nil {
 			ln.Close()
-			svc.ledger.close()
+			svc.Close()
 			return err
 		}
 		defer stopMetrics()
@@ -109,16 +108,12 @@ func serve(args []string, stderr io.Writer) error {
 	log.Info("stampseal serving", "addr", ln.Addr().String(), "scheme", scheme, "data", df.data)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := svc.serveUntil(ctx, ln, log); err != nil {
+	if err := svc.Serve(ctx, ln); err != nil {
 		return err
 	}
 	log.Info("stopped")
 	return nil
 }
-
-type observerFunc func(fraud.Event)
-
-func (f observerFunc) Observe(ev fraud.Event) { f(ev) }
 
 // bootstrap makes the first admin key on an empty data directory: the
 // token from $STAMPSEAL_BOOTSTRAP_TOKEN, else a random one written to
@@ -165,12 +160,6 @@ func writeSecretFile(path, content string) error {
 	}
 	_, werr := f.WriteString(content)
 	return errors.Join(werr, f.Sync(), f.Close())
-}
-
-func (l *ledger) storageStats() metrics.StorageStats {
-	s := l.store.Stats()
-	c, w := l.store.GroupCommits()
-	return metrics.StorageStats{Commits: c, Writes: w, ReadTx: s.TxN, OpenReadTx: s.OpenTxN, FreePages: s.FreePageN}
 }
 
 // serveMetrics serves GET /metrics on a listener of its own, loopback

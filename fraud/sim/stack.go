@@ -3,22 +3,21 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/stampseal/stampseal/access"
-	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/fraud"
+	stampseal "github.com/stampseal/stampseal/internal/service"
 	"github.com/stampseal/stampseal/issuer"
+
+	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/keys"
-	"github.com/stampseal/stampseal/shortcode"
 	"github.com/stampseal/stampseal/storage"
-	"github.com/stampseal/stampseal/verify"
 )
 
 // Clock is the simulated time every part of the service reads.
@@ -47,13 +46,12 @@ func (c *Clock) Set(t time.Time) {
 const adminToken = "simulator-admin-token-0123456789abcdef"
 
 // service is the real stampseal (API, verifier, issuer, fraud monitor,
-// bbolt ledger) on a simulated clock, called in-process through its HTTP
-// handler.
+// bbolt ledger), built as serve builds it, on a simulated clock, called
+// in-process through its HTTP handler.
 type service struct {
-	store   *storage.Bolt
-	monitor *fraud.Monitor
+	whole   *stampseal.Service
 	issuer  *issuer.Issuer
-	ring    *keys.Ring
+	monitor *fraud.Monitor
 	handler http.Handler
 	clock   *Clock
 }
@@ -65,42 +63,24 @@ func openService(dir string, clock *Clock) (*service, error) {
 	}
 	text, err := keys.NewMasterKeyText()
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, store.Close())
 	}
 	master, err := keys.ParseMasterKey(text)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, store.Close())
 	}
-	ring := keys.NewRing(store, master)
-	secret, err := ring.Secret("short-codes")
-	if err != nil {
-		return nil, err
-	}
-	short, err := shortcode.NewKeyed(secret)
-	if err != nil {
-		return nil, err
-	}
-	log := slog.New(slog.DiscardHandler)
-	monitor := fraud.New(store, fraud.DefaultConfig(), fraud.WithLogger(log), fraud.WithClock(clock.Now))
-	iss := issuer.New(store, ring, issuer.WithShortCodes(short), issuer.WithClock(clock.Now))
-	ver, err := verify.New(store, ring, verify.WithRewards(iss), verify.WithShortCodes(short), verify.WithObserver(monitor), verify.WithClock(clock.Now))
-	if err != nil {
-		return nil, err
-	}
-	acc := access.New(store, ring)
-	if _, err := acc.Bootstrap(adminToken); err != nil {
-		return nil, err
-	}
-	a := api.New(api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver, Store: store, Throttle: monitor,
-		Observer: monitor, Review: monitor, Detect: monitor, Short: short, Log: log, Now: clock.Now,
+	svc, err := stampseal.Open(stampseal.Options{Store: store, Master: master, Clock: clock.Now,
 		IssueLimit: api.IssueLimit{PerSecond: 1000, Burst: 100000}})
-	return &service{store: store, monitor: monitor, issuer: iss, ring: ring, handler: a, clock: clock}, nil
+	if err != nil {
+		return nil, errors.Join(err, store.Close())
+	}
+	if _, err := svc.Access.Bootstrap(adminToken); err != nil {
+		return nil, errors.Join(err, svc.Close())
+	}
+	return &service{whole: svc, issuer: svc.Issuer, monitor: svc.Monitor, handler: svc.Handler, clock: clock}, nil
 }
 
-func (s *service) close() error {
-	s.monitor.Flush()
-	return s.store.Close()
-}
+func (s *service) close() error { return s.whole.Close() }
 
 // answer is one HTTP answer, decoded.
 type answer struct {

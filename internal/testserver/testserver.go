@@ -1,99 +1,89 @@
-// Package testserver runs the whole stampseal service in-process for tests
-// of packages that talk to it over HTTP: a real bbolt file in a temporary
-// directory, real Tink keysets, short codes, the fraud monitor, metrics,
-// the API with the review page, served on loopback by httptest, every
-// answer checked against api/openapi.yaml.
+// Package testserver runs the whole stampseal service in-process for
+// tests, built by internal/service as serve builds it: a real bbolt file
+// in a temporary directory, real Tink keysets, short codes, the fraud
+// monitor, the owner's figures, metrics, the API with the review pages.
 package testserver
 
 import (
-	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
 
-	"github.com/stampseal/stampseal/access"
-	"github.com/stampseal/stampseal/api"
-	"github.com/stampseal/stampseal/barcode"
-	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/internal/openapicheck"
-	"github.com/stampseal/stampseal/issuer"
+	"github.com/stampseal/stampseal/internal/service"
 	"github.com/stampseal/stampseal/keys"
-	"github.com/stampseal/stampseal/metrics"
-	"github.com/stampseal/stampseal/offline"
-	"github.com/stampseal/stampseal/shortcode"
 	"github.com/stampseal/stampseal/storage"
-	"github.com/stampseal/stampseal/verify"
-	"github.com/stampseal/stampseal/web"
 )
 
-// AdminToken is the all-merchants admin key every test server starts with.
+// AdminToken is the all-merchants admin key every test service starts
+// with.
 const AdminToken = "testserver-admin-token-0123456789"
 
-// Server is one running service.
-type Server struct {
-	URL      string
-	Store    *storage.Bolt
-	Monitor  *fraud.Monitor
-	Verifier *verify.Verifier
-	Handler  http.Handler // the API with the review page mounted
-	http     *httptest.Server
+// Open builds the service over a new bbolt file in t.TempDir() and a new
+// master key, with the admin key AdminToken. It is closed when the test
+// ends. o's Store and Master are filled in.
+func Open(t testing.TB, o service.Options) *service.Service {
+	t.Helper()
+	svc := OpenAt(t, filepath.Join(t.TempDir(), "stampseal.db"), NewMasterKey(t), o)
+	t.Cleanup(func() { svc.Close() })
+	return svc
 }
 
-// Option changes a server before it starts.
-type Option func(*api.Deps)
+// OpenAt builds the service over the bbolt file at path (created if
+// missing) and the master key masterText, with the admin key AdminToken.
+// Closing it is the caller's: a test that restarts the service opens the
+// same path again.
+func OpenAt(t testing.TB, path, masterText string, o service.Options) *service.Service {
+	t.Helper()
+	store, err := storage.OpenBolt(path)
+	if err != nil {
+		t.Fatalf("testserver: open bolt: %v", err)
+	}
+	if o.Master, err = keys.ParseMasterKey(masterText); err != nil {
+		t.Fatal(err)
+	}
+	o.Store = store
+	svc, err := service.Open(o)
+	if err != nil {
+		store.Close()
+		t.Fatalf("testserver: %v", err)
+	}
+	if _, err := svc.Access.Bootstrap(AdminToken); err != nil {
+		svc.Close()
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// NewMasterKey is a new master key, as text.
+func NewMasterKey(t testing.TB) string {
+	t.Helper()
+	text, err := keys.NewMasterKeyText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
+}
+
+// Server is one running service, served on loopback.
+type Server struct {
+	*service.Service
+	URL string
+}
+
+// Option changes a server's options before it starts.
+type Option func(*service.Options)
 
 // Start runs a server until the test ends. Every answer it gives is
 // checked against api/openapi.yaml; a mismatch fails t.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	store, err := storage.OpenBolt(filepath.Join(t.TempDir(), "stampseal.db"))
-	if err != nil {
-		t.Fatalf("testserver: open bolt: %v", err)
+	var o service.Options
+	for _, opt := range opts {
+		opt(&o)
 	}
-	text, err := keys.NewMasterKeyText()
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, err := keys.ParseMasterKey(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := keys.NewRing(store, master)
-	secret, err := ring.Secret("short-codes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	short, err := shortcode.NewKeyed(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	monitor := fraud.New(store, fraud.DefaultConfig(), fraud.WithLogger(log))
-	iss := issuer.New(store, ring, issuer.WithShortCodes(short))
-	ver, err := verify.New(store, ring, verify.WithRewards(iss), verify.WithShortCodes(short), verify.WithObserver(monitor))
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc := access.New(store, ring)
-	if _, err := acc.Bootstrap(AdminToken); err != nil {
-		t.Fatal(err)
-	}
-	d := api.Deps{Access: acc, Keys: ring, Issuer: iss, Verifier: ver, Store: store, Throttle: monitor,
-		Observer: monitor, Review: monitor, Detect: monitor, Barcodes: barcode.NewCache(8 << 20), Short: short, Metrics: metrics.New(), Log: log,
-		Offline: offline.NewService(store, ring, ver, monitor), Policies: offline.NewPolicies(store)}
-	for _, o := range opts {
-		o(&d)
-	}
-	a := api.New(d)
-	web.New(web.Deps{Access: acc, Fraud: monitor, Verifier: ver, Log: log}).Mount(a.Router())
-	s := &Server{Store: store, Monitor: monitor, Verifier: ver, Handler: a}
-	s.http = httptest.NewServer(openapicheck.MustLoad(t).Handler(t, a))
-	s.URL = s.http.URL
-	t.Cleanup(func() {
-		s.http.Close()
-		monitor.Flush()
-		store.Close()
-	})
-	return s
+	svc := Open(t, o)
+	srv := httptest.NewServer(openapicheck.MustLoad(t).Handler(t, svc.Handler))
+	t.Cleanup(srv.Close) // before the service closes: cleanups run last first
+	return &Server{Service: svc, URL: srv.URL}
 }
