@@ -96,7 +96,7 @@ func serve(args []string, stderr io.Writer) error {
 		stopPprof, err := servePprof(pprofAt, log)
 		if err != nil {
 			ln.Close()
-			svc.ledger.close()
+			svc.Close()
 			return err
 		}
 		defer stopPprof()
