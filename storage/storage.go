@@ -37,10 +37,12 @@ const (
 	Settings    Bucket = "settings"    // merchant id -> the register's day settings (void window)
 	Audit       Bucket = "audit"       // merchant, 0, ^sequence -> one audit entry, newest first
 	Places      Bucket = "places"      // shops, API key -> shop, staff cards (fraud)
+	Trails      Bucket = "trails"      // serial -> its uses, holds, voids and last use, on a shared backend (verify)
+	Answers     Bucket = "answers"     // idempotency key -> the journal event holding its answer, on a shared backend (verify)
 )
 
 // Buckets lists every keyspace.
-var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta, Offline, Settings, Audit, Places, Report}
+var Buckets = []Bucket{Merchants, Keysets, APIKeys, Programs, Credentials, History, ShortCodes, Alerts, AlertIndex, Blocklist, Meta, Offline, Settings, Audit, Places, Report, Trails, Answers}
 
 // Tx is one serializable transaction.
 type Tx interface {

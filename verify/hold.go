@@ -68,7 +68,7 @@ func without(s []uint64, x uint64) []uint64 {
 }
 
 // hold returns the hold whose event is seq, as this transaction sees it.
-func (o *overlay) hold(seq uint64) (holdState, bool) {
+func (o *overlay) hold(_ credential.Serial, seq uint64) (holdState, bool) {
 	if h, ok := o.holds[seq]; ok {
 		return h, true
 	}
@@ -97,19 +97,6 @@ func (o *overlay) openHolds(s credential.Serial) []uint64 {
 	o.ix.mu.RLock()
 	defer o.ix.mu.RUnlock()
 	return o.ix.open[s]
-}
-
-// live lists the holds of s that are open at now, soonest to expire first,
-// leaving out the hold except.
-func (o *overlay) live(s credential.Serial, now time.Time, except uint64) []holdState {
-	var out []holdState
-	for _, seq := range o.openHolds(s) {
-		if h, ok := o.hold(seq); ok && seq != except && h.end == 0 && now.Before(h.held.Until) {
-			out = append(out, h)
-		}
-	}
-	slices.SortFunc(out, func(a, b holdState) int { return a.held.Until.Compare(b.held.Until) })
-	return out
 }
 
 // committedHolds counts the open holds of s at now as of the last commit.
@@ -188,7 +175,7 @@ func (v *Verifier) Reserve(req ReserveRequest) (Reservation, error) {
 		return Reservation{}, err
 	}
 	idem := remember(req.Merchant, req.APIKey, scoped("reserve", req.IdempotencyKey), fingerprint("reserve", p.serial.String(), req.TTL.String()))
-	out, retry, err := write(v, idem, reservationSlot, func(tx storage.Tx, o *overlay, keep func(*Reservation) *answer) (Reservation, error) {
+	out, retry, err := write(v, idem, reservationSlot, func(tx storage.Tx, o journal, keep func(*Reservation) *answer) (Reservation, error) {
 		rec, err := ledger(tx, p, now)
 		t := o.trail(p.serial)
 		left := rec.UsesLeft(t.uses)
@@ -243,7 +230,7 @@ type HoldAction struct {
 // findHold loads the hold a reservation id names, for merchant. A hold
 // forgotten by the index (expired more than a day ago) is found in the
 // journal and reported as expired.
-func (o *overlay) findHold(tx storage.Tx, merchant, id string) (holdState, uint64, credential.Record, error) {
+func (o journal) findHold(tx storage.Tx, merchant, id string) (holdState, uint64, credential.Record, error) {
 	serial, seq, err := parseEventID(id)
 	if err != nil {
 		return holdState{}, 0, credential.Record{}, err
@@ -252,7 +239,7 @@ func (o *overlay) findHold(tx storage.Tx, merchant, id string) (holdState, uint6
 	if err != nil || rec.Merchant != merchant {
 		return holdState{}, 0, rec, errUnknownEvent
 	}
-	h, ok := o.hold(seq)
+	h, ok := o.hold(serial, seq)
 	if !ok {
 		e, err := readEvent(tx, seq)
 		if err != nil || e.Held == nil || e.Serial != serial {
@@ -290,7 +277,7 @@ func (v *Verifier) Confirm(req HoldAction) (Redemption, error) {
 		reg    string
 	)
 	idem := remember(req.Merchant, req.APIKey, scoped("confirm", req.IdempotencyKey), fingerprint("confirm", req.Reservation))
-	out, retry, err := write(v, idem, redemptionSlot, func(tx storage.Tx, o *overlay, keep func(*Redemption) *answer) (Redemption, error) {
+	out, retry, err := write(v, idem, redemptionSlot, func(tx storage.Tx, o journal, keep func(*Redemption) *answer) (Redemption, error) {
 		again = false
 		h, hseq, rec, err := o.findHold(tx, req.Merchant, req.Reservation)
 		serial, reg = h.serial, h.held.Register
@@ -354,7 +341,7 @@ func (v *Verifier) Release(req HoldAction) (Released, error) {
 		reg    string
 		again  bool
 	)
-	out, _, err := write(v, nil, nil, func(tx storage.Tx, o *overlay, _ func(*Released) *answer) (Released, error) {
+	out, _, err := write(v, nil, nil, func(tx storage.Tx, o journal, _ func(*Released) *answer) (Released, error) {
 		again = false
 		h, hseq, _, err := o.findHold(tx, req.Merchant, req.Reservation)
 		serial, reg = h.serial, h.held.Register

@@ -259,15 +259,6 @@ func (o *overlay) trail(s credential.Serial) trail {
 	return o.ix.committed(s)
 }
 
-// append writes e to the journal after the serial's newest event.
-func (o *overlay) append(tx storage.Tx, e event) error {
-	seq, err := o.next(tx)
-	if err != nil {
-		return err
-	}
-	return o.put(tx, seq, e)
-}
-
 // next reserves the journal position of an event, for an answer that must
 // name the event (a redemption id) before the event is written.
 func (o *overlay) next(tx storage.Tx) (uint64, error) {
@@ -292,7 +283,7 @@ func (o *overlay) put(tx storage.Tx, seq uint64, e event) error {
 		o.open[e.Serial] = append(slices.Clone(o.openHolds(e.Serial)), seq)
 	}
 	if e.Ends != 0 {
-		if h, ok := o.hold(e.Ends); ok {
+		if h, ok := o.hold(e.Serial, e.Ends); ok {
 			h.end, h.confirmed = seq, e.Use
 			o.holds[e.Ends] = h
 		}
@@ -324,18 +315,11 @@ func (o *overlay) recall(tx storage.Tx, req *answer) (*answer, error) {
 	if !ok {
 		return nil, nil
 	}
-	e, err := readEvent(tx, a.seq)
-	if err != nil {
-		return nil, err
-	}
-	if e.Answer == nil || e.Answer.Key != req.Key {
-		return nil, fmt.Errorf("journal entry %d does not hold the answer the index names", a.seq)
-	}
-	if e.Answer.Fingerprint != req.Fingerprint {
-		return nil, ErrIdempotencyReused
-	}
-	return e.Answer, nil
+	return recallEvent(tx, a.seq, req)
 }
+
+// failed is nil: the index is in memory, nothing to read can fail.
+func (o *overlay) failed() error { return nil }
 
 // forget drops remembered answers given before cut, and holds that expired
 // before it, and reports how many answers it dropped. Their events stay in

@@ -21,7 +21,7 @@ func BenchmarkLoadIndex(b *testing.B) {
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	for done := 0; done < entries; done += perTx {
 		err := store.Update(func(tx storage.Tx) error {
-			o := newOverlay(newIndex())
+			o := journal{newOverlay(newIndex())}
 			for i := range perTx {
 				e := event{Use: true, Entry: Entry{At: now, Op: "redeem", Register: "till-1"}}
 				rand.Read(e.Serial[:])

@@ -81,7 +81,11 @@ func (v *Verifier) List(q ListQuery) (page []Listed, next string, err error) {
 			if rec.Merchant != q.Merchant || (q.Kind != "" && rec.Kind != kind) {
 				return nil
 			}
-			l := listed(tx, s, rec, v.idx.committed(s).uses, now)
+			t, err := v.trailOf(tx, s, v.committed(s))
+			if err != nil {
+				return err
+			}
+			l := listed(tx, s, rec, t.uses, now)
 			if q.Status != "" && l.Status != q.Status {
 				return nil
 			}

@@ -38,7 +38,7 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 		return Redemption{}, err
 	}
 	idem := remember(req.Merchant, req.APIKey, req.IdempotencyKey, fingerprint("redeem", p.serial.String()))
-	out, retry, err := write(v, idem, redemptionSlot, func(tx storage.Tx, o *overlay, keep func(*Redemption) *answer) (Redemption, error) {
+	out, retry, err := write(v, idem, redemptionSlot, func(tx storage.Tx, o journal, keep func(*Redemption) *answer) (Redemption, error) {
 		rec, err := ledger(tx, p, now)
 		t := o.trail(p.serial)
 		left := rec.UsesLeft(t.uses)

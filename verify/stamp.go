@@ -46,7 +46,7 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 	if err != nil {
 		return StampResult{}, err
 	}
-	out, retry, err := write(v, idem, stampSlot, func(tx storage.Tx, o *overlay, keep func(*StampResult) *answer) (StampResult, error) {
+	out, retry, err := write(v, idem, stampSlot, func(tx storage.Tx, o journal, keep func(*StampResult) *answer) (StampResult, error) {
 		entry := Entry{At: now.UTC(), Op: "stamp", Register: req.Register, Stamps: req.Stamps, Source: "register"}
 		return v.addStamps(tx, o, card, req.Stamps, entry, keep, now, rewards)
 	})
@@ -134,7 +134,7 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 	}
 	stamps := int(punch.code.Claims.Count)
 	idem := remember(req.Merchant, req.APIKey, req.IdempotencyKey, fingerprint("claim", card.serial.String(), punch.serial.String()))
-	out, retry, err := write(v, idem, stampSlot, func(tx storage.Tx, o *overlay, keep func(*StampResult) *answer) (StampResult, error) {
+	out, retry, err := write(v, idem, stampSlot, func(tx storage.Tx, o journal, keep func(*StampResult) *answer) (StampResult, error) {
 		prec, err := ledger(tx, punch, now)
 		t := o.trail(punch.serial)
 		if err == nil && prec.UsesLeft(t.uses) == 0 {
@@ -207,7 +207,7 @@ func (v *Verifier) signRewards(card *presented, stamps int, now time.Time) ([]cr
 // addStamps checks the card and the program's limits and adds stamps,
 // recording a reward each time the card fills, and journals entry (with
 // the answer kept for its idempotency key, if any) and the rewards. Refusals write nothing.
-func (v *Verifier) addStamps(tx storage.Tx, o *overlay, card *presented, stamps int, entry Entry, keep func(*StampResult) *answer, now time.Time, signed []credential.Draft) (StampResult, error) {
+func (v *Verifier) addStamps(tx storage.Tx, o journal, card *presented, stamps int, entry Entry, keep func(*StampResult) *answer, now time.Time, signed []credential.Draft) (StampResult, error) {
 	rec, err := ledger(tx, card, now)
 	if err != nil {
 		return StampResult{}, err

@@ -76,9 +76,13 @@ func (v *Verifier) StatusPage(merchant, serial string, p HistoryPage) (Status, e
 		return Status{}, ErrNotFound
 	}
 	now := v.now()
-	t := v.idx.committed(s) // before the transaction, which then sees every event t names
+	pre := v.committed(s) // before the transaction, which then sees every event it names
 	var out Status
 	err = v.store.View(func(tx storage.Tx) error {
+		t, err := v.trailOf(tx, s, pre)
+		if err != nil {
+			return err
+		}
 		rec, err := credential.Load(tx, s[:])
 		if err != nil {
 			return err
@@ -92,7 +96,9 @@ func (v *Verifier) StatusPage(merchant, serial string, p HistoryPage) (Status, e
 		if !rec.Expires.IsZero() {
 			out.Expires = rec.Expires.Format(timeFormat)
 		}
-		out.Held = v.idx.committedHolds(s, now)
+		if out.Held, err = v.heldNow(tx, s, now); err != nil {
+			return err
+		}
 		switch {
 		case fraud.IsBlocked(tx, s.String()):
 			out.Status = StatusBlocked
@@ -115,7 +121,11 @@ func (v *Verifier) StatusPage(merchant, serial string, p HistoryPage) (Status, e
 			for _, r := range rec.Rewards {
 				rs, _ := credential.ParseSerial(r)
 				rr, err := credential.Load(tx, rs[:])
-				redeemed := err == nil && rr.UsesLeft(v.idx.committed(rs).uses) == 0
+				rt, terr := v.trailOf(tx, rs, v.committed(rs))
+				if terr != nil {
+					return terr
+				}
+				redeemed := err == nil && rr.UsesLeft(rt.uses) == 0
 				out.Rewards = append(out.Rewards, RewardStatus{Serial: r, Redeemed: redeemed, Revoked: err == nil && !rr.RevokedAt.IsZero()})
 			}
 		}

@@ -48,7 +48,7 @@ type Verifier struct {
 	short  ShortCodes
 	minter RewardMinter
 	now    func() time.Time
-	idx    *index
+	idx    *index                // the journal's index on a single writer; nil on a shared backend (records.go)
 	sealer credential.CodeSealer // opens codes sealed at rest; keys.Ring is one
 }
 
@@ -74,12 +74,20 @@ func (noObserver) Observe(fraud.Event) {}
 // New returns a Verifier over store whose signatures are checked by k. It
 // reads the whole journal into memory first. A store must have only one
 // Verifier: it is the journal's only writer, and a second one would not
-// see the first one's uses.
+// see the first one's uses. A shared store (storage.Shared) is the
+// exception: there each node's Verifier decides from per-serial records
+// read inside its transactions and keeps no index.
 func New(store storage.Backend, k KeyChecker, opts ...Option) (*Verifier, error) {
 	v := &Verifier{store: store, keys: k, events: noObserver{}, now: time.Now}
 	v.sealer, _ = k.(credential.CodeSealer)
 	for _, o := range opts {
 		o(v)
+	}
+	if storage.IsShared(store) {
+		if err := checkRecords(store); err != nil {
+			return nil, err
+		}
+		return v, nil
 	}
 	var err error
 	if v.idx, err = loadIndex(store, v.now()); err != nil {
@@ -270,9 +278,12 @@ func (v *Verifier) Verify(req Request) (Result, error) {
 		t   trail
 	)
 	if err == nil {
-		t = v.idx.committed(p.serial)
+		pre := v.committed(p.serial)
 		err = v.store.View(func(tx storage.Tx) error {
 			var err error
+			if t, err = v.trailOf(tx, p.serial, pre); err != nil {
+				return err
+			}
 			if rec, err = ledger(tx, p, now); err == nil && rec.Kind != credential.KindCard && rec.UsesLeft(t.uses) == 0 {
 				err = firstUse(tx, t)
 			}

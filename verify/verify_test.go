@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/internal/sharedtest"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/storage"
@@ -55,9 +56,13 @@ func (w *world) open() {
 	}
 	w.t.Cleanup(func() { db.Close() })
 	aead, _ := keys.ParseMasterKey(w.master)
-	w.db, w.ring = db, keys.NewRing(db, aead)
-	w.iss = issuer.New(db, w.ring, issuer.WithClock(w.now))
-	if w.v, err = verify.New(db, w.ring, verify.WithClock(w.now), verify.WithRewards(w.iss)); err != nil {
+	var store storage.Backend = db
+	if sharedLedger {
+		store = sharedtest.Wrap(db)
+	}
+	w.db, w.ring = db, keys.NewRing(store, aead)
+	w.iss = issuer.New(store, w.ring, issuer.WithClock(w.now))
+	if w.v, err = verify.New(store, w.ring, verify.WithClock(w.now), verify.WithRewards(w.iss)); err != nil {
 		w.t.Fatal(err)
 	}
 }

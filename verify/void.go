@@ -76,7 +76,7 @@ type StampVoid struct {
 }
 
 // voided finds the event that voided seq, if any.
-func (o *overlay) voidOf(seq uint64) (uint64, bool) {
+func (o *overlay) voidOf(_ credential.Serial, seq uint64) (uint64, bool) {
 	if v, ok := o.voided[seq]; ok {
 		return v, true
 	}
@@ -88,7 +88,7 @@ func (o *overlay) voidOf(seq uint64) (uint64, bool) {
 
 // voidTarget loads the event an id names and its credential, for merchant,
 // and the answer of an earlier void of it, if any.
-func (o *overlay) voidTarget(tx storage.Tx, merchant, id string) (event, uint64, credential.Record, *reply, error) {
+func (o journal) voidTarget(tx storage.Tx, merchant, id string) (event, uint64, credential.Record, *reply, error) {
 	serial, seq, err := parseEventID(id)
 	if err != nil {
 		return event{}, 0, credential.Record{}, nil, err
@@ -101,7 +101,7 @@ func (o *overlay) voidTarget(tx storage.Tx, merchant, id string) (event, uint64,
 	if err != nil || e.Serial != serial {
 		return event{}, 0, rec, nil, errUnknownEvent
 	}
-	if vseq, ok := o.voidOf(seq); ok {
+	if vseq, ok := o.voidOf(serial, seq); ok {
 		ve, err := readEvent(tx, vseq)
 		if err != nil || ve.Reply == nil {
 			return e, seq, rec, nil, fmt.Errorf("void %d of %d: answer missing: %w", vseq, seq, err)
@@ -123,7 +123,7 @@ func (v *Verifier) VoidRedemption(req VoidRequest) (Void, error) {
 		serial credential.Serial
 		again  bool
 	)
-	out, _, err := write(v, nil, nil, func(tx storage.Tx, o *overlay, _ func(*Void) *answer) (Void, error) {
+	out, _, err := write(v, nil, nil, func(tx storage.Tx, o journal, _ func(*Void) *answer) (Void, error) {
 		again = false
 		e, seq, rec, prev, err := o.voidTarget(tx, req.Merchant, req.ID)
 		if err != nil {
@@ -175,7 +175,7 @@ func (v *Verifier) VoidStamp(req VoidRequest) (StampVoid, error) {
 		again  bool
 		taken  int
 	)
-	out, _, err := write(v, nil, nil, func(tx storage.Tx, o *overlay, _ func(*StampVoid) *answer) (StampVoid, error) {
+	out, _, err := write(v, nil, nil, func(tx storage.Tx, o journal, _ func(*StampVoid) *answer) (StampVoid, error) {
 		again, taken = false, 0
 		e, seq, rec, prev, err := o.voidTarget(tx, req.Merchant, req.ID)
 		if err != nil {
@@ -264,7 +264,7 @@ func (v *Verifier) VoidStamp(req VoidRequest) (StampVoid, error) {
 
 // unusedReward picks the card's newest reward that is neither used, held,
 // revoked, nor in skip.
-func (o *overlay) unusedReward(tx storage.Tx, card *credential.Record, skip []credential.Serial, now time.Time) (credential.Serial, bool) {
+func (o journal) unusedReward(tx storage.Tx, card *credential.Record, skip []credential.Serial, now time.Time) (credential.Serial, bool) {
 	for i := len(card.Rewards) - 1; i >= 0; i-- {
 		s, err := credential.ParseSerial(card.Rewards[i])
 		if err != nil {

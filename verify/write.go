@@ -25,7 +25,7 @@ type kept[T any] func(*answer) **T
 // through o, and returns the answer. keep gives the remembered-answer
 // record to attach to the change's journal event (nil when the request has
 // no idempotency key); it must be called with the final answer.
-type change[T any] func(tx storage.Tx, o *overlay, keep func(*T) *answer) (T, error)
+type change[T any] func(tx storage.Tx, o journal, keep func(*T) *answer) (T, error)
 
 // write runs body under the write protocol. retry is true when the answer
 // is a remembered one. err is a *Refusal (or a type that unwraps to one)
@@ -35,7 +35,7 @@ func write[T any](v *Verifier, idem *answer, slot kept[T], body change[T]) (out 
 	err = v.store.Update(func(tx storage.Tx) error {
 		var zero T
 		out, retry, refused = zero, false, nil
-		o := v.idx.track(tx)
+		o := v.begin(tx)
 		first, err := o.recall(tx, idem)
 		if err != nil {
 			return refuse(err, &refused)
@@ -57,6 +57,9 @@ func write[T any](v *Verifier, idem *answer, slot kept[T], body change[T]) (out 
 			return &a
 		}
 		out, err = body(tx, o, keep)
+		if ferr := o.failed(); ferr != nil {
+			return ferr
+		}
 		return refuse(err, &refused)
 	})
 	if err == nil {
