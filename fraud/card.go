@@ -23,6 +23,7 @@ func (m *Monitor) checkCard(ev *Event, serial string, now int64, quick bool, fou
 		sh.cards[k] = st
 	}
 	st.uses = dropBefore(st.uses, now-m.cardHorizon(), func(u *use) int64 { return u.at })
+	m.learnUse(ev, st, now) // a use made through another node (fleet.go)
 	u := use{at: now, op: ev.Op, register: ev.Register, apiKey: ev.APIKey, shop: shop, stamps: ev.Stamps, rewards: ev.Rewards}
 	card := func(kind, sev, rule string) finding {
 		return finding{kind: kind, severity: sev, rule: rule, scope: scopeSerial, subject: serial, serial: serial, shop: shop}

@@ -45,6 +45,11 @@ type Event struct {
 	Offline    bool
 	FirstUse   string // for already_redeemed: the register of the first use
 	FirstUseAt time.Time
+	// Before is the serial's previous use by a register (a stamp, claim or
+	// redemption), read from the ledger in the same transaction as this
+	// use, when the ledger is shared by several nodes: a use made through
+	// another node reaches the detectors by it. Zero when not known.
+	Before Use
 	// Shaped marks a malformed code that has stampseal's prefix and valid
 	// Base45 but no valid content: made up or tampered with, not mis-scanned
 	// (a QR or barcode reads all or nothing).

@@ -16,6 +16,7 @@ type Use struct {
 	APIKey   string    // id of the till's API key
 	At       time.Time // the till's time
 	Offline  bool      // decided by a till agent without the server
+	Op       Op        // stamp, claim or redeem, where known
 }
 
 // DoubleSpend is a conflict found when an offline till synced: the code

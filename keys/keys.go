@@ -52,7 +52,11 @@ type Ring struct {
 
 	mu    sync.RWMutex
 	cache map[string]*merchantKeys
-	now   func() time.Time
+	gen   uint64 // counts forgets (follow.go)
+	// off: nothing is cached, on a shared backend until Follow passes
+	// other nodes' changes on.
+	off bool
+	now func() time.Time
 }
 
 type merchantKeys struct {
@@ -71,7 +75,7 @@ type stored struct {
 
 // NewRing returns a Ring over store whose keysets are encrypted with master.
 func NewRing(store storage.Backend, master tink.AEAD) *Ring {
-	return &Ring{store: store, master: master, cache: map[string]*merchantKeys{}, now: time.Now}
+	return &Ring{store: store, master: master, cache: map[string]*merchantKeys{}, now: time.Now, off: storage.IsShared(store)}
 }
 
 func associatedData(merchant string) []byte { return []byte("stampseal keyset:" + merchant) }
@@ -130,7 +134,7 @@ func (r *Ring) open(merchant string, rec stored) (*keyset.Handle, error) {
 // load returns the merchant's keys, from cache or storage.
 func (r *Ring) load(merchant string) (*merchantKeys, error) {
 	r.mu.RLock()
-	mk := r.cache[merchant]
+	mk, gen := r.cache[merchant], r.gen
 	r.mu.RUnlock()
 	if mk != nil {
 		return mk, nil
@@ -149,9 +153,7 @@ func (r *Ring) load(merchant string) (*merchantKeys, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	r.cache[merchant] = mk
-	r.mu.Unlock()
+	r.keep(merchant, mk, gen)
 	return mk, nil
 }
 
@@ -357,8 +359,6 @@ func (r *Ring) change(merchant string, note func(storage.Tx, *keyset.Handle) err
 	if err != nil {
 		return 0, err
 	}
-	r.mu.Lock()
-	r.cache[merchant] = mk
-	r.mu.Unlock()
+	r.swap(merchant, mk)
 	return mk.primary, nil
 }

@@ -50,6 +50,7 @@ type Use struct {
 	At       time.Time `cbor:"1,keyasint"`
 	APIKey   string    `cbor:"2,keyasint,omitempty"`
 	Register string    `cbor:"3,keyasint,omitempty"`
+	Op       string    `cbor:"4,keyasint,omitempty"` // stamp, claim or redeem
 }
 
 func (r *record) trail() trail { return trail{uses: r.Uses, first: r.First, last: r.Last} }
@@ -135,7 +136,8 @@ func (o *records) put(tx storage.Tx, seq uint64, e event) error {
 	r := *old // a copy: a failed put leaves what was read
 	r.Holds, r.Voided = maps.Clone(r.Holds), maps.Clone(r.Voided)
 	e.Prev = r.Last
-	raw, err := eventEnc.Marshal(&e)
+	rec := e.record()
+	raw, err := eventEnc.Marshal(&rec)
 	if err != nil {
 		return fmt.Errorf("encode journal entry: %w", err)
 	}

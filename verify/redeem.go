@@ -38,7 +38,9 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 		return Redemption{}, err
 	}
 	idem := remember(req.Merchant, req.APIKey, req.IdempotencyKey, fingerprint("redeem", p.serial.String()))
+	var before *Use
 	out, retry, err := write(v, idem, redemptionSlot, func(tx storage.Tx, o journal, keep func(*Redemption) *answer) (Redemption, error) {
+		before = nil
 		rec, err := ledger(tx, p, now)
 		t := o.trail(p.serial)
 		left := rec.UsesLeft(t.uses)
@@ -59,9 +61,13 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 		out := Redemption{Redeemed: true, RedemptionID: eventID(p.serial, seq), Serial: p.serial.String(),
 			UsesLeft: left - len(live) - 1, RedeemedAt: now.UTC(), Register: req.Register}
 		e := event{Serial: p.serial, Use: true, Entry: Entry{At: now.UTC(), Op: "redeem", Register: req.Register}, Answer: keep(&out)}
-		return out, o.put(tx, seq, e)
+		if err := o.put(tx, seq, e); err != nil {
+			return Redemption{}, err
+		}
+		before, err = o.used(p.serial, Use{At: now.UTC(), APIKey: req.APIKey, Register: req.Register, Op: "redeem"})
+		return out, err
 	})
-	v.emit(fraud.OpRedeem, &req, p, err, now, outcome{retry: retry})
+	v.emit(fraud.OpRedeem, &req, p, err, now, outcome{retry: retry, before: before})
 	return out, err
 }
 

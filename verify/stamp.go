@@ -46,14 +46,21 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 	if err != nil {
 		return StampResult{}, err
 	}
+	var before *Use
 	out, retry, err := write(v, idem, stampSlot, func(tx storage.Tx, o journal, keep func(*StampResult) *answer) (StampResult, error) {
+		before = nil
 		entry := Entry{At: now.UTC(), Op: "stamp", Register: req.Register, Stamps: req.Stamps, Source: "register"}
-		return v.addStamps(tx, o, card, req.Stamps, entry, keep, now, rewards)
+		out, err := v.addStamps(tx, o, card, req.Stamps, entry, keep, now, rewards)
+		if err != nil {
+			return StampResult{}, err
+		}
+		before, err = o.used(card.serial, Use{At: now.UTC(), APIKey: req.APIKey, Register: req.Register, Op: "stamp"})
+		return out, err
 	})
 	if err == nil && retry {
 		err = v.revealRewards(&out)
 	}
-	v.emit(fraud.OpStamp, &req.Request, card, err, now, outcome{retry: retry, stamps: req.Stamps, rewards: len(out.Rewards)})
+	v.emit(fraud.OpStamp, &req.Request, card, err, now, outcome{retry: retry, stamps: req.Stamps, rewards: len(out.Rewards), before: before})
 	return out, err
 }
 
@@ -134,7 +141,9 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 	}
 	stamps := int(punch.code.Claims.Count)
 	idem := remember(req.Merchant, req.APIKey, req.IdempotencyKey, fingerprint("claim", card.serial.String(), punch.serial.String()))
+	var before *Use
 	out, retry, err := write(v, idem, stampSlot, func(tx storage.Tx, o journal, keep func(*StampResult) *answer) (StampResult, error) {
+		before = nil
 		prec, err := ledger(tx, punch, now)
 		t := o.trail(punch.serial)
 		if err == nil && prec.UsesLeft(t.uses) == 0 {
@@ -150,7 +159,11 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 			return StampResult{}, err
 		}
 		use := Entry{At: now.UTC(), Op: "claim", Register: req.Register, Card: card.serial.String()}
-		return out, o.append(tx, event{Serial: punch.serial, Use: true, Entry: use})
+		if err := o.append(tx, event{Serial: punch.serial, Use: true, Entry: use}); err != nil {
+			return StampResult{}, err
+		}
+		before, err = o.used(card.serial, Use{At: now.UTC(), APIKey: req.APIKey, Register: req.Register, Op: "claim"})
+		return out, err
 	})
 	if err != nil {
 		stamps = 0
@@ -158,7 +171,7 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 	if err == nil && retry {
 		err = v.revealRewards(&out)
 	}
-	v.emit(fraud.OpClaim, &preq, punch, err, now, outcome{retry: retry, stamps: stamps, rewards: len(out.Rewards), card: card.serial.String()})
+	v.emit(fraud.OpClaim, &preq, punch, err, now, outcome{retry: retry, stamps: stamps, rewards: len(out.Rewards), card: card.serial.String(), before: before})
 	return out, err
 }
 

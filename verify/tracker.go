@@ -36,6 +36,10 @@ type tracker interface {
 	// if none (or req is nil), or ErrIdempotencyReused if the key was used
 	// for a request other than req.
 	recall(tx storage.Tx, req *answer) (*answer, error)
+	// used records that a register used s (on a shared backend, where the
+	// fraud module of another node needs it) and returns the use before,
+	// if known; nil on a single writer, whose fraud module saw every use.
+	used(s credential.Serial, u Use) (*Use, error)
 	// failed is the first failure to read what the tracker needed; the
 	// transaction must not commit after one.
 	failed() error

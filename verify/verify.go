@@ -326,6 +326,7 @@ type outcome struct {
 	stamps  int    // stamps added
 	rewards int    // reward coupons paid out
 	card    string // the card a punch went onto
+	before  *Use   // the serial's previous use, on a shared backend
 }
 
 // emit reports one decision to the fraud module. It takes no callback so
@@ -350,6 +351,9 @@ func (v *Verifier) emit(op fraud.Op, req *Request, p *presented, err error, now 
 		ev.Shaped = p != nil && p.shaped
 	}
 	ev.Retry, ev.Stamps, ev.Card, ev.Rewards = extra.retry, extra.stamps, extra.card, extra.rewards
+	if b := extra.before; b != nil {
+		ev.Before = fraud.Use{At: b.At, APIKey: b.APIKey, Register: b.Register, Op: fraud.Op(b.Op)}
+	}
 	v.events.Observe(ev)
 }
 

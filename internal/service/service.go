@@ -91,6 +91,7 @@ type Service struct {
 	Handler  http.Handler // what to serve: the API with the pages mounted
 	log      *slog.Logger
 
+	unfollow  func()        // ends the watches of a shared store (fleet.go)
 	stop      chan struct{} // ends the background work
 	done      chan struct{} // closed when it has ended
 	closeOnce sync.Once
@@ -183,6 +184,9 @@ func Open(o Options) (*Service, error) {
 	s.UI.Mount(s.API.Router())
 	s.API.AcceptSessions(s.UI.SignedIn)
 	s.Handler = s.API
+	if s.unfollow, err = s.follow(); err != nil {
+		return nil, err
+	}
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
 	go func() { defer close(s.done); s.background(s.stop) }()
 	return s, nil
@@ -193,6 +197,7 @@ func Open(o Options) (*Service, error) {
 // store. Stop serving first. Calls after the first return its error.
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
+		s.unfollow()
 		close(s.stop)
 		<-s.done
 		if err := s.Monitor.Flush(); err != nil {

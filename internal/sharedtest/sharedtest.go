@@ -16,10 +16,20 @@ import (
 	"github.com/stampseal/stampseal/storage"
 )
 
-// Store is a storage.Shared over one storage.Backend.
+// Store is a storage.Shared over one storage.Backend: the first handle,
+// which closes the backend, or a node's handle (Node), which closes only
+// its own watches, as each stampseal node has its own etcd client.
 type Store struct {
 	storage.Backend
+	hub  *hub
+	node bool
 
+	mu   sync.Mutex
+	mine []*watcher // this handle's watches
+}
+
+// hub reports commits to every handle's watchers.
+type hub struct {
 	mu       sync.Mutex
 	watchers []*watcher
 }
@@ -39,7 +49,11 @@ type watcher struct {
 }
 
 // Wrap returns b as a shared store.
-func Wrap(b storage.Backend) *Store { return &Store{Backend: b} }
+func Wrap(b storage.Backend) *Store { return &Store{Backend: b, hub: &hub{}} }
+
+// Node returns another handle on the same store, for one node: its
+// watches hear every handle's commits, and its Close ends only them.
+func (s *Store) Node() *Store { return &Store{Backend: s.Backend, hub: s.hub, node: true} }
 
 // Open opens a bbolt file in a temporary directory of t, wrapped, and
 // closes it when the test ends.
@@ -61,7 +75,7 @@ func (s *Store) Update(fn func(storage.Tx) error) error {
 		rec := &recorder{Tx: tx}
 		tx.OnEnd(func(committed bool) {
 			if committed {
-				s.publish(rec.changes)
+				s.hub.publish(rec.changes)
 			}
 		})
 		return fn(rec)
@@ -90,10 +104,10 @@ func (r *recorder) Delete(b storage.Bucket, key []byte) error {
 	return nil
 }
 
-func (s *Store) publish(cs []change) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, w := range s.watchers {
+func (h *hub) publish(cs []change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range h.watchers {
 		w.mu.Lock()
 		for _, c := range cs {
 			if c.b == w.b {
@@ -111,12 +125,15 @@ func (s *Store) publish(cs []change) {
 func (s *Store) Watch(ctx context.Context, b storage.Bucket, fn func(key []byte)) error {
 	w := &watcher{b: b, fn: fn}
 	w.cond = sync.NewCond(&w.mu)
+	s.hub.mu.Lock()
+	s.hub.watchers = append(s.hub.watchers, w)
+	s.hub.mu.Unlock()
 	s.mu.Lock()
-	s.watchers = append(s.watchers, w)
+	s.mine = append(s.mine, w)
 	s.mu.Unlock()
 	go func() {
 		<-ctx.Done()
-		s.drop(w)
+		s.hub.drop(w)
 	}()
 	go w.run()
 	return nil
@@ -124,17 +141,17 @@ func (s *Store) Watch(ctx context.Context, b storage.Bucket, fn func(key []byte)
 
 // Lost makes every watcher of bucket b hear a nil key, as after a lost
 // connection: drop the whole cache.
-func (s *Store) Lost(b storage.Bucket) { s.publish([]change{{b, nil}}) }
+func (s *Store) Lost(b storage.Bucket) { s.hub.publish([]change{{b, nil}}) }
 
-func (s *Store) drop(w *watcher) {
-	s.mu.Lock()
-	for i, x := range s.watchers {
+func (h *hub) drop(w *watcher) {
+	h.mu.Lock()
+	for i, x := range h.watchers {
 		if x == w {
-			s.watchers = append(s.watchers[:i:i], s.watchers[i+1:]...)
+			h.watchers = append(h.watchers[:i:i], h.watchers[i+1:]...)
 			break
 		}
 	}
-	s.mu.Unlock()
+	h.mu.Unlock()
 	w.mu.Lock()
 	w.done = true
 	w.cond.Signal()
@@ -158,17 +175,18 @@ func (w *watcher) run() {
 	}
 }
 
-// Close ends every watch and closes the wrapped backend.
+// Close ends this handle's watches and, unless it is a node's handle,
+// closes the wrapped backend.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	ws := s.watchers
-	s.watchers = nil
+	ws := s.mine
+	s.mine = nil
 	s.mu.Unlock()
 	for _, w := range ws {
-		w.mu.Lock()
-		w.done = true
-		w.cond.Signal()
-		w.mu.Unlock()
+		s.hub.drop(w)
+	}
+	if s.node {
+		return nil
 	}
 	return s.Backend.Close()
 }

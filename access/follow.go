@@ -1,0 +1,32 @@
+package access
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/stampseal/stampseal/storage"
+)
+
+// Follow keeps the cache of authenticated keys in step with the changes
+// that other nodes of a shared backend (storage.Shared) make: a key revoked
+// on another node is refused here as soon as the backend's watch reports
+// it. It turns the cache on once the watch runs and off again when ctx
+// ends. On any other backend Follow does nothing.
+func (s *Service) Follow(ctx context.Context) error {
+	sh, ok := s.store.(storage.Shared)
+	if !ok {
+		return nil
+	}
+	if err := sh.Watch(ctx, storage.APIKeys, s.ForgetStored); err != nil {
+		return fmt.Errorf("follow API keys: %w", err)
+	}
+	s.KeepKeysCached()
+	go func() {
+		<-ctx.Done()
+		s.cache.mu.Lock()
+		s.cache.off = true
+		s.cache.mu.Unlock()
+		s.ForgetAll()
+	}()
+	return nil
+}
