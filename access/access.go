@@ -75,9 +75,28 @@ func (k Key) Actor(source string) audit.Actor {
 	return audit.Actor{KeyID: k.ID, Name: k.Name, Role: string(k.Role), Source: source}
 }
 
+// ServesAll reports whether the key acts for every merchant: the scope of
+// the bootstrap admin key and of the operators' keys.
+func (k Key) ServesAll() bool { return k.Merchant == AllMerchants }
+
+// RunsService reports whether the key may act on the service as a whole
+// (create merchants, take a backup of every merchant's ledger): an admin
+// of all merchants.
+func (k Key) RunsService() bool { return k.ServesAll() && k.Role == Admin }
+
+// MerchantFor is the merchant a request of the key acts on: the key's own,
+// or for a key of all merchants the one the request names. ok is false
+// when a key of all merchants names none.
+func (k Key) MerchantFor(named string) (merchant string, ok bool) {
+	if !k.ServesAll() {
+		return k.Merchant, true
+	}
+	return named, named != ""
+}
+
 // Can reports whether the key may act in role for merchant.
 func (k Key) Can(merchant string, roles ...Role) bool {
-	if k.Merchant != AllMerchants && k.Merchant != merchant {
+	if !k.ServesAll() && k.Merchant != merchant {
 		return false
 	}
 	for _, r := range roles {

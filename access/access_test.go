@@ -96,3 +96,37 @@ func TestScope(t *testing.T) {
 		}
 	}
 }
+
+// The rules of a key's scope, in one place: a key of one merchant acts on
+// that merchant whatever a request names; a key of all merchants acts on
+// the merchant the request names, and must name one; only an admin of all
+// merchants runs the service.
+func TestAKeysScope(t *testing.T) {
+	shop := access.Key{Merchant: "bakery-1", Role: access.Admin}
+	all := access.Key{Merchant: access.AllMerchants, Role: access.Admin}
+	auditor := access.Key{Merchant: access.AllMerchants, Role: access.Auditor}
+	for _, tc := range []struct {
+		name   string
+		key    access.Key
+		named  string
+		want   string
+		wantOK bool
+	}{
+		{"a shop's key acts on its shop", shop, "", "bakery-1", true},
+		{"a shop's key cannot name another shop", shop, "bakery-2", "bakery-1", true},
+		{"a key of all merchants acts on the one named", all, "bakery-2", "bakery-2", true},
+		{"a key of all merchants must name one", all, "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, ok := tc.key.MerchantFor(tc.named); got != tc.want || ok != tc.wantOK {
+				t.Errorf("MerchantFor(%q) = %q, %v; want %q, %v", tc.named, got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+	if shop.ServesAll() || !all.ServesAll() || !auditor.ServesAll() {
+		t.Error("ServesAll: want true for the keys of all merchants only")
+	}
+	if shop.RunsService() || !all.RunsService() || auditor.RunsService() {
+		t.Error("RunsService: want true for an admin of all merchants only")
+	}
+}

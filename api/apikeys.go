@@ -18,7 +18,7 @@ import (
 func (a *API) listAPIKeys(w http.ResponseWriter, r *http.Request, k access.Key) error {
 	merchant := r.URL.Query().Get("merchant")
 	if merchant == "" {
-		if k.Merchant == access.AllMerchants {
+		if k.ServesAll() {
 			return badRequest("invalid_request", errors.New("name the merchant: ?merchant="))
 		}
 		merchant = k.Merchant
@@ -47,7 +47,7 @@ func (a *API) revokeAPIKey(w http.ResponseWriter, r *http.Request, k access.Key)
 		}
 	}
 	target, err := a.Access.Key(mux.Vars(r)["id"])
-	if errors.Is(err, access.ErrUnknownKey) && k.Merchant != access.AllMerchants {
+	if errors.Is(err, access.ErrUnknownKey) && !k.ServesAll() {
 		return errForbidden
 	}
 	if err != nil {
@@ -72,7 +72,7 @@ func (a *API) listAudit(w http.ResponseWriter, r *http.Request, k access.Key) er
 	q := r.URL.Query()
 	merchant := q.Get("merchant")
 	if merchant == "" {
-		if k.Merchant == access.AllMerchants {
+		if k.ServesAll() {
 			return badRequest("invalid_request", errors.New("name the merchant: ?merchant= (* for actions on the whole service)"))
 		}
 		merchant = k.Merchant

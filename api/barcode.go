@@ -39,10 +39,7 @@ func (a *API) routeBarcodes(r *mux.Router) {
 // merchant's serial is 404, like one that does not exist.
 func (a *API) credentialFor(r *http.Request, k access.Key) (string, credential.Record, error) {
 	serial := mux.Vars(r)["serial"]
-	merchant := k.Merchant
-	if merchant == access.AllMerchants {
-		merchant = r.URL.Query().Get("merchant")
-	}
+	merchant, _ := k.MerchantFor(r.URL.Query().Get("merchant"))
 	rec, err := a.Verifier.Record(merchant, serial)
 	return serial, rec, err
 }

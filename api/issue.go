@@ -37,7 +37,7 @@ func (a *API) createProgram(w http.ResponseWriter, r *http.Request, k access.Key
 	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
 		return err
 	}
-	validFor, err := duration("reward_valid_for", req.RewardValidFor, 30*24*time.Hour)
+	validFor, err := duration("reward_valid_for", req.RewardValidFor, credential.DefaultRewardValidFor)
 	if err != nil {
 		return err
 	}
@@ -90,12 +90,9 @@ func (a *API) issuePunch(w http.ResponseWriter, r *http.Request, k access.Key) e
 	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
 		return err
 	}
-	validFor, err := duration("valid_for", req.ValidFor, 72*time.Hour)
+	validFor, err := duration("valid_for", req.ValidFor, issuer.DefaultPunchValidFor)
 	if err != nil {
 		return err
-	}
-	if req.Stamps == 0 {
-		req.Stamps = 1
 	}
 	return a.issueOne(w, r, k, "punch", func() (credential.Issued, error) {
 		return a.Issuer.Punch(req.Merchant, req.Program, req.Stamps, validFor)

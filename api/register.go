@@ -99,9 +99,6 @@ func (a *API) stamp(w http.ResponseWriter, r *http.Request, k access.Key) error 
 	if err != nil {
 		return err
 	}
-	if body.Stamps == 0 {
-		body.Stamps = 1
-	}
 	if err := a.admitStamp(r, k); err != nil {
 		return err
 	}
@@ -150,11 +147,9 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request, k access.Key) error 
 // next cursor of the previous page> page back through the history.
 func (a *API) credential(w http.ResponseWriter, r *http.Request, k access.Key) error {
 	q := r.URL.Query()
-	merchant := k.Merchant
-	if merchant == access.AllMerchants {
-		if merchant = q.Get("merchant"); merchant == "" {
-			return badRequest("invalid_request", errors.New("an all-merchants admin key must name ?merchant="))
-		}
+	merchant, ok := k.MerchantFor(q.Get("merchant"))
+	if !ok {
+		return badRequest("invalid_request", errors.New("an all-merchants admin key must name ?merchant="))
 	}
 	if err := scope(k, merchant, access.Register, access.Auditor, access.Admin); err != nil {
 		return err

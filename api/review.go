@@ -32,11 +32,9 @@ func (a *API) routeReview(r *mux.Router) {
 // reviewMerchant is the merchant whose alerts a key reviews: its own, or
 // for the all-merchants admin the ?merchant= parameter.
 func reviewMerchant(r *http.Request, k access.Key) (string, error) {
-	m := k.Merchant
-	if m == access.AllMerchants {
-		if m = r.URL.Query().Get("merchant"); m == "" {
-			return "", badRequest("invalid_request", errors.New("an all-merchants admin key must name ?merchant="))
-		}
+	m, ok := k.MerchantFor(r.URL.Query().Get("merchant"))
+	if !ok {
+		return "", badRequest("invalid_request", errors.New("an all-merchants admin key must name ?merchant="))
 	}
 	return m, scope(k, m, access.Auditor, access.Admin)
 }

@@ -38,8 +38,8 @@ func (a *API) voidRequest(w http.ResponseWriter, r *http.Request, k access.Key) 
 		body.Register = k.Name
 	}
 	id := mux.Vars(r)["id"]
-	merchant := k.Merchant
-	if merchant == access.AllMerchants {
+	merchant, ok := k.MerchantFor("")
+	if !ok { // a key of all merchants voids in the merchant of the id
 		merchant = a.Verifier.MerchantOf(id)
 	}
 	if err := scope(k, merchant, access.Register, access.Admin); err != nil {

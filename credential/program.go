@@ -38,6 +38,19 @@ const CeilingPerDay = 1000
 // once, ten in an hour or twenty in a day.
 var DefaultLimits = Limits{PerRequest: 5, PerHour: 10, PerDay: 20}
 
+// The bounds and defaults of stamps, kept here so that every way in (HTTP,
+// the command line, a till agent) agrees.
+const (
+	// MaxStampsRequired is the most stamps a program's card may need.
+	MaxStampsRequired = 1000
+	// MaxStampsAtOnce is the most stamps one purchase, or one punch
+	// token, adds to a card; 0 asks for one.
+	MaxStampsAtOnce = 100
+	// DefaultRewardValidFor is how long a reward coupon stays valid when
+	// its program does not say.
+	DefaultRewardValidFor = 30 * 24 * time.Hour
+)
+
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // ValidID checks a merchant or program id: letters, digits, '.', '_' and
@@ -58,8 +71,8 @@ func (p *Program) Validate() error {
 		return fmt.Errorf("program: %w", err)
 	}
 	switch {
-	case p.StampsRequired < 1 || p.StampsRequired > 1000:
-		return errors.New("stamps_required must be 1 to 1000")
+	case p.StampsRequired < 1 || p.StampsRequired > MaxStampsRequired:
+		return fmt.Errorf("stamps_required must be 1 to %d", MaxStampsRequired)
 	case p.Reward == "" || len(p.Reward) > 200:
 		return errors.New("reward must be 1 to 200 characters")
 	case p.RewardValidFor < time.Hour || p.RewardValidFor > 5*366*24*time.Hour:

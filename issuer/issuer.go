@@ -133,10 +133,18 @@ func (i *Issuer) Card(merchant, program string) (credential.Issued, error) {
 	return i.forProgram(merchant, program, credential.KindCard, 0, 0)
 }
 
-// Punch issues a punch token worth stamps on a card of the program.
+// DefaultPunchValidFor is how long a punch token stays valid when the
+// request does not say: a receipt's stamp is claimed within days.
+const DefaultPunchValidFor = 72 * time.Hour
+
+// Punch issues a punch token worth stamps (0: one) on a card of the
+// program.
 func (i *Issuer) Punch(merchant, program string, stamps int, validFor time.Duration) (credential.Issued, error) {
-	if stamps < 1 || stamps > 100 {
-		return credential.Issued{}, fmt.Errorf("%w: stamps must be 1 to 100", ErrInvalid)
+	if stamps == 0 {
+		stamps = 1
+	}
+	if stamps < 1 || stamps > credential.MaxStampsAtOnce {
+		return credential.Issued{}, fmt.Errorf("%w: stamps must be 1 to %d", ErrInvalid, credential.MaxStampsAtOnce)
 	}
 	if validFor <= 0 || validFor > 366*24*time.Hour {
 		return credential.Issued{}, fmt.Errorf("%w: valid_for must be between 1s and 1 year", ErrInvalid)

@@ -1,6 +1,7 @@
 package issuer_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -97,4 +98,28 @@ func Example() {
 	c := coupons[0]
 	fmt.Println(c.Kind, len(c.Serial), c.Code[:4])
 	// Output: coupon 32 SS1:
+}
+
+// A punch is worth one stamp unless the request says otherwise, and at
+// most credential.MaxStampsAtOnce.
+func TestAPunchIsWorthOneStampByDefault(t *testing.T) {
+	iss, _ := newIssuer(t)
+	const m = "corner-bakery-elm-street"
+	if _, err := iss.CreateProgram(credential.Program{Merchant: m, ID: "coffee", StampsRequired: 10, Reward: "free coffee", RewardValidFor: 720 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	punch, err := iss.Punch(m, "coffee", 0, issuer.DefaultPunchValidFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := credential.Parse(punch.Code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code.Claims.Count != 1 {
+		t.Errorf("punch of 0 stamps is worth %d; want 1", code.Claims.Count)
+	}
+	if _, err := iss.Punch(m, "coffee", credential.MaxStampsAtOnce+1, time.Hour); !errors.Is(err, issuer.ErrInvalid) {
+		t.Errorf("punch of %d stamps = %v; want ErrInvalid", credential.MaxStampsAtOnce+1, err)
+	}
 }

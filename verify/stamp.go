@@ -24,7 +24,7 @@ type StampResult struct {
 // StampRequest adds stamps to a card at a register.
 type StampRequest struct {
 	Request     // Code is the card's code
-	Stamps  int // stamps for this purchase
+	Stamps  int // stamps for this purchase; 0: one
 }
 
 // Stamp adds stamps to a card. Each time the card fills, a reward coupon is
@@ -32,8 +32,11 @@ type StampRequest struct {
 // carry over. A retry with the same idempotency key returns the first
 // answer and adds nothing.
 func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
-	if req.Stamps < 1 || req.Stamps > 100 {
-		return StampResult{}, fmt.Errorf("%w: stamps must be 1 to 100", ErrInvalidRequest)
+	if req.Stamps == 0 {
+		req.Stamps = 1
+	}
+	if req.Stamps < 1 || req.Stamps > credential.MaxStampsAtOnce {
+		return StampResult{}, fmt.Errorf("%w: stamps must be 1 to %d", ErrInvalidRequest, credential.MaxStampsAtOnce)
 	}
 	now := v.when(&req.Request)
 	card, err := v.authenticateKind(&req.Request, credential.KindCard)

@@ -125,7 +125,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, cookie(r, SessionCookie, id, SessionTTL))
 	http.SetCookie(w, cookie(r, LoginCookie, "", 0))
 	u.log.Info("ui signed in", "key_id", k.ID, "merchant", k.Merchant, "role", k.Role)
-	if k.Merchant == access.AllMerchants {
+	if k.ServesAll() {
 		seeOther(w, r, Prefix+"merchant") // one merchant at a time: the admin picks
 		return
 	}

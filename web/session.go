@@ -86,7 +86,7 @@ func randomToken() string {
 func (s *sessions) create(k access.Key, merchantName string) (id string, sess session, err error) {
 	id = randomToken()
 	sess = session{keyID: k.ID, keyName: k.Name, role: k.Role, merchant: k.Merchant, merchantName: merchantName,
-		anyMerchant: k.Merchant == access.AllMerchants, csrf: randomToken(), expires: s.now().Add(s.ttl)}
+		anyMerchant: k.ServesAll(), csrf: randomToken(), expires: s.now().Add(s.ttl)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweepLocked()

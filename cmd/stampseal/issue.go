@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/issuer"
@@ -16,7 +15,7 @@ func issueCoupons(args []string, stdout, stderr io.Writer) error {
 	df.register(fs)
 	merchant := fs.String("merchant", "", "merchant (required)")
 	offer := fs.String("offer", "", "offer text, e.g. \"2 croissants for 1\" (required)")
-	validFor := fs.Duration("valid-for", 168*time.Hour, "how long the coupons stay valid")
+	validFor := fs.Duration("valid-for", 0, "how long the coupons stay valid (0: no expiry, as over HTTP)")
 	maxUses := fs.Int("max-uses", 1, "uses per coupon")
 	count := fs.Int("count", 1, "how many coupons")
 	out := fs.String("out", "", "write codes to this file (0600) instead of stdout")
