@@ -36,7 +36,8 @@ type Book struct {
 	alerts    map[string]bool   // storage keys of alerts counted
 	blocks    map[string]string // blocked serial -> merchant
 	dirty     map[string]map[int32]bool
-	events    int // journal events and observed events folded in, for the rebuild command
+	events    int    // journal events and observed events folded in, for the rebuild command
+	fleet     *fleet // on a shared backend (fleet.go); nil otherwise
 }
 
 // merchantBook is one merchant's days, the number of its cards, and the
@@ -69,6 +70,9 @@ func Open(store storage.Backend, opts ...Option) (*Book, error) {
 		alerts: map[string]bool{}, blocks: map[string]string{}, dirty: map[string]map[int32]bool{}}
 	for _, o := range opts {
 		o(b)
+	}
+	if storage.IsShared(store) {
+		b.fleet = newFleet()
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -185,6 +189,9 @@ func (b *Book) day(merchant string, t time.Time) *day {
 // issued counts one credential of rec issued; rewards are counted from
 // the journal, where the card that earned them is.
 func (b *Book) issued(serial credential.Serial, rec *credential.Record) {
+	if b.fleet != nil && rec.Kind == credential.KindCoupon {
+		b.fleet.coupons[serial] = true // counted once, whichever way it is met (fleet.go)
+	}
 	switch {
 	case rec.Kind == credential.KindCard:
 		b.day(rec.Merchant, rec.IssuedAt).cardsIssued++
@@ -227,6 +234,9 @@ func (b *Book) loadIssued(tx storage.Tx) error {
 // fold counts one observed event.
 func (b *Book) fold(tx storage.Tx, ev *fraud.Event) error {
 	serial, serr := credential.ParseSerial(ev.Serial)
+	if ev.Op == fraud.OpIssue && b.fleet != nil {
+		return nil // counted from the issuance records, of every node (fleet.go)
+	}
 	if ev.Op == fraud.OpIssue {
 		if serr != nil {
 			return nil
@@ -271,11 +281,15 @@ func (b *Book) markDirty(merchant string, n int32) {
 // follow reads the journal from where the Book left off, then the alerts
 // and the blocklist.
 func (b *Book) follow(tx storage.Tx) error {
-	last, err := verify.ReadJournal(tx, b.journal, func(e verify.JournalEvent) error {
-		b.events++
-		return b.apply(tx, &e)
-	})
-	b.journal = last
+	var err error
+	if b.fleet != nil {
+		err = b.followFleet(tx, false)
+	} else {
+		b.journal, err = verify.ReadJournal(tx, b.journal, func(e verify.JournalEvent) error {
+			b.events++
+			return b.apply(tx, &e)
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -510,6 +524,9 @@ func (b *Book) loadRefusals(tx storage.Tx) error {
 		}
 		d := b.day(merchant, t)
 		d.refused, d.refusedValue = r.Refused, r.Value
+		if b.fleet != nil {
+			b.fleet.setStored(merchant, dayOf(t), refusalRecord{Refused: clone(r.Refused), Value: cloneMoney(r.Value)})
+		}
 		return nil
 	})
 }
@@ -518,6 +535,9 @@ func (b *Book) loadRefusals(tx storage.Tx) error {
 func (b *Book) saveRefusals() error {
 	if len(b.dirty) == 0 {
 		return nil
+	}
+	if b.fleet != nil {
+		return b.saveFleetRefusals()
 	}
 	type put struct {
 		key []byte

@@ -256,6 +256,50 @@ func oneCardAtTwoNodes(t *testing.T, f *testserver.Fleet) {
 	}
 }
 
+// figuresCountEveryNode: the owner's figures on every node count what
+// every node did: issuances, stamps, redemptions and refusals.
+func figuresCountEveryNode(t *testing.T, f *testserver.Fleet) {
+	ctx := context.Background()
+	s := newFleetShop(t, f, "figures")
+	last := len(f.Nodes) - 1
+	if _, err := s.admin[0].CreateProgram(ctx, client.Program{Merchant: s.id, ID: "coffee", StampsRequired: 10, Reward: "free coffee"}); err != nil {
+		t.Fatal(err)
+	}
+	card, err := s.issuer[0].IssueCard(ctx, s.id, "coffee")
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := s.issuer[last].IssueCoupons(ctx, client.CouponRequest{Merchant: s.id, Offer: "free coffee", ValidFor: client.Duration(time.Hour), Count: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := s.register[i%len(f.Nodes)].Redeem(ctx, client.RedeemRequest{Code: client.Code{Code: batch.Coupons[i].Code}, Register: "till-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.register[last].Redeem(ctx, client.RedeemRequest{Code: client.Code{Code: batch.Coupons[0].Code}, Register: "till-1"}); err == nil {
+		t.Fatal("a coupon redeemed twice")
+	}
+	for i := range 3 {
+		if _, err := s.register[i%len(f.Nodes)].Stamp(ctx, client.StampRequest{CardCode: card.Code, Register: "till-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, a := range s.admin {
+		eventually(t, fmt.Sprintf("node %d's figures count every node's work", i), func() (bool, error) {
+			st, err := a.Stats(ctx, s.id, time.Time{}, time.Time{})
+			ok := err == nil && st.CardsIssued == 1 && st.CouponsIssued == 3 && st.CouponsRedeemed == 2 && st.Stamps == 3 &&
+				st.Refused["already_redeemed"] == 1
+			if !ok && err == nil {
+				err = fmt.Errorf("cards %d, coupons %d, redeemed %d, stamps %d, refused %v", st.CardsIssued, st.CouponsIssued,
+					st.CouponsRedeemed, st.Stamps, st.Refused)
+			}
+			return ok, err
+		})
+	}
+}
+
 func TestFleetOnASharedLedger(t *testing.T) {
 	store := sharedtest.Open(t)
 	f := testserver.StartFleet(t, []storage.Shared{store.Node(), store.Node(), store.Node()})
@@ -264,4 +308,5 @@ func TestFleetOnASharedLedger(t *testing.T) {
 	t.Run("one card stamped through 3 nodes at once", func(t *testing.T) { stampOneCardEverywhere(t, f, 95) })
 	t.Run("a block, a compromised key and a revoked API key reach every node", func(t *testing.T) { changesReachEveryNode(t, f) })
 	t.Run("one card at two nodes is one copied-card alert", func(t *testing.T) { oneCardAtTwoNodes(t, f) })
+	t.Run("the owner's figures count every node's work", func(t *testing.T) { figuresCountEveryNode(t, f) })
 }

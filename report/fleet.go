@@ -1,0 +1,304 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/storage"
+	"github.com/stampseal/stampseal/verify"
+)
+
+// On a shared backend (storage.Shared: several nodes on one etcd) this
+// node's events are a part of the whole, and the journal's sequence
+// numbers come from per-node blocks (gaps; not in commit order), so the
+// Book cannot follow the journal by counting up. There it follows the
+// ledger itself, through the backend's watch:
+//
+//   - journal events: every new History key is read and folded in once
+//     (applied remembers which were);
+//   - issuances: every new issuance record in storage.Credentials, of any
+//     node, instead of this node's issue events;
+//   - refusals: each node adds what it saw to the day's record in
+//     storage.Report inside a transaction, and takes the others' additions
+//     from the watch.
+
+// fleet is the Book's state on a shared backend.
+type fleet struct {
+	applied map[uint64]bool                    // journal events folded in
+	coupons map[credential.Serial]bool         // coupons counted as issued
+	stored  map[string]map[int32]refusalRecord // refusals as storage.Report holds them
+
+	mu      sync.Mutex // guards the queues below, filled by the watches
+	events  []uint64
+	records [][]byte
+	reports [][]byte
+	lost    bool // a watch lost its connection: read everything again
+}
+
+func newFleet() *fleet {
+	return &fleet{applied: map[uint64]bool{}, coupons: map[credential.Serial]bool{},
+		stored: map[string]map[int32]refusalRecord{}, lost: true}
+}
+
+// Follow makes the Book count what every node of a shared backend does,
+// from now until ctx ends; on any other backend it does nothing (the Book
+// follows the journal itself). Call it before the Book answers: it reads
+// the whole ledger again once its watches run.
+func (b *Book) Follow(ctx context.Context) error {
+	sh, ok := b.store.(storage.Shared)
+	if !ok {
+		return nil
+	}
+	f := b.fleet
+	queue := func(q *[][]byte) func([]byte) {
+		return func(k []byte) {
+			f.mu.Lock()
+			if k == nil {
+				f.lost = true
+			} else {
+				*q = append(*q, bytes.Clone(k))
+			}
+			f.mu.Unlock()
+			b.poke()
+		}
+	}
+	err := sh.Watch(ctx, storage.History, func(k []byte) {
+		f.mu.Lock()
+		if len(k) == 8 {
+			f.events = append(f.events, binary.BigEndian.Uint64(k))
+		} else if k == nil {
+			f.lost = true
+		}
+		f.mu.Unlock()
+		b.poke()
+	})
+	if err == nil {
+		err = sh.Watch(ctx, storage.Credentials, queue(&f.records))
+	}
+	if err == nil {
+		err = sh.Watch(ctx, storage.Report, queue(&f.reports))
+	}
+	if err != nil {
+		return fmt.Errorf("follow the ledger for the owner's figures: %w", err)
+	}
+	// What committed before the watches ran: read all once more.
+	f.mu.Lock()
+	f.lost = true
+	f.mu.Unlock()
+	return b.CatchUp()
+}
+
+// poke asks Run for a catch-up soon.
+func (b *Book) poke() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// followFleet folds in, on a shared backend, what the watches reported
+// since the last catch-up, or the whole ledger after a lost watch (or
+// when the Book is built). Called with b.mu held.
+func (b *Book) followFleet(tx storage.Tx, all bool) error {
+	f := b.fleet
+	f.mu.Lock()
+	events, records, reports := f.events, f.records, f.reports
+	f.events, f.records, f.reports = nil, nil, nil
+	if f.lost {
+		all, f.lost = true, false
+	}
+	f.mu.Unlock()
+	if all {
+		events, records, reports = nil, nil, nil
+		err := tx.Scan(storage.History, nil, func(k, _ []byte) error {
+			if len(k) == 8 {
+				events = append(events, binary.BigEndian.Uint64(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.Scan(storage.Credentials, nil, func(k, _ []byte) error {
+			records = append(records, bytes.Clone(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Scan(storage.Report, nil, func(k, _ []byte) error {
+			reports = append(reports, bytes.Clone(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	for _, k := range records {
+		if err := b.issuedRecord(tx, k); err != nil {
+			return err
+		}
+	}
+	for _, seq := range events {
+		if f.applied[seq] {
+			continue
+		}
+		e, err := verify.JournalEventAt(tx, seq)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // reported by a watch, not yet in this snapshot: the next catch-up
+		}
+		if err != nil {
+			return err
+		}
+		f.applied[seq] = true
+		b.events++
+		if err := b.apply(tx, &e); err != nil {
+			return err
+		}
+	}
+	for _, k := range reports {
+		if err := b.reloadRefusals(tx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// issuedRecord counts the credential stored under k as issued, once.
+func (b *Book) issuedRecord(tx storage.Tx, k []byte) error {
+	if len(k) != len(credential.Serial{}) {
+		return nil
+	}
+	s := credential.Serial(k)
+	if b.cards[s] != nil || b.fleet.coupons[s] {
+		return nil
+	}
+	rec, err := credential.Load(tx, k)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if rec.Kind == credential.KindCard || rec.Kind == credential.KindCoupon {
+		b.issued(s, &rec)
+		b.events++
+	}
+	return nil
+}
+
+// reloadRefusals takes the day record stored under k, as another node
+// (or this one) wrote it, keeping what this node saw and has not written.
+func (b *Book) reloadRefusals(tx storage.Tx, k []byte) error {
+	merchant, n, ok := parseRefusalKey(k)
+	if !ok {
+		return nil
+	}
+	var r refusalRecord
+	if raw := tx.Get(storage.Report, k); raw != nil {
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return fmt.Errorf("report record %q: %w", k, err)
+		}
+	}
+	d := b.day(merchant, dayStart(n))
+	old := b.fleet.storedOf(merchant, n)
+	// d = what is stored now + (what this node holds - what was stored)
+	refused := clone(r.Refused)
+	for reason, c := range d.refused {
+		refused[reason] += c - old.Refused[reason]
+	}
+	value := cloneMoney(r.Value)
+	value.plus(d.refusedValue, 1)
+	value.plus(old.Value, -1)
+	d.refused, d.refusedValue = refused, value
+	b.fleet.setStored(merchant, n, refusalRecord{Refused: clone(r.Refused), Value: cloneMoney(r.Value)})
+	return nil
+}
+
+func parseRefusalKey(k []byte) (string, int32, bool) {
+	merchant, date, ok := strings.Cut(string(k), "/refused/")
+	if !ok {
+		return "", 0, false
+	}
+	t, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		return "", 0, false
+	}
+	return merchant, dayOf(t), true
+}
+
+func (f *fleet) storedOf(merchant string, n int32) refusalRecord {
+	return f.stored[merchant][n]
+}
+
+func (f *fleet) setStored(merchant string, n int32, r refusalRecord) {
+	if f.stored[merchant] == nil {
+		f.stored[merchant] = map[int32]refusalRecord{}
+	}
+	f.stored[merchant][n] = r
+}
+
+// saveFleetRefusals adds, in one transaction, what this node saw since the
+// last write to each changed day's record, over what other nodes added
+// meanwhile. Called with b.mu held.
+func (b *Book) saveFleetRefusals() error {
+	type change struct {
+		merchant string
+		n        int32
+		add      refusalRecord
+		now      refusalRecord // written
+	}
+	var changes []*change
+	for merchant, days := range b.dirty {
+		for n := range days {
+			d := b.merchants[merchant].days[n]
+			old := b.fleet.storedOf(merchant, n)
+			add := refusalRecord{Refused: map[string]int{}, Value: cloneMoney(d.refusedValue)}
+			add.Value.plus(old.Value, -1)
+			for reason, c := range d.refused {
+				if c != old.Refused[reason] {
+					add.Refused[reason] = c - old.Refused[reason]
+				}
+			}
+			changes = append(changes, &change{merchant: merchant, n: n, add: add})
+		}
+	}
+	err := b.store.Update(func(tx storage.Tx) error {
+		for _, c := range changes {
+			k := refusalKey(c.merchant, c.n)
+			var r refusalRecord
+			if raw := tx.Get(storage.Report, k); raw != nil {
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return fmt.Errorf("report record %q: %w", k, err)
+				}
+			}
+			r.Refused = clone(r.Refused)
+			for reason, n := range c.add.Refused {
+				r.Refused[reason] += n
+			}
+			r.Value = cloneMoney(r.Value)
+			r.Value.plus(c.add.Value, 1)
+			c.now = r
+			if err := storage.PutJSON(tx, storage.Report, k, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write refusals: %w", err)
+	}
+	for _, c := range changes {
+		d := b.merchants[c.merchant].days[c.n]
+		d.refused, d.refusedValue = clone(c.now.Refused), cloneMoney(c.now.Value)
+		b.fleet.setStored(c.merchant, c.n, c.now)
+	}
+	b.dirty = map[string]map[int32]bool{}
+	return nil
+}
