@@ -141,6 +141,7 @@ type incident struct {
 	key       incidentKey
 	id        string // of the stored alert, once written
 	pend      delta  // not yet written
+	flight    delta  // being written by the background writer (writer.go)
 	writing   bool
 	lastWrite time.Time
 }
@@ -168,8 +169,30 @@ func (m *Monitor) raise(ev *Event, now int64, f *finding) {
 	}
 	d := inc.pend
 	inc.pend, inc.writing = delta{}, true
+	stored := inc.id != ""
+	if stored {
+		inc.flight = d
+	}
 	m.mu.Unlock()
-	m.write(inc, d)
+	if stored {
+		m.later(inc)
+		return
+	}
+	// Not written by this process yet: its alert may be open in storage
+	// from before (a restart, an incident forgotten while idle); then this
+	// is an update like any other.
+	if id := m.openAlert(key); id != "" {
+		m.mu.Lock()
+		inc.flight = d
+		if inc.id == "" && m.incidents[key] == inc {
+			inc.id = id
+			m.byID[id] = inc
+		}
+		m.mu.Unlock()
+		m.later(inc)
+		return
+	}
+	m.write(inc, d) // opens the alert: durable before the request is answered
 }
 
 // forgetIdle drops, now and then, incidents with nothing to write; their
@@ -188,10 +211,16 @@ func (m *Monitor) forgetIdle(wall time.Time) {
 	}
 }
 
-// write stores d for inc, which the caller marked as writing. On failure d
-// goes back to the pending delta, to be written with the next one.
+// write stores d for inc, which the caller marked as writing, and waits
+// until it is durable.
 func (m *Monitor) write(inc *incident, d delta) error {
 	a, created, err := m.persist(inc.key, &d, StatusOpen)
+	return m.written(inc, d, a, created, err)
+}
+
+// written ends a write of inc, whose delta was d: on failure d goes back
+// to the pending delta, to be written with the next one.
+func (m *Monitor) written(inc *incident, d delta, a Alert, created bool, err error) error {
 	m.mu.Lock()
 	inc.writing, inc.lastWrite = false, m.now()
 	switch {
@@ -205,6 +234,7 @@ func (m *Monitor) write(inc *incident, d delta) error {
 			m.byID[a.ID] = inc
 		}
 	}
+	inc.flight = delta{}
 	m.mu.Unlock()
 	if err != nil {
 		m.log.Error("fraud: store alert", "kind", inc.key.kind, "merchant", inc.key.merchant, "err", err)

@@ -83,6 +83,8 @@ type Monitor struct {
 	open atomic.Int64 // open alerts across merchants, for Metrics
 
 	voids voidTallies // the void rules' memory (voids.go)
+
+	writer writer // alert updates off the request path (writer.go)
 }
 
 // New returns a monitor over store. Zero fields of cfg take their defaults;
@@ -111,6 +113,7 @@ func New(store storage.Backend, cfg Config, opts ...Option) *Monitor {
 	for i := range m.shards {
 		m.shards[i].init()
 	}
+	m.writer.progress.L = &m.writer.mu
 	if err := m.loadPlaces(); err != nil {
 		m.log.Error("fraud: load shops", "err", err)
 	}
@@ -169,9 +172,11 @@ func bound(ev *Event) {
 	cut(&ev.CodeHash, 16)
 }
 
-// Flush writes the occurrences that the once-per-WriteEvery limit held back.
-// Call it at shutdown; until then Alerts and Alert count them in anyway.
+// Flush waits for the background writer, then writes the occurrences that
+// the once-per-WriteEvery limit held back. Call it at shutdown; until then
+// Alerts and Alert count them in anyway.
 func (m *Monitor) Flush() error {
+	m.settle()
 	type job struct {
 		inc *incident
 		d   delta

@@ -71,6 +71,7 @@ func (m *Monitor) Alerts(merchant string, f Filter) ([]Alert, error) {
 	if limit == 0 {
 		limit = DefaultLimit
 	}
+	m.settle()
 	pending := m.pending(merchant, "")
 	var out []Alert
 	err := m.store.View(func(tx storage.Tx) error {
@@ -106,6 +107,7 @@ func (m *Monitor) Alerts(merchant string, f Filter) ([]Alert, error) {
 
 // Alert returns one alert of the merchant, or ErrNotFound.
 func (m *Monitor) Alert(merchant, id string) (Alert, error) {
+	m.settle()
 	var rec alertRecord
 	err := m.store.View(func(tx storage.Tx) error {
 		_, err := m.load(tx, merchant, id, &rec)

@@ -38,6 +38,7 @@ type Bolt struct {
 	filled     chan struct{} // closed when the queue reaches want
 	lastBatch  int
 	lastCommit time.Duration
+	closed     bool           // Update refuses from Close on
 	wg         sync.WaitGroup // the committer goroutine, for Close
 
 	commits, writes atomic.Uint64 // group-commit counters, for metrics
@@ -112,6 +113,10 @@ func (s *Bolt) View(fn func(Tx) error) error {
 func (s *Bolt) Update(fn func(Tx) error) error {
 	c := &call{fn: fn, done: make(chan error, 1)}
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return bolt.ErrDatabaseNotOpen
+	}
 	s.pending = append(s.pending, c)
 	if s.filled != nil && len(s.pending) >= s.want {
 		close(s.filled)
@@ -243,8 +248,12 @@ func (s *Bolt) GroupCommits() (commits, writes uint64) { return s.commits.Load()
 // of every write, set by the disk's fsync.
 func (s *Bolt) ObserveCommits(fn func(writes int, took time.Duration)) { s.observe.Store(&fn) }
 
-// Close waits for queued writes and closes the file.
+// Close waits for queued writes and closes the file; an Update called
+// from now on fails with bbolt's ErrDatabaseNotOpen.
 func (s *Bolt) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.wg.Wait()
 	return s.db.Close()
 }
