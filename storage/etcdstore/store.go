@@ -1,0 +1,571 @@
+package etcdstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/stampseal/stampseal/storage"
+)
+
+// Defaults of Config.
+const (
+	DefaultPrefix    = "/stampseal"
+	DefaultOpTimeout = 3 * time.Second
+	DefaultRetryFor  = 5 * time.Second
+	DefaultSeqBlock  = 1000
+	// MaxTxnOps is etcd's default --max-txn-ops: the most compares, and
+	// the most writes, that one Txn may carry.
+	MaxTxnOps = 128
+)
+
+// ErrContention is returned (wrapped in storage.ErrUnavailable) when an
+// Update kept losing to other writers until its retry deadline.
+var ErrContention = errors.New("etcd: too much contention, transaction abandoned")
+
+// Config says where the ledger lives and how long to wait for it.
+type Config struct {
+	Endpoints []string // client URLs of the cluster's members
+	Prefix    string   // keys live under it; DefaultPrefix when empty
+	// OpTimeout bounds every single request to etcd.
+	OpTimeout time.Duration
+	// RetryFor bounds how long an Update retries after conflicts.
+	RetryFor time.Duration
+	// SeqBlock is how many Sequence values a node reserves at once.
+	SeqBlock uint64
+	// MaxTxnOps is the cluster's --max-txn-ops; MaxTxnOps when 0.
+	MaxTxnOps int
+}
+
+func (c *Config) defaults() error {
+	if len(c.Endpoints) == 0 {
+		return errors.New("etcd: no endpoints")
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	c.Prefix = strings.TrimRight(c.Prefix, "/")
+	if c.Prefix == "" || !strings.HasPrefix(c.Prefix, "/") {
+		return fmt.Errorf("etcd prefix %q: must start with / and name something", c.Prefix)
+	}
+	if c.OpTimeout <= 0 {
+		c.OpTimeout = DefaultOpTimeout
+	}
+	if c.RetryFor <= 0 {
+		c.RetryFor = DefaultRetryFor
+	}
+	if c.SeqBlock == 0 {
+		c.SeqBlock = DefaultSeqBlock
+	}
+	if c.MaxTxnOps <= 0 {
+		c.MaxTxnOps = MaxTxnOps
+	}
+	return nil
+}
+
+// Store is the etcd backend. It is safe for concurrent use.
+type Store struct {
+	cli *clientv3.Client
+	cfg Config
+
+	seqMu sync.Mutex
+	seq   map[storage.Bucket]*seqBlock
+
+	observe atomic.Pointer[Observer]
+}
+
+// Observer hears of every commit and conflict, for metrics.
+type Observer struct {
+	// Txn is called after every Txn sent to etcd with how long it took.
+	Txn func(took time.Duration)
+	// Conflict is called every time an attempt lost to another writer.
+	Conflict func()
+}
+
+type seqBlock struct{ next, last uint64 }
+
+// Open connects to the cluster and checks (or, on an empty prefix, records)
+// the ledger's layout. It fails with storage.ErrUnavailable when no quorum
+// answers within the OpTimeout.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	cli, err := Dial(cfg.Endpoints, cfg.OpTimeout)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{cli: cli, cfg: cfg, seq: map[storage.Bucket]*seqBlock{}}
+	if err := s.checkLayout(); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dial makes an etcd client that logs nothing (its errors reach the caller).
+func Dial(endpoints []string, timeout time.Duration) (*clientv3.Client, error) {
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:            endpoints,
+		DialTimeout:          timeout,
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: timeout,
+		Logger:               zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd %s: %w", strings.Join(endpoints, ","), err)
+	}
+	return cli, nil
+}
+
+var layoutKey = []byte("layout")
+
+func (s *Store) checkLayout() error {
+	k := s.key(storage.Meta, layoutKey)
+	want := strconv.Itoa(storage.Layout)
+	ctx, cancel := s.opContext()
+	defer cancel()
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+		Then(clientv3.OpPut(k, want)).
+		Else(clientv3.OpGet(k)).Commit()
+	if err != nil {
+		return fmt.Errorf("etcd ledger %s: %w", s.cfg.Prefix, classify(err))
+	}
+	if resp.Succeeded {
+		return nil
+	}
+	if got := resp.Responses[0].GetResponseRange().Kvs; len(got) == 1 && string(got[0].Value) != want {
+		return fmt.Errorf("%w: layout %s, this build reads layout %s", storage.ErrLayout, got[0].Value, want)
+	}
+	return nil
+}
+
+// Client is the store's etcd client (for health checks and tools).
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Prefix is the key prefix the ledger lives under.
+func (s *Store) Prefix() string { return s.cfg.Prefix }
+
+// Observe makes the store report commits and conflicts to o.
+func (s *Store) Observe(o Observer) { s.observe.Store(&o) }
+
+// Close closes the client; Updates in flight fail.
+func (s *Store) Close() error { return s.cli.Close() }
+
+// Ping reads from a quorum: nil when the cluster answers within ctx (and
+// the OpTimeout).
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), s.cfg.OpTimeout)
+	defer cancel()
+	_, err := s.cli.Get(ctx, s.key(storage.Meta, layoutKey), clientv3.WithCountOnly())
+	return classify(err)
+}
+
+func (s *Store) opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(clientv3.WithRequireLeader(context.Background()), s.cfg.OpTimeout)
+}
+
+func (s *Store) bucketPrefix(b storage.Bucket) string { return s.cfg.Prefix + "/" + string(b) + "/" }
+
+func (s *Store) key(b storage.Bucket, k []byte) string { return s.bucketPrefix(b) + string(k) }
+
+func (s *Store) seqKey(b storage.Bucket) string { return s.cfg.Prefix + "/_seq/" + string(b) }
+
+// View runs fn over one consistent snapshot (the revision of its first read).
+func (s *Store) View(fn func(storage.Tx) error) error {
+	for {
+		t := s.newTx(false)
+		err := fn(t)
+		if t.err != nil {
+			if errors.Is(t.err, errRetry) {
+				continue // the snapshot was compacted under a long read
+			}
+			return t.err
+		}
+		return err
+	}
+}
+
+// Update runs fn as one optimistic serializable transaction, re-running it
+// when another writer changed what it read, and returns once the writes
+// are committed by a quorum.
+func (s *Store) Update(fn func(storage.Tx) error) error {
+	deadline := time.Now().Add(s.cfg.RetryFor)
+	for attempt := 0; ; attempt++ {
+		t := s.newTx(true)
+		err := fn(t)
+		if t.err == nil && err == nil {
+			err = t.commit()
+		} else if t.err != nil {
+			err = t.err
+		}
+		if err == nil {
+			t.end(true)
+			return nil
+		}
+		t.end(false)
+		if !errors.Is(err, errRetry) {
+			return err
+		}
+		if o := s.observe.Load(); o != nil && o.Conflict != nil {
+			o.Conflict()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %w after %d attempts", storage.ErrUnavailable, ErrContention, attempt+1)
+		}
+		// Jittered, growing pause: racing nodes spread out instead of
+		// colliding again on the next round trip.
+		limit := time.Millisecond << min(attempt, 5)
+		time.Sleep(rand.N(limit) + 100*time.Microsecond)
+	}
+}
+
+// errRetry marks an attempt that must run again: a compare failed (another
+// writer won) or its snapshot revision was compacted.
+var errRetry = errors.New("etcd: transaction conflict")
+
+// classify wraps failures to reach a quorum in storage.ErrUnavailable.
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, rpctypes.ErrCompacted), errors.Is(err, rpctypes.ErrFutureRev):
+		return fmt.Errorf("%w: %w", errRetry, err)
+	case errors.Is(err, rpctypes.ErrTooManyOps), errors.Is(err, rpctypes.ErrRequestTooLarge),
+		errors.Is(err, rpctypes.ErrDuplicateKey), errors.Is(err, rpctypes.ErrEmptyKey):
+		return fmt.Errorf("etcd refused the transaction: %w", err) // a bug of ours: too big
+	}
+	// Deadlines, no leader, refused connections, a closed client: the
+	// cluster cannot be reached now.
+	return fmt.Errorf("%w: etcd: %w", storage.ErrUnavailable, err)
+}
+
+// Sequence values come from blocks reserved with a compare-and-swap on a
+// counter key, so that writers do not all conflict on one hot key.
+func (s *Store) nextSequence(b storage.Bucket) (uint64, error) {
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
+	blk := s.seq[b]
+	if blk == nil {
+		blk = &seqBlock{}
+		s.seq[b] = blk
+	}
+	if blk.next == 0 || blk.next > blk.last {
+		first, last, err := s.reserve(b, s.cfg.SeqBlock)
+		if err != nil {
+			return 0, err
+		}
+		blk.next, blk.last = first, last
+	}
+	v := blk.next
+	blk.next++
+	return v, nil
+}
+
+// reserve takes the next n values of b's counter for this node.
+func (s *Store) reserve(b storage.Bucket, n uint64) (first, last uint64, err error) {
+	k := s.seqKey(b)
+	deadline := time.Now().Add(s.cfg.RetryFor)
+	for {
+		ctx, cancel := s.opContext()
+		resp, err := s.cli.Get(ctx, k)
+		if err != nil {
+			cancel()
+			return 0, 0, classify(err)
+		}
+		var cur uint64
+		var modRev int64
+		if len(resp.Kvs) == 1 {
+			if cur, err = strconv.ParseUint(string(resp.Kvs[0].Value), 10, 64); err != nil {
+				cancel()
+				return 0, 0, fmt.Errorf("etcd sequence %s: %w", b, err)
+			}
+			modRev = resp.Kvs[0].ModRevision
+		}
+		txn, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(k), "=", modRev)).
+			Then(clientv3.OpPut(k, strconv.FormatUint(cur+n, 10))).Commit()
+		cancel()
+		if err != nil {
+			return 0, 0, classify(err)
+		}
+		if txn.Succeeded {
+			return cur + 1, cur + n, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, 0, fmt.Errorf("%w: sequence %s: %w", storage.ErrUnavailable, b, ErrContention)
+		}
+	}
+}
+
+// tx is one attempt of a View or an Update.
+type tx struct {
+	s     *Store
+	write bool
+	rev   int64 // the snapshot's revision; 0 until the first read
+	err   error // the first failed read: the attempt cannot decide
+
+	reads  map[string]read    // keys read from etcd (not from writes)
+	seen   map[string]int64   // keys met by scans, with their ModRevision
+	ranges [][2]string        // ranges scanned: [start, end)
+	writes map[string]*change // buffered puts and deletes
+	hooks  []func(committed bool)
+}
+
+type read struct {
+	value  []byte
+	modRev int64 // 0: absent
+}
+
+type change struct {
+	value   []byte
+	deleted bool
+}
+
+func (s *Store) newTx(write bool) *tx {
+	return &tx{s: s, write: write, reads: map[string]read{}, writes: map[string]*change{}}
+}
+
+func (t *tx) fail(err error) {
+	if t.err == nil {
+		t.err = err
+	}
+}
+
+// readOpts reads at the snapshot revision once there is one.
+func (t *tx) readOpts(opts ...clientv3.OpOption) []clientv3.OpOption {
+	if t.rev != 0 {
+		opts = append(opts, clientv3.WithRev(t.rev))
+	}
+	return opts
+}
+
+func (t *tx) Get(b storage.Bucket, key []byte) []byte {
+	k := t.s.key(b, key)
+	if c, ok := t.writes[k]; ok {
+		if c.deleted {
+			return nil
+		}
+		return c.value
+	}
+	if r, ok := t.reads[k]; ok {
+		return r.value
+	}
+	if t.err != nil {
+		return nil
+	}
+	ctx, cancel := t.s.opContext()
+	defer cancel()
+	resp, err := t.s.cli.Get(ctx, k, t.readOpts()...)
+	if err != nil {
+		t.fail(classify(err))
+		return nil
+	}
+	if t.rev == 0 {
+		t.rev = resp.Header.Revision
+	}
+	var r read
+	if len(resp.Kvs) == 1 {
+		r = read{value: resp.Kvs[0].Value, modRev: resp.Kvs[0].ModRevision}
+	}
+	t.reads[k] = r
+	return r.value
+}
+
+func (t *tx) Put(b storage.Bucket, key, value []byte) error {
+	if !t.write {
+		return errors.New("storage: Put in a read-only transaction")
+	}
+	if len(key) == 0 {
+		return errors.New("storage: empty key")
+	}
+	t.writes[t.s.key(b, key)] = &change{value: append([]byte{}, value...)}
+	return nil
+}
+
+func (t *tx) Delete(b storage.Bucket, key []byte) error {
+	if !t.write {
+		return errors.New("storage: Delete in a read-only transaction")
+	}
+	t.writes[t.s.key(b, key)] = &change{deleted: true}
+	return nil
+}
+
+// scanPage is how many keys one range request fetches.
+const scanPage = 512
+
+func (t *tx) Scan(b storage.Bucket, prefix []byte, fn func(key, value []byte) error) error {
+	if t.err != nil {
+		return t.err
+	}
+	bp := t.s.bucketPrefix(b)
+	start := bp + string(prefix)
+	end := clientv3.GetPrefixRangeEnd(start)
+	// This transaction's own writes in the range, merged in key order.
+	var mine []string
+	for k := range t.writes {
+		if k >= start && k < end {
+			mine = append(mine, k)
+		}
+	}
+	slices.Sort(mine)
+	emitMine := func(upTo string, inclusive bool) error {
+		for len(mine) > 0 && (mine[0] < upTo || inclusive && mine[0] == upTo) {
+			k := mine[0]
+			mine = mine[1:]
+			if c := t.writes[k]; c != nil && !c.deleted {
+				if err := fn([]byte(k[len(bp):]), c.value); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if t.seen == nil {
+		t.seen = map[string]int64{}
+	}
+	from := start
+	for {
+		ctx, cancel := t.s.opContext()
+		resp, err := t.s.cli.Get(ctx, from, t.readOpts(clientv3.WithRange(end), clientv3.WithLimit(scanPage))...)
+		cancel()
+		if err != nil {
+			t.fail(classify(err))
+			return t.err
+		}
+		if t.rev == 0 {
+			t.rev = resp.Header.Revision
+		}
+		if from == start {
+			t.ranges = append(t.ranges, [2]string{start, end})
+		}
+		for _, kv := range resp.Kvs {
+			k := string(kv.Key)
+			t.seen[k] = kv.ModRevision
+			if err := emitMine(k, false); err != nil {
+				return err
+			}
+			if len(mine) > 0 && mine[0] == k {
+				if err := emitMine(k, true); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := fn(kv.Key[len(bp):], kv.Value); err != nil {
+				return err
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	return emitMine(end, false)
+}
+
+func (t *tx) Sequence(b storage.Bucket) (uint64, error) {
+	if !t.write {
+		return 0, errors.New("storage: Sequence in a read-only transaction")
+	}
+	return t.s.nextSequence(b)
+}
+
+func (t *tx) OnEnd(fn func(committed bool)) {
+	if !t.write {
+		panic("storage: OnEnd in a read-only transaction")
+	}
+	t.hooks = append(t.hooks, fn)
+}
+
+func (t *tx) end(committed bool) {
+	for _, h := range t.hooks {
+		h(committed)
+	}
+}
+
+// commit sends the buffered writes in one Txn guarded by compares on all
+// that was read. A failed compare returns errRetry.
+func (t *tx) commit() error {
+	if len(t.writes) == 0 {
+		return nil // a read-only decision: its snapshot was consistent
+	}
+	max := t.s.cfg.MaxTxnOps
+	if len(t.writes) > max {
+		return fmt.Errorf("etcd: one transaction writes %d keys, more than --max-txn-ops %d", len(t.writes), max)
+	}
+	var cmps []clientv3.Cmp
+	for k, r := range t.reads {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", r.modRev))
+	}
+	for _, r := range t.ranges {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(r[0]), "<", t.rev+1).WithRange(r[1]))
+	}
+	if len(cmps) > max {
+		// Too many point reads: guard each bucket read by one range compare.
+		cmps = t.bucketCompares()
+	}
+	// Scanned keys are compared one by one while there is room: that also
+	// catches a key deleted from a scanned range.
+	if room := max - len(cmps); room >= len(t.seen) {
+		for k, rev := range t.seen {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
+		}
+	}
+	ops := make([]clientv3.Op, 0, len(t.writes))
+	for k, c := range t.writes {
+		if c.deleted {
+			ops = append(ops, clientv3.OpDelete(k))
+		} else {
+			ops = append(ops, clientv3.OpPut(k, string(c.value)))
+		}
+	}
+	ctx, cancel := t.s.opContext()
+	defer cancel()
+	start := time.Now()
+	resp, err := t.s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if o := t.s.observe.Load(); o != nil && o.Txn != nil {
+		o.Txn(time.Since(start))
+	}
+	if err != nil {
+		return classify(err)
+	}
+	if !resp.Succeeded {
+		return errRetry
+	}
+	return nil
+}
+
+// bucketCompares guards every bucket this transaction read by one range
+// compare (nothing in it written after the snapshot): coarser, more
+// conflicts, but it fits in one Txn.
+func (t *tx) bucketCompares() []clientv3.Cmp {
+	buckets := map[string]bool{}
+	for k := range t.reads {
+		buckets[t.s.bucketOf(k)] = true
+	}
+	for _, r := range t.ranges {
+		buckets[t.s.bucketOf(r[0])] = true
+	}
+	var cmps []clientv3.Cmp
+	for bp := range buckets {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(bp), "<", t.rev+1).WithRange(clientv3.GetPrefixRangeEnd(bp)))
+	}
+	return cmps
+}
+
+// bucketOf returns the bucket prefix ("<prefix>/<bucket>/") of a full key.
+func (s *Store) bucketOf(k string) string {
+	rest := k[len(s.cfg.Prefix)+1:]
+	return k[:len(k)-len(rest)+strings.IndexByte(rest, '/')+1]
+}

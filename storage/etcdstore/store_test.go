@@ -1,0 +1,498 @@
+package etcdstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stampseal/stampseal/internal/etcdtest"
+	"github.com/stampseal/stampseal/storage"
+	"github.com/stampseal/stampseal/storage/etcdstore"
+)
+
+// cluster is shared by the tests of this binary; each takes its own prefix.
+var cluster *etcdtest.Cluster
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "etcdstore-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cluster, err = etcdtest.Start(dir, etcdtest.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cluster.Close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// open opens a store on the shared cluster; endpoint >= 0 points its
+// client at that member only (so that nodes reach the cluster through
+// different members), -1 at all of them.
+func open(t testing.TB, prefix string, endpoint int) *etcdstore.Store {
+	t.Helper()
+	eps := cluster.Endpoints()
+	if endpoint >= 0 {
+		eps = []string{cluster.Endpoint(endpoint)}
+	}
+	s, err := etcdstore.Open(etcdstore.Config{Endpoints: eps, Prefix: prefix})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func get(t testing.TB, s storage.Backend, b storage.Bucket, key string) string {
+	t.Helper()
+	var v []byte
+	if err := s.View(func(tx storage.Tx) error { v = bytes.Clone(tx.Get(b, []byte(key))); return nil }); err != nil {
+		t.Fatalf("View: %v", err)
+	}
+	return string(v)
+}
+
+func scan(t testing.TB, tx storage.Tx, b storage.Bucket, prefix string) []string {
+	t.Helper()
+	var got []string
+	if err := tx.Scan(b, []byte(prefix), func(k, v []byte) error {
+		got = append(got, string(k)+"="+string(v))
+		return nil
+	}); err != nil {
+		t.Fatalf("Scan: %v", err)
+	}
+	return got
+}
+
+func TestBackendBehavesLikeTheInterfaceSays(t *testing.T) {
+	s := open(t, cluster.Prefix(t), -1)
+	put := func(tx storage.Tx, k, v string) {
+		if err := tx.Put(storage.Programs, []byte(k), []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ended []bool
+	err := s.Update(func(tx storage.Tx) error {
+		ended = nil
+		tx.OnEnd(func(c bool) { ended = append(ended, c) })
+		put(tx, "m1/b", "2")
+		put(tx, "m1/a", "1")
+		put(tx, "m2/a", "3")
+		put(tx, "m1/c", "x")
+		if err := tx.Delete(storage.Programs, []byte("m1/c")); err != nil {
+			return err
+		}
+		if got := string(tx.Get(storage.Programs, []byte("m1/a"))); got != "1" {
+			t.Errorf("read of own write = %q, want 1", got)
+		}
+		if got := tx.Get(storage.Programs, []byte("m1/c")); got != nil {
+			t.Errorf("read of own delete = %q, want nil", got)
+		}
+		if got, want := fmt.Sprint(scan(t, tx, storage.Programs, "m1/")), "[m1/a=1 m1/b=2]"; got != want {
+			t.Errorf("scan of own writes = %s, want %s", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if fmt.Sprint(ended) != "[true]" {
+		t.Errorf("OnEnd after a commit = %v, want [true]", ended)
+	}
+	// A second transaction mixes stored keys and its own writes in a scan.
+	err = s.Update(func(tx storage.Tx) error {
+		put(tx, "m1/aa", "new")
+		if err := tx.Delete(storage.Programs, []byte("m1/b")); err != nil {
+			return err
+		}
+		if got, want := fmt.Sprint(scan(t, tx, storage.Programs, "m1/")), "[m1/a=1 m1/aa=new]"; got != want {
+			t.Errorf("scan of stored and own writes = %s, want %s", got, want)
+		}
+		if got, want := fmt.Sprint(scan(t, tx, storage.Programs, "")), "[m1/a=1 m1/aa=new m2/a=3]"; got != want {
+			t.Errorf("scan of the bucket = %s, want %s", got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if err := s.View(func(tx storage.Tx) error {
+		if got, want := fmt.Sprint(scan(t, tx, storage.Programs, "m")), "[m1/a=1 m1/aa=new m2/a=3]"; got != want {
+			t.Errorf("committed scan = %s, want %s", got, want)
+		}
+		if tx.Get(storage.Merchants, []byte("m1/a")) != nil {
+			t.Error("a key of one bucket is seen in another")
+		}
+		if err := tx.Put(storage.Programs, []byte("k"), []byte("v")); err == nil {
+			t.Error("Put in View succeeded")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	boom := errors.New("boom")
+	ended = nil
+	err = s.Update(func(tx storage.Tx) error {
+		tx.OnEnd(func(c bool) { ended = append(ended, c) })
+		put(tx, "m9/z", "never")
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("Update returned %v, want the function's error", err)
+	}
+	if fmt.Sprint(ended) != "[false]" {
+		t.Errorf("OnEnd after a failed function = %v, want [false]", ended)
+	}
+	if got := get(t, s, storage.Programs, "m9/z"); got != "" {
+		t.Errorf("write of a failed function was stored: %q", got)
+	}
+
+	var seqs []uint64
+	for range 3 {
+		if err := s.Update(func(tx storage.Tx) error {
+			n, err := tx.Sequence(storage.History)
+			seqs = append(seqs, n)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seqs[0] == 0 || seqs[1] <= seqs[0] || seqs[2] <= seqs[1] {
+		t.Errorf("sequence values %v: want positive and increasing", seqs)
+	}
+}
+
+// Many stores of one scan with more keys than one page.
+func TestScanPages(t *testing.T) {
+	s := open(t, cluster.Prefix(t), -1)
+	const n = 1300
+	for i := 0; i < n; i += 100 {
+		if err := s.Update(func(tx storage.Tx) error {
+			for j := i; j < i+100; j++ {
+				if err := tx.Put(storage.Audit, fmt.Appendf(nil, "k%05d", j), []byte("v")); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	if err := s.View(func(tx storage.Tx) error {
+		return tx.Scan(storage.Audit, []byte("k"), func(k, _ []byte) error { got = append(got, string(k)); return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n || got[0] != "k00000" || got[n-1] != fmt.Sprintf("k%05d", n-1) {
+		t.Fatalf("scan over %d keys returned %d (%v..)", n, len(got), got[:min(3, len(got))])
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("scan out of order at %d: %s after %s", i, got[i], got[i-1])
+		}
+	}
+	// Stopping early returns the function's error.
+	stop := errors.New("stop")
+	seen := 0
+	err := s.View(func(tx storage.Tx) error {
+		return tx.Scan(storage.Audit, nil, func(_, _ []byte) error { seen++; return stop })
+	})
+	if !errors.Is(err, stop) || seen != 1 {
+		t.Errorf("scan stopped by its function: err %v after %d keys, want stop after 1", err, seen)
+	}
+}
+
+func TestOneWinnerAmongHundredRacersOnThreeNodes(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	nodes := []*etcdstore.Store{open(t, prefix, 0), open(t, prefix, 1), open(t, prefix, 2)}
+	var conflicts atomic.Int64
+	for _, n := range nodes {
+		n.Observe(etcdstore.Observer{Conflict: func() { conflicts.Add(1) }})
+	}
+	key := []byte("coupon-1")
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var won bool
+			err := nodes[i%3].Update(func(tx storage.Tx) error {
+				won = false
+				if tx.Get(storage.Credentials, key) != nil {
+					return nil // already used: a refusal, not an error
+				}
+				won = true
+				return tx.Put(storage.Credentials, key, []byte(strconv.Itoa(i)))
+			})
+			if err != nil {
+				t.Errorf("racer %d: %v", i, err)
+			}
+			if won {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d racers were told they won, want exactly 1", wins.Load())
+	}
+	t.Logf("%d conflicts retried", conflicts.Load())
+}
+
+func TestConcurrentIncrementsOnThreeNodesAreExact(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	nodes := []*etcdstore.Store{open(t, prefix, 0), open(t, prefix, 1), open(t, prefix, 2)}
+	key := []byte("stamps")
+	var wg sync.WaitGroup
+	const n = 60
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := nodes[i%3].Update(func(tx storage.Tx) error {
+				c := 0
+				if v := tx.Get(storage.Credentials, key); v != nil {
+					c, _ = strconv.Atoi(string(v))
+				}
+				return tx.Put(storage.Credentials, key, []byte(strconv.Itoa(c+1)))
+			})
+			if err != nil {
+				t.Errorf("increment %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := get(t, nodes[0], storage.Credentials, "stamps"); got != strconv.Itoa(n) {
+		t.Fatalf("counter after %d concurrent increments on 3 nodes = %s", n, got)
+	}
+}
+
+// A transaction whose read is overwritten by another node before it
+// commits is re-run, and its second run sees the other node's write.
+func TestConflictReRunsTheFunction(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	a, b := open(t, prefix, 0), open(t, prefix, 1)
+	var conflicts atomic.Int64
+	a.Observe(etcdstore.Observer{Conflict: func() { conflicts.Add(1) }})
+	key := []byte("card")
+	for _, tc := range []struct {
+		name  string
+		read  func(tx storage.Tx) string
+		other func(tx storage.Tx) error
+	}{
+		{"a key read is written by another node", func(tx storage.Tx) string { return string(tx.Get(storage.Credentials, key)) },
+			func(tx storage.Tx) error { return tx.Put(storage.Credentials, key, []byte("other")) }},
+		{"a key is added to a scanned range", func(tx storage.Tx) string { return fmt.Sprint(scan(t, tx, storage.History, "s1/")) },
+			func(tx storage.Tx) error { return tx.Put(storage.History, []byte("s1/2"), []byte("other")) }},
+		{"a scanned key is deleted", func(tx storage.Tx) string { return fmt.Sprint(scan(t, tx, storage.History, "s1/")) },
+			func(tx storage.Tx) error { return tx.Delete(storage.History, []byte("s1/1")) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := a.Update(func(tx storage.Tx) error {
+				return tx.Put(storage.History, []byte("s1/1"), []byte("first"))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			before := conflicts.Load()
+			var runs []string
+			err := a.Update(func(tx storage.Tx) error {
+				runs = append(runs, tc.read(tx))
+				if len(runs) == 1 {
+					if err := b.Update(tc.other); err != nil {
+						t.Fatalf("the other node's write: %v", err)
+					}
+				}
+				return tx.Put(storage.Meta, []byte("decided"), []byte(runs[len(runs)-1]))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(runs) != 2 || runs[0] == runs[1] || conflicts.Load() != before+1 {
+				t.Fatalf("runs %q with %d conflicts: want 2 runs, the second seeing the other write, and 1 conflict", runs, conflicts.Load()-before)
+			}
+			if got := get(t, a, storage.Meta, "decided"); got != runs[1] {
+				t.Errorf("committed decision %q, want the second run's %q", got, runs[1])
+			}
+		})
+	}
+}
+
+func TestSequenceIsUniqueAcrossNodesAndIncreasingPerNode(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	seen := map[uint64]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for node := range 3 {
+		s, err := etcdstore.Open(etcdstore.Config{Endpoints: []string{cluster.Endpoint(node)}, Prefix: prefix, SeqBlock: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var last uint64
+			for range 50 {
+				var v uint64
+				if err := s.Update(func(tx storage.Tx) error {
+					var err error
+					v, err = tx.Sequence(storage.History)
+					return err
+				}); err != nil {
+					t.Error(err)
+					return
+				}
+				if v <= last {
+					t.Errorf("node %d: sequence %d after %d", node, v, last)
+				}
+				last = v
+				mu.Lock()
+				if seen[v] {
+					t.Errorf("sequence value %d handed out twice", v)
+				}
+				seen[v] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != 150 {
+		t.Errorf("%d distinct values, want 150", len(seen))
+	}
+}
+
+func TestWatchSeesAnotherNodesChange(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	a, b := open(t, prefix, 0), open(t, prefix, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	keys := make(chan string, 10)
+	if err := a.Watch(ctx, storage.APIKeys, func(k []byte) { keys <- string(k) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(func(tx storage.Tx) error {
+		if err := tx.Put(storage.Blocklist, []byte("other-bucket"), []byte("x")); err != nil {
+			return err
+		}
+		return tx.Put(storage.APIKeys, []byte("hash-1"), []byte("revoked"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(func(tx storage.Tx) error { return tx.Delete(storage.APIKeys, []byte("hash-1")) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"hash-1", "hash-1"} {
+		select {
+		case got := <-keys:
+			if got != want {
+				t.Fatalf("watch reported key %q, want %q", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("watch saw no change of %s", want)
+		}
+	}
+}
+
+func TestOpenRefusesAnotherLayout(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	cli := cluster.Client(t)
+	if _, err := cli.Put(context.Background(), prefix+"/meta/layout", "1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := etcdstore.Open(etcdstore.Config{Endpoints: cluster.Endpoints(), Prefix: prefix})
+	if !errors.Is(err, storage.ErrLayout) {
+		t.Fatalf("Open over layout 1: %v, want ErrLayout", err)
+	}
+}
+
+func TestBackupIsABoltLedgerAndMigrateCopiesOneIn(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	s := open(t, prefix, -1)
+	var seq uint64
+	if err := s.Update(func(tx storage.Tx) error {
+		var err error
+		seq, err = tx.Sequence(storage.History)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i += 100 { // one Txn carries 128 writes at most
+		if err := s.Update(func(tx storage.Tx) error {
+			for j := i; j < i+100; j++ {
+				if err := tx.Put(storage.Credentials, fmt.Appendf(nil, "serial-%03d", j), fmt.Appendf(nil, "record %d", j)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "stampseal.db")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Backup(f); err != nil {
+		t.Fatalf("Backup: %v", err)
+	}
+	f.Close()
+	snap, err := storage.OpenBolt(path)
+	if err != nil {
+		t.Fatalf("the backup does not open as a bbolt ledger: %v", err)
+	}
+	if got := get(t, snap, storage.Credentials, "serial-299"); got != "record 299" {
+		t.Errorf("backup holds %q for serial-299", got)
+	}
+	var next uint64
+	snap.Update(func(tx storage.Tx) error { next, err = tx.Sequence(storage.History); return err })
+	if next <= seq {
+		t.Errorf("bbolt sequence after restore = %d, not past the %d handed out on etcd", next, seq)
+	}
+	if err := snap.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The backup migrates back into a fresh prefix.
+	dst := cluster.Prefix(t)
+	var progress []int
+	n, err := etcdstore.Migrate(etcdstore.Config{Endpoints: cluster.Endpoints(), Prefix: dst}, path, false, func(c int) { progress = append(progress, c) })
+	if err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if n < 302 || len(progress) < 3 { // 300 credentials, the layout, the sequence; 128 a Txn
+		t.Errorf("migrated %d keys in %d txns", n, len(progress))
+	}
+	m := open(t, dst, 1)
+	if got := get(t, m, storage.Credentials, "serial-042"); got != "record 42" {
+		t.Errorf("migrated ledger holds %q for serial-042", got)
+	}
+	var after uint64
+	if err := m.Update(func(tx storage.Tx) error { after, err = tx.Sequence(storage.History); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if after <= next {
+		t.Errorf("sequence after migration = %d, want past %d", after, next)
+	}
+	if _, err := etcdstore.Migrate(etcdstore.Config{Endpoints: cluster.Endpoints(), Prefix: dst}, path, false, nil); !errors.Is(err, etcdstore.ErrNotEmpty) {
+		t.Errorf("second Migrate into a used prefix: %v, want ErrNotEmpty", err)
+	}
+	if _, err := etcdstore.Migrate(etcdstore.Config{Endpoints: cluster.Endpoints(), Prefix: dst}, path, true, nil); err != nil {
+		t.Errorf("Migrate with replace: %v", err)
+	}
+}

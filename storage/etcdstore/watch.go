@@ -1,0 +1,70 @@
+package etcdstore
+
+import (
+	"context"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/stampseal/stampseal/storage"
+)
+
+// Watch calls fn with the key of every put or delete in bucket b by any
+// node, from the moment Watch returns until ctx ends. When the watch is
+// lost (its revision compacted away, no leader, the cluster gone) fn gets a
+// nil key once the watch is back: anything in b may have changed.
+func (s *Store) Watch(ctx context.Context, b storage.Bucket, fn func(key []byte)) error {
+	bp := s.bucketPrefix(b)
+	// The revision now: the watch starts right after it, so that no change
+	// made after Watch returns is missed however late the stream opens.
+	rctx, cancel := s.opContext()
+	resp, err := s.cli.Get(rctx, bp, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	cancel()
+	if err != nil {
+		return classify(err)
+	}
+	go s.follow(ctx, bp, resp.Header.Revision+1, fn)
+	return nil
+}
+
+func (s *Store) follow(ctx context.Context, bp string, from int64, fn func(key []byte)) {
+	pause := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		ch := s.cli.Watch(wctx, bp, clientv3.WithPrefix(), clientv3.WithRev(from))
+		for resp := range ch {
+			if resp.CompactRevision != 0 || resp.Canceled || resp.Err() != nil {
+				break
+			}
+			for _, ev := range resp.Events {
+				fn(ev.Kv.Key[len(bp):])
+			}
+			from = resp.Header.Revision + 1
+			pause = 50 * time.Millisecond
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		// Start again from now, then say that anything may have changed:
+		// a change made between the two is seen by the new watch.
+		for ctx.Err() == nil {
+			rctx, cancel := s.opContext()
+			resp, err := s.cli.Get(rctx, bp, clientv3.WithPrefix(), clientv3.WithCountOnly())
+			cancel()
+			if err == nil {
+				from = resp.Header.Revision + 1
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, time.Second)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		fn(nil)
+	}
+}
