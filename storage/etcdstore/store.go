@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -23,7 +24,7 @@ import (
 const (
 	DefaultPrefix    = "/stampseal"
 	DefaultOpTimeout = 3 * time.Second
-	DefaultRetryFor  = 5 * time.Second
+	DefaultRetryFor  = 10 * time.Second
 	DefaultSeqBlock  = 1000
 	// MaxTxnOps is etcd's default --max-txn-ops: the most compares, and
 	// the most writes, that one Txn may carry.
@@ -78,6 +79,8 @@ func (c *Config) defaults() error {
 type Store struct {
 	cli *clientv3.Client
 	cfg Config
+
+	stripes [stripes]sync.Mutex
 
 	seqMu sync.Mutex
 	seq   map[storage.Bucket]*seqBlock
@@ -203,6 +206,8 @@ func (s *Store) View(fn func(storage.Tx) error) error {
 // are committed by a quorum.
 func (s *Store) Update(fn func(storage.Tx) error) error {
 	deadline := time.Now().Add(s.cfg.RetryFor)
+	var held []int
+	defer func() { s.unlockStripes(held) }()
 	for attempt := 0; ; attempt++ {
 		t := s.newTx(true)
 		err := fn(t)
@@ -225,10 +230,55 @@ func (s *Store) Update(fn func(storage.Tx) error) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%w: %w after %d attempts", storage.ErrUnavailable, ErrContention, attempt+1)
 		}
+		if held == nil {
+			// Retries of this node on the same keys queue behind each
+			// other: per key, each node then sends one contender at a
+			// time instead of all of them colliding round after round.
+			held = s.lockStripes(t)
+			continue
+		}
 		// Jittered, growing pause: racing nodes spread out instead of
 		// colliding again on the next round trip.
 		limit := time.Millisecond << min(attempt, 5)
 		time.Sleep(rand.N(limit) + 100*time.Microsecond)
+	}
+}
+
+// stripes is the number of locks that retrying transactions of one node
+// take, by hash of the keys they touched.
+const stripes = 64
+
+// lockStripes locks, in order, the stripes of every key t read or wrote.
+func (s *Store) lockStripes(t *tx) []int {
+	set := map[int]bool{}
+	add := func(k string) {
+		h := fnv.New32a()
+		h.Write([]byte(k))
+		set[int(h.Sum32()%stripes)] = true
+	}
+	for k := range t.reads {
+		add(k)
+	}
+	for k := range t.writes {
+		add(k)
+	}
+	for _, r := range t.ranges {
+		add(r[0])
+	}
+	held := make([]int, 0, len(set))
+	for i := range set {
+		held = append(held, i)
+	}
+	slices.Sort(held)
+	for _, i := range held {
+		s.stripes[i].Lock()
+	}
+	return held
+}
+
+func (s *Store) unlockStripes(held []int) {
+	for _, i := range held {
+		s.stripes[i].Unlock()
 	}
 }
 
