@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"golang.org/x/time/rate"
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/barcode"
+	"github.com/stampseal/stampseal/internal/keyed"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/metrics"
@@ -40,7 +40,6 @@ type Deps struct {
 	Verifier *verify.Verifier
 	Store    storage.Backend
 	Throttle Throttle          // optional
-	Observer verify.Observer   // optional: told of every issuance
 	Review   Review            // optional: the fraud review routes
 	Detect   Detection         // optional: shops, staff cards, throttle lifting, alert stats
 	Barcodes *barcode.Cache    // optional: the barcode routes
@@ -50,11 +49,6 @@ type Deps struct {
 	Policies *offline.Policies // with Offline: offline policies of programs, batches, merchants
 	Report   Figures           // optional: the owner's figures (GET /v1/merchants/{id}/stats)
 	Log      *slog.Logger      // optional
-	// IssueLimit bounds how fast one API key mints; zero: DefaultIssueLimit.
-	IssueLimit IssueLimit
-	// RewardLimit bounds how fast one register key earns rewards; zero:
-	// DefaultRewardLimit.
-	RewardLimit IssueLimit
 	// MaxInFlight caps concurrent authenticated requests; more are
 	// answered 503 at once rather than queued without bound. 0 means 1024.
 	MaxInFlight int
@@ -67,7 +61,7 @@ type Deps struct {
 	// Failures throttles failed authentication per address; nil: a
 	// throttle with the access package's defaults.
 	Failures *access.FailureThrottle
-	// Now is the clock of issuance limits and events; nil means time.Now.
+	// Now is the clock of render limits and of the API's own records; nil means time.Now.
 	// The detection simulator runs the service on a simulated clock.
 	Now func() time.Time
 }
@@ -80,9 +74,7 @@ type API struct {
 	slots  chan struct{}
 	anon   *gate
 
-	issueLimits  *issueLimiter
-	rewardLimits *issueLimiter
-	renderLimits *issueLimiter
+	renderLimits *keyed.Limiter
 	signedIn     func(*http.Request) bool // the review page's session check
 	trail        *audit.Trail
 }
@@ -110,15 +102,7 @@ func New(d Deps) *API {
 		d.Failures = access.NewFailureThrottle(0, 0)
 	}
 	a.Failures = d.Failures
-	if d.IssueLimit.PerSecond <= 0 || d.IssueLimit.Burst <= 0 {
-		d.IssueLimit = DefaultIssueLimit
-	}
-	a.issueLimits = &issueLimiter{limit: d.IssueLimit, keys: map[string]*rate.Limiter{}}
-	if d.RewardLimit.PerSecond <= 0 || d.RewardLimit.Burst <= 0 {
-		d.RewardLimit = DefaultRewardLimit
-	}
-	a.rewardLimits = &issueLimiter{limit: d.RewardLimit, keys: map[string]*rate.Limiter{}}
-	a.renderLimits = &issueLimiter{limit: DefaultRenderLimit, keys: map[string]*rate.Limiter{}}
+	a.renderLimits = keyed.New(DefaultRenderLimit)
 	r := a.router
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.renderError(w, r, errNotFound) })
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

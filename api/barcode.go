@@ -11,6 +11,7 @@ import (
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/internal/keyed"
 	"github.com/stampseal/stampseal/keys"
 )
 
@@ -272,11 +273,11 @@ const (
 )
 
 // DefaultRenderLimit is how fast one API key may have images rendered.
-var DefaultRenderLimit = IssueLimit{PerSecond: 10, Burst: 200}
+var DefaultRenderLimit = keyed.Limit{PerSecond: 10, Burst: 200}
 
 // admitRender spends cost of the key's render budget or answers 429.
 func (a *API) admitRender(k access.Key, cost int) error {
-	if a.renderLimits.allow(k.ID, cost, a.Now()) {
+	if a.renderLimits.Allow(k.ID, cost, a.Now()) {
 		return nil
 	}
 	return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",

@@ -103,6 +103,9 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusNotFound, Code: "unknown_program", Message: "no such program", Err: err}
 	case errors.Is(err, keys.ErrUnknownKey):
 		return &Error{Status: http.StatusNotFound, Code: "unknown_key", Message: "no such key", Err: err}
+	case errors.Is(err, issuer.ErrRateLimited), errors.Is(err, issuer.ErrRewardsLimited):
+		return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: err.Error(),
+			Details: map[string]any{"retry_after_seconds": 1}, Err: err}
 	case errors.Is(err, storage.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "storage_unavailable",
 			Message: "the ledger cannot be written right now; nothing was recorded, try again", Err: err}

@@ -16,6 +16,7 @@ import (
 	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/internal/service"
 	"github.com/stampseal/stampseal/internal/testserver"
+	"github.com/stampseal/stampseal/issuer"
 )
 
 // The fuzz targets drive the real router (real bbolt file, real Tink keys,
@@ -187,7 +188,7 @@ func newFuzzRig(t testing.TB) *fuzzRig {
 	// Throttle is left out and the issuance limit raised on purpose: after
 	// a few invalid codes or a few big batches every call would be answered
 	// 429 before the domain runs, and the fuzzer would stop reaching it.
-	svc := testserver.Open(t, service.Options{IssueLimit: api.IssueLimit{PerSecond: 1e9, Burst: 1 << 30}})
+	svc := testserver.Open(t, service.Options{IssueLimit: issuer.Limit{PerSecond: 1e9, Burst: 1 << 30}})
 	monitor := svc.Monitor
 	d := svc.API.Deps
 	d.Throttle = nil

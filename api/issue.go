@@ -8,7 +8,6 @@ import (
 
 	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/credential"
-	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/offline"
 )
@@ -74,7 +73,9 @@ func (a *API) issueCard(w http.ResponseWriter, r *http.Request, k access.Key) er
 	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
 		return err
 	}
-	return a.issueOne(w, r, k, "card", func() (credential.Issued, error) { return a.Issuer.Card(req.Merchant, req.Program) })
+	return a.issueOne(w, func() (credential.Issued, error) {
+		return a.Issuer.CardAs(k.Actor(source(r)), req.Merchant, req.Program)
+	})
 }
 
 func (a *API) issuePunch(w http.ResponseWriter, r *http.Request, k access.Key) error {
@@ -94,22 +95,18 @@ func (a *API) issuePunch(w http.ResponseWriter, r *http.Request, k access.Key) e
 	if err != nil {
 		return err
 	}
-	return a.issueOne(w, r, k, "punch", func() (credential.Issued, error) {
-		return a.Issuer.Punch(req.Merchant, req.Program, req.Stamps, validFor)
+	return a.issueOne(w, func() (credential.Issued, error) {
+		return a.Issuer.PunchAs(k.Actor(source(r)), req.Merchant, req.Program, req.Stamps, validFor)
 	})
 }
 
-// issueOne spends one credential of the key's issuance budget, issues it
-// and answers 201 with it.
-func (a *API) issueOne(w http.ResponseWriter, r *http.Request, k access.Key, kind string, issue func() (credential.Issued, error)) error {
-	if err := a.admitIssue(r, k, kind, 1); err != nil {
-		return err
-	}
+// issueOne issues one credential and answers 201 with it.
+func (a *API) issueOne(w http.ResponseWriter, issue func() (credential.Issued, error)) error {
 	c, err := issue()
 	if err != nil {
 		return err
 	}
-	a.issued(r, k, c)
+	a.issued(c)
 	writeJSON(w, http.StatusCreated, c)
 	return nil
 }
@@ -139,14 +136,11 @@ func (a *API) issueCoupons(w http.ResponseWriter, r *http.Request, k access.Key)
 	if req.NotBefore != nil {
 		cr.NotBefore = *req.NotBefore
 	}
-	if err := a.admitIssue(r, k, "coupon", req.Count); err != nil {
-		return err
-	}
-	coupons, err := a.Issuer.Coupons(cr)
+	coupons, err := a.Issuer.CouponsAs(k.Actor(source(r)), cr)
 	if err != nil {
 		return err
 	}
-	a.issued(r, k, coupons...)
+	a.issued(coupons...)
 	answer := map[string]any{"coupons": coupons}
 	if err := a.addBatchOffline(req.Merchant, coupons, req.Offline, req.Value, answer); err != nil {
 		return err
@@ -155,17 +149,13 @@ func (a *API) issueCoupons(w http.ResponseWriter, r *http.Request, k access.Key)
 	return nil
 }
 
-// issued counts issuance for metrics and tells the fraud module, which
-// watches for issuer keys minting far beyond their norm.
-func (a *API) issued(r *http.Request, k access.Key, list ...credential.Issued) {
-	now := a.Now()
+// issued counts issuance for metrics. The issuer tells the fraud module
+// (issuer.WithObserver).
+func (a *API) issued(list ...credential.Issued) {
+	if a.Metrics == nil {
+		return
+	}
 	for _, c := range list {
-		if a.Metrics != nil {
-			a.Metrics.Issued(c.Kind.String(), 1)
-		}
-		if a.Observer != nil {
-			a.Observer.Observe(fraud.Event{Time: now, Op: fraud.OpIssue, Result: fraud.ResultOK, Merchant: k.Merchant,
-				CodeMerchant: k.Merchant, Kind: c.Kind.String(), Serial: c.Serial, APIKey: k.ID, Register: k.Name, Source: source(r)})
-		}
+		a.Metrics.Issued(c.Kind.String(), 1)
 	}
 }

@@ -99,14 +99,15 @@ func (a *API) stamp(w http.ResponseWriter, r *http.Request, k access.Key) error 
 	if err != nil {
 		return err
 	}
-	if err := a.admitStamp(r, k); err != nil {
+	by := k.Actor(req.Source)
+	if err := a.Issuer.AdmitRewards(by, req.Merchant); err != nil {
 		return err
 	}
 	res, err := a.Verifier.Stamp(verify.StampRequest{Request: req, Stamps: body.Stamps})
 	if err != nil {
 		return err
 	}
-	a.spendRewards(r, k, len(res.Rewards))
+	a.Issuer.SpendRewards(by, req.Merchant, len(res.Rewards))
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
@@ -129,14 +130,15 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request, k access.Key) error 
 	if err != nil {
 		return err
 	}
-	if err := a.admitStamp(r, k); err != nil {
+	by := k.Actor(req.Source)
+	if err := a.Issuer.AdmitRewards(by, req.Merchant); err != nil {
 		return err
 	}
 	res, err := a.Verifier.Claim(verify.ClaimRequest{Request: req, PunchCode: body.PunchCode})
 	if err != nil {
 		return err
 	}
-	a.spendRewards(r, k, len(res.Rewards))
+	a.Issuer.SpendRewards(by, req.Merchant, len(res.Rewards))
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stampseal/stampseal/audit"
 	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/internal/keyed"
 	"github.com/stampseal/stampseal/storage"
 )
 
@@ -42,6 +44,9 @@ type Issuer struct {
 	short  ShortCodes
 	sealer credential.CodeSealer // nil: codes kept in clear (tests with a bare signer)
 	now    func() time.Time
+
+	issueLimits, rewardLimits *keyed.Limiter // nil: nobody is limited (limits.go)
+	observer                  Observer       // nil: nobody is told
 }
 
 // Option configures an Issuer.
@@ -97,9 +102,17 @@ func (r *CouponRequest) validate() error {
 	return nil
 }
 
-// Coupons mints a batch of coupons in one transaction: either all are
-// recorded and returned, or none.
+// Coupons mints a batch of coupons as the operator.
 func (i *Issuer) Coupons(req CouponRequest) ([]credential.Issued, error) {
+	return i.CouponsAs(audit.Operator, req)
+}
+
+// CouponsAs mints a batch of coupons for by in one transaction: either all
+// are recorded and returned, or none. The batch counts against by's limit.
+func (i *Issuer) CouponsAs(by audit.Actor, req CouponRequest) ([]credential.Issued, error) {
+	if err := i.admit(by, req.Merchant, credential.KindCoupon, req.Count); err != nil {
+		return nil, err
+	}
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
@@ -124,13 +137,24 @@ func (i *Issuer) Coupons(req CouponRequest) ([]credential.Issued, error) {
 	if err := i.store.Update(func(tx storage.Tx) error { return i.record(tx, drafts...) }); err != nil {
 		return nil, fmt.Errorf("record coupons: %w", err)
 	}
-	return issued(drafts), nil
+	out := issued(drafts)
+	i.minted(by, req.Merchant, out...)
+	return out, nil
 }
 
 // Card issues a stamp card of a program. Cards do not expire: the program
 // decides what a card is worth.
 func (i *Issuer) Card(merchant, program string) (credential.Issued, error) {
-	return i.forProgram(merchant, program, credential.KindCard, 0, 0)
+	return i.CardAs(audit.Operator, merchant, program)
+}
+
+// CardAs issues a stamp card of a program for by, counting against by's
+// limit.
+func (i *Issuer) CardAs(by audit.Actor, merchant, program string) (credential.Issued, error) {
+	if err := i.admit(by, merchant, credential.KindCard, 1); err != nil {
+		return credential.Issued{}, err
+	}
+	return i.forProgram(by, merchant, program, credential.KindCard, 0, 0)
 }
 
 // DefaultPunchValidFor is how long a punch token stays valid when the
@@ -140,6 +164,14 @@ const DefaultPunchValidFor = 72 * time.Hour
 // Punch issues a punch token worth stamps (0: one) on a card of the
 // program.
 func (i *Issuer) Punch(merchant, program string, stamps int, validFor time.Duration) (credential.Issued, error) {
+	return i.PunchAs(audit.Operator, merchant, program, stamps, validFor)
+}
+
+// PunchAs issues a punch token for by, counting against by's limit.
+func (i *Issuer) PunchAs(by audit.Actor, merchant, program string, stamps int, validFor time.Duration) (credential.Issued, error) {
+	if err := i.admit(by, merchant, credential.KindPunch, 1); err != nil {
+		return credential.Issued{}, err
+	}
 	if stamps == 0 {
 		stamps = 1
 	}
@@ -149,10 +181,10 @@ func (i *Issuer) Punch(merchant, program string, stamps int, validFor time.Durat
 	if validFor <= 0 || validFor > 366*24*time.Hour {
 		return credential.Issued{}, fmt.Errorf("%w: valid_for must be between 1s and 1 year", ErrInvalid)
 	}
-	return i.forProgram(merchant, program, credential.KindPunch, stamps, validFor)
+	return i.forProgram(by, merchant, program, credential.KindPunch, stamps, validFor)
 }
 
-func (i *Issuer) forProgram(merchant, program string, kind credential.Kind, stamps int, validFor time.Duration) (credential.Issued, error) {
+func (i *Issuer) forProgram(by audit.Actor, merchant, program string, kind credential.Kind, stamps int, validFor time.Duration) (credential.Issued, error) {
 	if _, err := i.Program(merchant, program); err != nil {
 		return credential.Issued{}, err
 	}
@@ -166,7 +198,9 @@ func (i *Issuer) forProgram(merchant, program string, kind credential.Kind, stam
 	if err := i.store.Update(func(tx storage.Tx) error { return i.record(tx, d) }); err != nil {
 		return credential.Issued{}, fmt.Errorf("record %s: %w", kind, err)
 	}
-	return issued([]credential.Draft{d})[0], nil
+	out := issued([]credential.Draft{d})[0]
+	i.minted(by, merchant, out)
+	return out, nil
 }
 
 // SignReward signs, outside any transaction, the reward coupon a full card

@@ -15,7 +15,7 @@ import (
 	"github.com/stampseal/stampseal/storage"
 )
 
-func newIssuer(t testing.TB) (*issuer.Issuer, storage.Backend) {
+func newIssuer(t testing.TB, opts ...issuer.Option) (*issuer.Issuer, storage.Backend) {
 	db, err := storage.OpenBolt(filepath.Join(t.TempDir(), "ledger.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +27,7 @@ func newIssuer(t testing.TB) (*issuer.Issuer, storage.Backend) {
 	if err := ring.Create("corner-bakery-elm-street"); err != nil {
 		t.Fatal(err)
 	}
-	return issuer.New(db, ring), db
+	return issuer.New(db, ring, opts...), db
 }
 
 // TestCodesFitSmallQRSymbols reports each kind's code length and QR

@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/internal/service"
 	"github.com/stampseal/stampseal/internal/testserver"
@@ -41,7 +40,7 @@ type server struct {
 func newServer(t testing.TB) *server {
 	t.Helper()
 	// The issuance limit is lifted: the tests mint what they need at once.
-	svc := testserver.Open(t, service.Options{IssueLimit: api.IssueLimit{PerSecond: 1e6, Burst: 1e9}})
+	svc := testserver.Open(t, service.Options{IssueLimit: issuer.Limit{PerSecond: 1e6, Burst: 1e9}})
 	srv := httptest.NewServer(svc.Handler)
 	t.Cleanup(srv.Close)
 	return &server{t: t, url: srv.URL, monitor: svc.Monitor, store: svc.Store, issuer: svc.Issuer}

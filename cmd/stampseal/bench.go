@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/stampseal/stampseal/access"
-	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/internal/loadgen"
+	"github.com/stampseal/stampseal/issuer"
 )
 
 func bench(args []string, stdout, stderr io.Writer) error {
@@ -87,7 +87,7 @@ func startSelf(stderr io.Writer) (addr, token string, stop func(), err error) {
 	}
 	log := slog.New(slog.DiscardHandler)
 	svc, err := openService(&dataFlags{data: dir}, io.Discard, log, serviceOptions{cacheBytes: 64 << 20,
-		issueLimit: api.IssueLimit{PerSecond: 1e6, Burst: 1 << 30}, rewardLimit: api.IssueLimit{PerSecond: 1e6, Burst: 1 << 30}})
+		issueLimit: issuer.Limit{PerSecond: 1e6, Burst: 1 << 30}, rewardLimit: issuer.Limit{PerSecond: 1e6, Burst: 1 << 30}})
 	if err == nil {
 		if token, err = access.NewToken(); err == nil {
 			_, err = svc.Access.Bootstrap(token)

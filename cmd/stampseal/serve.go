@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/stampseal/stampseal/access"
-	"github.com/stampseal/stampseal/api"
+	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/metrics"
 )
 
@@ -30,10 +30,10 @@ func serve(args []string, stderr io.Writer) error {
 	df.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	maxInFlight := fs.Int("max-in-flight", 1024, "concurrent requests served; more are answered 503")
-	issueRate := fs.Float64("issue-rate", api.DefaultIssueLimit.PerSecond, "credentials one API key may mint per second, sustained (more: 429 and an insider alert)")
-	issueBurst := fs.Int("issue-burst", api.DefaultIssueLimit.Burst, "credentials one API key may mint at once above the sustained rate")
-	rewardRate := fs.Float64("reward-rate", api.DefaultRewardLimit.PerSecond, "reward coupons one register key may earn per second, sustained (more: stamps answer 429 and an insider alert)")
-	rewardBurst := fs.Int("reward-burst", api.DefaultRewardLimit.Burst, "reward coupons one register key may earn at once above the sustained rate")
+	issueRate := fs.Float64("issue-rate", issuer.DefaultLimit.PerSecond, "credentials one API key may mint per second, sustained (more: 429 and an insider alert)")
+	issueBurst := fs.Int("issue-burst", issuer.DefaultLimit.Burst, "credentials one API key may mint at once above the sustained rate")
+	rewardRate := fs.Float64("reward-rate", issuer.DefaultRewardLimit.PerSecond, "reward coupons one register key may earn per second, sustained (more: stamps answer 429 and an insider alert)")
+	rewardBurst := fs.Int("reward-burst", issuer.DefaultRewardLimit.Burst, "reward coupons one register key may earn at once above the sustained rate")
 	cacheMB := fs.Int("barcode-cache-mb", 64, "memory for rendered barcodes, in MiB")
 	metricsAddr := fs.String("metrics-addr", "", "serve GET /metrics on this address instead of --addr (\":9090\" listens on loopback); empty: on --addr, unauthenticated")
 	maxConnsPerAddr := fs.Int("max-conns-per-addr", 256, "open connections one client address may hold; more are closed at once (0: no cap)")
@@ -68,7 +68,7 @@ func serve(args []string, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	svc, err := openService(&df, stderr, log, serviceOptions{cacheBytes: *cacheMB << 20, maxInFlight: *maxInFlight,
-		issueLimit: api.IssueLimit{PerSecond: *issueRate, Burst: *issueBurst}, rewardLimit: api.IssueLimit{PerSecond: *rewardRate, Burst: *rewardBurst},
+		issueLimit: issuer.Limit{PerSecond: *issueRate, Burst: *issueBurst}, rewardLimit: issuer.Limit{PerSecond: *rewardRate, Burst: *rewardBurst},
 		metricsElsewhere: *metricsAddr != ""})
 	if err != nil {
 		return err

@@ -4,16 +4,16 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/internal/service"
+	"github.com/stampseal/stampseal/issuer"
 )
 
 // serviceOptions are the knobs serve exposes as flags.
 type serviceOptions struct {
 	cacheBytes  int
 	maxInFlight int
-	issueLimit  api.IssueLimit
-	rewardLimit api.IssueLimit // zero: api.DefaultRewardLimit
+	issueLimit  issuer.Limit
+	rewardLimit issuer.Limit // zero: issuer.DefaultRewardLimit
 	// metricsElsewhere: serve --metrics-addr serves GET /metrics.
 	metricsElsewhere bool
 }

@@ -15,7 +15,6 @@ import (
 	stampseal "github.com/stampseal/stampseal/internal/service"
 	"github.com/stampseal/stampseal/issuer"
 
-	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/storage"
 )
@@ -70,7 +69,7 @@ func openService(dir string, clock *Clock) (*service, error) {
 		return nil, errors.Join(err, store.Close())
 	}
 	svc, err := stampseal.Open(stampseal.Options{Store: store, Master: master, Clock: clock.Now,
-		IssueLimit: api.IssueLimit{PerSecond: 1000, Burst: 100000}})
+		IssueLimit: issuer.Limit{PerSecond: 1000, Burst: 100000}})
 	if err != nil {
 		return nil, errors.Join(err, store.Close())
 	}

@@ -55,7 +55,7 @@ type Options struct {
 	MaxInFlight int
 	// IssueLimit and RewardLimit bound how fast one API key mints and
 	// earns rewards; zero: the API's defaults.
-	IssueLimit, RewardLimit api.IssueLimit
+	IssueLimit, RewardLimit issuer.Limit
 	// MetricsElsewhere leaves GET /metrics off the API (serve
 	// --metrics-addr serves it on a listener of its own).
 	MetricsElsewhere bool
@@ -99,8 +99,8 @@ type Service struct {
 }
 
 // OpenLedger builds the domain services over o.Store. Decisions and
-// issuances go to o.Observer (nil: nobody). Only o.Store, o.Master, o.Clock
-// and o.Observer are used.
+// issuances go to o.Observer (nil: nobody). Only o.Store, o.Master,
+// o.Clock, the limits and o.Observer are used.
 func OpenLedger(o Options) (*Ledger, error) {
 	if o.Store == nil || o.Master == nil {
 		return nil, errors.New("service: a store and a master key are required")
@@ -120,11 +120,14 @@ func OpenLedger(o Options) (*Ledger, error) {
 	}
 	now := o.clock()
 	l.Access = access.New(o.Store, l.Ring)
-	l.Issuer = issuer.New(o.Store, l.Ring, issuer.WithShortCodes(l.Short), issuer.WithClock(now))
-	vopts := []verify.Option{verify.WithRewards(l.Issuer), verify.WithShortCodes(l.Short), verify.WithClock(now)}
+	iopts := []issuer.Option{issuer.WithShortCodes(l.Short), issuer.WithClock(now), issuer.WithLimits(o.IssueLimit, o.RewardLimit)}
+	vopts := []verify.Option{verify.WithShortCodes(l.Short), verify.WithClock(now)}
 	if o.Observer != nil {
+		iopts = append(iopts, issuer.WithObserver(o.Observer))
 		vopts = append(vopts, verify.WithObserver(o.Observer))
 	}
+	l.Issuer = issuer.New(o.Store, l.Ring, iopts...)
+	vopts = append(vopts, verify.WithRewards(l.Issuer))
 	if l.Verifier, err = verify.New(o.Store, l.Ring, vopts...); err != nil {
 		return nil, err
 	}
@@ -174,8 +177,8 @@ func Open(o Options) (*Service, error) {
 		cache = 8 << 20
 	}
 	s.API = api.New(api.Deps{Access: s.Access, Keys: s.Ring, Issuer: s.Issuer, Verifier: s.Verifier, Store: o.Store,
-		Throttle: s.Monitor, Observer: decisions, Review: s.Monitor, Detect: s.Monitor, Barcodes: barcode.NewCache(cache), Short: s.Short,
-		Metrics: s.Metrics, Log: s.log, MaxInFlight: o.MaxInFlight, IssueLimit: o.IssueLimit, RewardLimit: o.RewardLimit,
+		Throttle: s.Monitor, Review: s.Monitor, Detect: s.Monitor, Barcodes: barcode.NewCache(cache), Short: s.Short,
+		Metrics: s.Metrics, Log: s.log, MaxInFlight: o.MaxInFlight,
 		Failures: s.Failures, MetricsElsewhere: o.MetricsElsewhere, Now: now,
 		Offline: offline.NewService(o.Store, s.Ring, s.Verifier, s.Monitor, offline.WithClock(now)), Policies: offline.NewPolicies(o.Store),
 		Report: s.Report})
