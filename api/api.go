@@ -25,13 +25,6 @@ import (
 	"github.com/stampseal/stampseal/verify"
 )
 
-// Throttle says whether an API key is being slowed down for sending too
-// many invalid codes; fraud.Monitor is one. Only the authenticated key is
-// ever throttled, never a register label or an address.
-type Throttle interface {
-	Throttled(merchant, keyID string) (time.Duration, bool)
-}
-
 // Deps are the domain services the API fronts.
 type Deps struct {
 	Access   *access.Service
@@ -39,7 +32,6 @@ type Deps struct {
 	Issuer   *issuer.Issuer
 	Verifier *verify.Verifier
 	Store    storage.Backend
-	Throttle Throttle          // optional
 	Review   Review            // optional: the fraud review routes
 	Detect   Detection         // optional: shops, staff cards, throttle lifting, alert stats
 	Barcodes *barcode.Cache    // optional: the barcode routes

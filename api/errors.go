@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 
 	"github.com/stampseal/stampseal/access"
@@ -61,6 +62,7 @@ func classify(err error) *Error {
 	}
 	var already *verify.AlreadyRedeemedError
 	var refusal *verify.Refusal
+	var throttled *verify.ThrottledError
 	switch {
 	case errors.Is(err, access.ErrKeyRevoked):
 		return &Error{Status: http.StatusUnauthorized, Code: "key_revoked", Message: "this API key was revoked", Err: err}
@@ -103,6 +105,9 @@ func classify(err error) *Error {
 		return &Error{Status: http.StatusNotFound, Code: "unknown_program", Message: "no such program", Err: err}
 	case errors.Is(err, keys.ErrUnknownKey):
 		return &Error{Status: http.StatusNotFound, Code: "unknown_key", Message: "no such key", Err: err}
+	case errors.As(err, &throttled):
+		return &Error{Status: http.StatusTooManyRequests, Code: "throttled", Message: err.Error(),
+			Details: map[string]any{"retry_after_seconds": int(math.Ceil(throttled.Wait.Seconds()))}, Err: err}
 	case errors.Is(err, issuer.ErrRateLimited), errors.Is(err, issuer.ErrRewardsLimited):
 		return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: err.Error(),
 			Details: map[string]any{"retry_after_seconds": 1}, Err: err}

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stampseal/stampseal/api"
 	"github.com/stampseal/stampseal/internal/service"
 	"github.com/stampseal/stampseal/internal/testserver"
 	"github.com/stampseal/stampseal/issuer"
@@ -185,14 +184,12 @@ type fuzzRig struct {
 
 func newFuzzRig(t testing.TB) *fuzzRig {
 	t.Helper()
-	// Throttle is left out and the issuance limit raised on purpose: after
-	// a few invalid codes or a few big batches every call would be answered
-	// 429 before the domain runs, and the fuzzer would stop reaching it.
-	svc := testserver.Open(t, service.Options{IssueLimit: issuer.Limit{PerSecond: 1e9, Burst: 1 << 30}})
+	// Unthrottled, and the issuance limit raised, on purpose: after a few
+	// invalid codes or a few big batches every call would be answered 429
+	// before the domain runs, and the fuzzer would stop reaching it.
+	svc := testserver.Open(t, service.Options{Unthrottled: true, IssueLimit: issuer.Limit{PerSecond: 1e9, Burst: 1 << 30}})
 	monitor := svc.Monitor
-	d := svc.API.Deps
-	d.Throttle = nil
-	a := api.New(d)
+	a := svc.API
 	rig := &fuzzRig{api: a, tokens: map[string]string{"root": fuzzRootToken}}
 
 	setup := func(method, path, token string, body any, out any) {

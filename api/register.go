@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 
@@ -48,13 +47,6 @@ func (a *API) toVerify(r *http.Request, k access.Key, c codeRequest) (verify.Req
 	}
 	req := verify.Request{Merchant: k.Merchant, Code: c.Code, ShortCode: c.ShortCode, Register: c.Register,
 		APIKey: k.ID, Source: source(r), IdempotencyKey: c.IdempotencyKey}
-	if a.Throttle != nil && verify.Guessable(req) {
-		if wait, ok := a.Throttle.Throttled(req.Merchant, k.ID); ok {
-			return req, &Error{Status: http.StatusTooManyRequests, Code: "throttled",
-				Message: "too many invalid codes from this API key; wait before trying again",
-				Details: map[string]any{"retry_after_seconds": int(math.Ceil(wait.Seconds()))}}
-		}
-	}
 	return req, nil
 }
 

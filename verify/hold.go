@@ -162,6 +162,9 @@ type ReserveRequest struct {
 // *AlreadyRedeemedError. A retry with the same idempotency key returns the
 // first answer.
 func (v *Verifier) Reserve(req ReserveRequest) (Reservation, error) {
+	if err := v.throttled(&req.Request); err != nil {
+		return Reservation{}, err
+	}
 	switch {
 	case req.TTL == 0:
 		req.TTL = DefaultHoldTTL

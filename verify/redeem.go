@@ -28,6 +28,9 @@ type Redemption struct {
 // *ReservedError, or a failure
 // of the service (storage.ErrUnavailable among them).
 func (v *Verifier) Redeem(req Request) (Redemption, error) {
+	if err := v.throttled(&req); err != nil {
+		return Redemption{}, err
+	}
 	now := v.when(&req)
 	p, err := v.authenticate(&req)
 	if err == nil && p.code.Claims.Kind != credential.KindCoupon {

@@ -32,6 +32,9 @@ type StampRequest struct {
 // carry over. A retry with the same idempotency key returns the first
 // answer and adds nothing.
 func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
+	if err := v.throttled(&req.Request); err != nil {
+		return StampResult{}, err
+	}
 	if req.Stamps == 0 {
 		req.Stamps = 1
 	}
@@ -122,6 +125,9 @@ type ClaimRequest struct {
 // same idempotency key (a till resending after a timeout) returns the first
 // answer, changes nothing and is no replay.
 func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
+	if err := v.throttled(&req.Request); err != nil {
+		return StampResult{}, err
+	}
 	now := v.when(&req.Request)
 	card, err := v.authenticateKind(&req.Request, credential.KindCard)
 	if err != nil {

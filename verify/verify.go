@@ -42,14 +42,15 @@ type RewardMinter interface {
 
 // Verifier checks and uses codes. It is safe for concurrent use.
 type Verifier struct {
-	store  storage.Backend
-	keys   KeyChecker
-	events Observer
-	short  ShortCodes
-	minter RewardMinter
-	now    func() time.Time
-	idx    *index                // the journal's index on a single writer; nil on a shared backend (records.go)
-	sealer credential.CodeSealer // opens codes sealed at rest; keys.Ring is one
+	store    storage.Backend
+	keys     KeyChecker
+	events   Observer
+	throttle Throttle // nil: no key is slowed down (throttle.go)
+	short    ShortCodes
+	minter   RewardMinter
+	now      func() time.Time
+	idx      *index                // the journal's index on a single writer; nil on a shared backend (records.go)
+	sealer   credential.CodeSealer // opens codes sealed at rest; keys.Ring is one
 }
 
 // Option configures a Verifier.
@@ -271,6 +272,9 @@ func matchesRecord(c *credential.Claims, keyID uint32, rec *credential.Record) b
 // (Valid false, with Reason), not an error; the error is for failures of
 // the service itself.
 func (v *Verifier) Verify(req Request) (Result, error) {
+	if err := v.throttled(&req); err != nil {
+		return Result{}, err
+	}
 	now := v.now()
 	p, err := v.authenticate(&req)
 	var (

@@ -62,6 +62,11 @@ type Options struct {
 	// Observer, when set, is told of every decision and issuance after the
 	// service's own observers (a test's probe).
 	Observer verify.Observer
+	// Unthrottled: keys sending invalid codes are never slowed down (a
+	// fuzzer, which would otherwise stop reaching the domain).
+	Unthrottled bool
+
+	throttle verify.Throttle // set by Open: the fraud monitor
 }
 
 // Ledger is the domain over one store, without HTTP: what the CLI's
@@ -126,6 +131,9 @@ func OpenLedger(o Options) (*Ledger, error) {
 		iopts = append(iopts, issuer.WithObserver(o.Observer))
 		vopts = append(vopts, verify.WithObserver(o.Observer))
 	}
+	if o.throttle != nil {
+		vopts = append(vopts, verify.WithThrottle(o.throttle))
+	}
 	l.Issuer = issuer.New(o.Store, l.Ring, iopts...)
 	vopts = append(vopts, verify.WithRewards(l.Issuer))
 	if l.Verifier, err = verify.New(o.Store, l.Ring, vopts...); err != nil {
@@ -165,6 +173,9 @@ func Open(o Options) (*Service, error) {
 	}
 	lo := o
 	lo.Observer = decisions
+	if !o.Unthrottled {
+		lo.throttle = s.Monitor
+	}
 	if s.Ledger, err = OpenLedger(lo); err != nil {
 		return nil, err
 	}
@@ -177,7 +188,7 @@ func Open(o Options) (*Service, error) {
 		cache = 8 << 20
 	}
 	s.API = api.New(api.Deps{Access: s.Access, Keys: s.Ring, Issuer: s.Issuer, Verifier: s.Verifier, Store: o.Store,
-		Throttle: s.Monitor, Review: s.Monitor, Detect: s.Monitor, Barcodes: barcode.NewCache(cache), Short: s.Short,
+		Review: s.Monitor, Detect: s.Monitor, Barcodes: barcode.NewCache(cache), Short: s.Short,
 		Metrics: s.Metrics, Log: s.log, MaxInFlight: o.MaxInFlight,
 		Failures: s.Failures, MetricsElsewhere: o.MetricsElsewhere, Now: now,
 		Offline: offline.NewService(o.Store, s.Ring, s.Verifier, s.Monitor, offline.WithClock(now)), Policies: offline.NewPolicies(o.Store),
