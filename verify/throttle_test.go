@@ -17,7 +17,9 @@ import (
 // slowed throttles one API key.
 type slowed struct{ key string }
 
-func (s slowed) Throttled(_, keyID string) (time.Duration, bool) { return 90 * time.Second, keyID == s.key }
+func (s slowed) Throttled(_, keyID string) (time.Duration, bool) {
+	return 90 * time.Second, keyID == s.key
+}
 
 type seen struct {
 	mu sync.Mutex
