@@ -7,7 +7,6 @@ import "time"
 // checkCard runs duplicate_card, cloned_card, velocity and insider over one
 // successful use of serial, then records the use.
 func (m *Monitor) checkCard(ev *Event, serial string, now int64, quick bool, found *findings) {
-	c := &m.cfg
 	shop := ""
 	if p, ok := m.placeOf(ev.Merchant, ev.APIKey); ok {
 		shop = p.id
@@ -16,7 +15,20 @@ func (m *Monitor) checkCard(ev *Event, serial string, now int64, quick bool, fou
 	k := subjectKey{ev.Merchant, serial, scopeSerial}
 	sh := m.shard(serial)
 	m.lock(sh, now)
-	defer sh.mu.Unlock()
+	u, favoured := m.cardRules(sh, k, ev, serial, shop, staff, now, quick, found)
+	sh.mu.Unlock()
+	// The till's share of its shop is read from the keys' shards, so only
+	// once the card's shard is unlocked.
+	if favoured && m.tillAmongPeers(ev.Merchant, ev.APIKey, now) {
+		found.add(m.insider(&u, serial, m.rules.insiderWeek))
+	}
+}
+
+// cardRules runs the card's rules with its shard locked, records the use,
+// and reports whether the use's key gives the card most of its visits over
+// days (insiderWeek, still to be weighed against the key's peers).
+func (m *Monitor) cardRules(sh *shard, k subjectKey, ev *Event, serial, shop string, staff bool, now int64, quick bool, found *findings) (u use, favoured bool) {
+	c := &m.cfg
 	st := sh.cards[k]
 	if st == nil {
 		st = &cardState{}
@@ -24,7 +36,7 @@ func (m *Monitor) checkCard(ev *Event, serial string, now int64, quick bool, fou
 	}
 	st.uses = dropBefore(st.uses, now-m.cardHorizon(), func(u *use) int64 { return u.at })
 	m.learnUse(ev, st, now) // a use made through another node (fleet.go)
-	u := use{at: now, op: ev.Op, register: ev.Register, apiKey: ev.APIKey, shop: shop, stamps: ev.Stamps, rewards: ev.Rewards}
+	u = use{at: now, op: ev.Op, register: ev.Register, apiKey: ev.APIKey, shop: shop, stamps: ev.Stamps, rewards: ev.Rewards}
 	card := func(kind, sev, rule string) finding {
 		return finding{kind: kind, severity: sev, rule: rule, scope: scopeSerial, subject: serial, serial: serial, shop: shop}
 	}
@@ -51,7 +63,7 @@ func (m *Monitor) checkCard(ev *Event, serial string, now int64, quick bool, fou
 	}
 	if u.stamping() {
 		m.lifeRules(st, &u, card, found)
-		m.shiftRules(st, &u, serial, found)
+		favoured = m.shiftRules(st, &u, serial, found)
 		if staff {
 			found.add(m.insider(&u, serial, m.rules.insiderStaff))
 		}
@@ -71,6 +83,7 @@ func (m *Monitor) checkCard(ev *Event, serial string, now int64, quick bool, fou
 		st.uses = st.uses[:maxHistory-1]
 	}
 	st.uses = append(st.uses, u)
+	return u, favoured
 }
 
 // placesRule: the same card through two keys of one shop (or of no shop)
@@ -113,10 +126,7 @@ func (m *Monitor) lifeRules(st *cardState, u *use, card func(kind, sev, rule str
 	visits, last := 1, u.at // within 24 h
 	rewards := u.rewards    // within the card window
 	today, todayVisits, todayLast := u.at/day, 1, u.at
-	shops := map[string]bool{} // today
-	if u.shop != "" {
-		shops[u.shop] = true
-	}
+	twoShops := false // today
 	// tight: two of today's uses at two places (shops, or tills of one
 	// shop) less than TightGap apart. Neighbours suffice: a closer pair
 	// has a change of place between closer neighbours. One till's quick
@@ -133,8 +143,8 @@ func (m *Monitor) lifeRules(st *cardState, u *use, card func(kind, sev, rule str
 				todayVisits++
 			}
 			todayLast = p.at
-			if p.shop != "" {
-				shops[p.shop] = true
+			if p.shop != "" && p.shop != u.shop {
+				twoShops = true
 			}
 			if next.at-p.at < int64(c.TightGap) && p.apiKey != "" && next.apiKey != "" && (p.shop != next.shop || p.apiKey != next.apiKey) {
 				tight = true
@@ -150,16 +160,16 @@ func (m *Monitor) lifeRules(st *cardState, u *use, card func(kind, sev, rule str
 	}
 	var f finding
 	switch {
-	case len(shops) > c.DayShops && todayVisits > c.DayShops+1:
-		f = card(KindClonedCard, SeverityMedium, m.rules.dayShops)
 	case visits > c.DayVisits:
 		f = card(KindClonedCard, SeverityMedium, m.rules.dayVisits)
-	case todayVisits >= c.MixedVisits && len(shops) >= 2:
+	case todayVisits >= c.MixedVisits && twoShops:
 		f = card(KindClonedCard, SeverityMedium, m.rules.mixedVisits)
 	case tight && todayVisits >= c.TightVisits:
 		f = card(KindClonedCard, SeverityMedium, m.rules.tightPlaces)
 	case rewards > c.WeekRewards:
 		f = card(KindClonedCard, SeverityMedium, m.rules.weekRewards)
+	case m.busyDays(st, u) >= c.BusyDays:
+		f = card(KindClonedCard, SeverityMedium, m.rules.busyDays)
 	default:
 		return
 	}
@@ -169,10 +179,10 @@ func (m *Monitor) lifeRules(st *cardState, u *use, card func(kind, sev, rule str
 
 // shiftRules look at one key's stamps on one card: many visits within a
 // shift, or a large share of the card's stamps in a day.
-func (m *Monitor) shiftRules(st *cardState, u *use, serial string, found *findings) {
+func (m *Monitor) shiftRules(st *cardState, u *use, serial string, found *findings) (favoured bool) {
 	c := &m.cfg
 	if u.apiKey == "" {
-		return
+		return false
 	}
 	shift := int64(c.Shift)
 	// Visits by this key, counted per shift-long bucket back from now.
@@ -211,9 +221,75 @@ func (m *Monitor) shiftRules(st *cardState, u *use, serial string, found *findin
 		found.add(m.insider(u, serial, m.rules.insiderShifts))
 	case total >= c.InsiderMinStamps && float64(mine) > c.InsiderShare*float64(total):
 		found.add(m.insider(u, serial, m.rules.insiderShare))
+	case m.rewardBurst(st, u):
+		found.add(m.insider(u, serial, m.rules.insiderRewards))
+	default:
+		return m.favouredOverDays(st, u)
 	}
+	return false
 }
 
 func (m *Monitor) insider(u *use, card, rule string) finding {
 	return finding{kind: KindInsider, severity: SeverityMedium, rule: rule, scope: scopeAPIKey, subject: u.apiKey, serial: card, shop: u.shop}
+}
+
+// busyDays counts the days within CardWindow on which the card had a
+// family's busiest day: more than DayShops shops, or MixedVisits-1 visits
+// at two shops or more. It is 0 unless u's day is one of them: the rule
+// fires on the day that repeats the pattern.
+func (m *Monitor) busyDays(st *cardState, u *use) int {
+	c := &m.cfg
+	type dayUse struct {
+		visits int
+		last   int64
+		shops  [4]string // the first few distinct shops; more than four count as four
+		nShops int
+	}
+	var days [8]dayUse
+	var ids [8]int64
+	add := func(p *use) {
+		d := p.at / dayNanos
+		i := d % int64(len(days))
+		if ids[i] != d {
+			ids[i], days[i] = d, dayUse{}
+		}
+		e := &days[i]
+		if e.visits == 0 || e.last-p.at >= int64(c.VisitGap) || p.at-e.last >= int64(c.VisitGap) {
+			e.visits++
+		}
+		e.last = p.at
+		if p.shop == "" {
+			return
+		}
+		for _, s := range e.shops[:min(e.nShops, len(e.shops))] {
+			if s == p.shop {
+				return
+			}
+		}
+		if e.nShops < len(e.shops) {
+			e.shops[e.nShops] = p.shop
+		}
+		e.nShops++
+	}
+	busy := func(e *dayUse) bool {
+		return e.nShops > c.DayShops
+	}
+	add(u)
+	for i := len(st.uses) - 1; i >= 0; i-- {
+		p := &st.uses[i]
+		if p.stamping() && u.at-p.at < int64(c.CardWindow) && p.at/dayNanos > u.at/dayNanos-int64(len(days)) {
+			add(p)
+		}
+	}
+	today := &days[(u.at/dayNanos)%int64(len(days))]
+	if !busy(today) {
+		return 0
+	}
+	n := 0
+	for i := range days {
+		if ids[i] != 0 && busy(&days[i]) {
+			n++
+		}
+	}
+	return n
 }

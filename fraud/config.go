@@ -24,10 +24,9 @@ type Config struct {
 	TravelSlack time.Duration
 
 	// Card life over CardWindow (a week): more than DayVisits visits in
-	// 24 h, more than DayShops distinct shops in one day (with at least two
-	// visits more than DayShops: a copy's holders, not a family), or
-	// more than WeekRewards rewards paid out raise cloned_card. A visit is
-	// a stamp or claim at least VisitGap after the card's previous one (a
+	// 24 h, more than DayShops distinct shops on BusyDays days, or more
+	// than WeekRewards rewards paid out raise cloned_card. A visit is a
+	// stamp or claim at least VisitGap after the card's previous one (a
 	// double scan is one visit).
 	CardWindow time.Duration
 	DayVisits  int
@@ -43,6 +42,10 @@ type Config struct {
 	// allows it) on a day of TightVisits visits or more raise cloned_card.
 	TightGap    time.Duration
 	TightVisits int
+	// A family's busiest day (more than DayShops shops: two members, one
+	// of them at another shop) happens; such a day on BusyDays days of
+	// CardWindow is a copy's holders each keeping to their own shop.
+	BusyDays int
 
 	// GuessLimit invalid codes from one API key within GuessWindow, or
 	// GuessHour within an hour, or GuessDay within a day, raise guessing
@@ -85,6 +88,17 @@ type Config struct {
 	InsiderWindow      time.Duration
 	InsiderMinStamps   int
 	InsiderShare       float64
+	// Over days: a key gave a card InsiderWeekVisits visits or more on
+	// InsiderWeekDays days or more within CardWindow, more than
+	// InsiderWeekShare of its visits, while the key did less than
+	// InsiderShopShare of its shop's visits (a shop of one till is not a
+	// cashier's favour). InsiderRewards rewards paid out onto one card by
+	// one key within Shift are a cashier rewarding a card of their own.
+	InsiderWeekVisits int
+	InsiderWeekDays   int
+	InsiderWeekShare  float64
+	InsiderShopShare  float64
+	InsiderRewards    int
 
 	// ReplayGrace: an already_redeemed code at the API key that used it
 	// less than ReplayGrace earlier is a double scan, not a replay.
@@ -117,6 +131,7 @@ func DefaultConfig() Config {
 		VisitGap:           2 * time.Minute,
 		TightGap:           time.Hour,
 		TightVisits:        3,
+		BusyDays:           2,
 		GuessLimit:         20,
 		GuessWindow:        time.Minute,
 		GuessHour:          30,
@@ -136,6 +151,11 @@ func DefaultConfig() Config {
 		InsiderWindow:      24 * time.Hour,
 		InsiderMinStamps:   10,
 		InsiderShare:       0.8,
+		InsiderWeekVisits:  12,
+		InsiderWeekDays:    4,
+		InsiderWeekShare:   0.9,
+		InsiderShopShare:   0.6,
+		InsiderRewards:     2,
 		ReplayGrace:        time.Minute,
 		ReplayStale:        24 * time.Hour,
 		WriteEvery:         time.Second,
@@ -168,6 +188,8 @@ func (c Config) withDefaults() Config {
 		{&c.VelocityLimit, &d.VelocityLimit}, {&c.VelocityStamps, &d.VelocityStamps},
 		{&c.ShiftVisits, &d.ShiftVisits}, {&c.ShiftVisitsRepeat, &d.ShiftVisitsRepeat},
 		{&c.InsiderQuickClaims, &d.InsiderQuickClaims}, {&c.InsiderMinStamps, &d.InsiderMinStamps},
+		{&c.InsiderWeekVisits, &d.InsiderWeekVisits}, {&c.InsiderWeekDays, &d.InsiderWeekDays}, {&c.InsiderRewards, &d.InsiderRewards},
+		{&c.BusyDays, &d.BusyDays},
 		{&c.MaxTracked, &d.MaxTracked}, {&c.EvidenceLimit, &d.EvidenceLimit},
 	} {
 		if *p.v == 0 {
@@ -176,6 +198,7 @@ func (c Config) withDefaults() Config {
 	}
 	for _, p := range []struct{ v, def *float64 }{
 		{&c.TravelSpeed, &d.TravelSpeed}, {&c.PeerFactor, &d.PeerFactor}, {&c.InsiderShare, &d.InsiderShare},
+		{&c.InsiderWeekShare, &d.InsiderWeekShare}, {&c.InsiderShopShare, &d.InsiderShopShare},
 	} {
 		if *p.v == 0 {
 			*p.v = *p.def
@@ -217,6 +240,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("fraud config: InsiderMinStamps = %d, want at least 1", c.InsiderMinStamps)
 	case c.InsiderShare <= 0 || c.InsiderShare > 1:
 		return fmt.Errorf("fraud config: InsiderShare = %v, want more than 0 and at most 1", c.InsiderShare)
+	case c.InsiderWeekShare <= 0 || c.InsiderWeekShare > 1 || c.InsiderShopShare <= 0 || c.InsiderShopShare > 1:
+		return fmt.Errorf("fraud config: InsiderWeekShare and InsiderShopShare must be more than 0 and at most 1")
+	case c.InsiderWeekVisits < 1 || c.InsiderWeekVisits >= maxHistory || c.InsiderWeekDays < 1 || c.InsiderWeekDays > 7 || c.InsiderRewards < 1:
+		return fmt.Errorf("fraud config: InsiderWeekVisits (1 to %d), InsiderWeekDays (1 to 7) and InsiderRewards (at least 1) out of range", maxHistory-1)
+	case c.BusyDays < 2 || c.BusyDays > 7:
+		return fmt.Errorf("fraud config: BusyDays = %d, want 2 to 7", c.BusyDays)
 	case c.InsiderQuickClaims < 1 || c.InsiderQuickClaims > maxHistory:
 		return fmt.Errorf("fraud config: InsiderQuickClaims = %d, want 1 to %d", c.InsiderQuickClaims, maxHistory)
 	case c.TravelSpeed <= 0 || c.PeerFactor <= 0:

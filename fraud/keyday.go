@@ -50,6 +50,9 @@ func (m *Monitor) keyDay(ev *Event, now int64, found *findings) {
 	}
 	ks.rollDay(now)
 	ks.requests++
+	if ev.Result == ResultOK && (ev.Op == OpStamp || ev.Op == OpClaim) {
+		ks.visits.add(now)
+	}
 	if !invalid {
 		sh.mu.Unlock()
 		return

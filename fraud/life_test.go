@@ -67,9 +67,11 @@ func TestCardLifeAndShift(t *testing.T) {
 			steps: []step{{0, stampAt("key-n1", card)}, {12 * time.Second, at(OpVerify, "key-n1", card)}}},
 
 		// a card's life
-		"a card at three shops in four visits of a day is cloned": {
-			steps:     []step{{0, stampAt("key-n1", card)}, {2 * time.Hour, stampAt("key-c1", card)}, {2 * time.Hour, stampAt("key-s1", card)}, {2 * time.Hour, stampAt("key-n2", card)}},
-			wantKinds: []string{KindClonedCard}},
+		"a family at three shops in four visits of a day raises nothing": {
+			// Each of two twice a day, one of them once at another shop:
+			// the simulator's honest month has such a day. Three shops on
+			// a second day of the week is cloned (insider_test.go).
+			steps: []step{{0, stampAt("key-n1", card)}, {2 * time.Hour, stampAt("key-c1", card)}, {2 * time.Hour, stampAt("key-s1", card)}, {2 * time.Hour, stampAt("key-n2", card)}}},
 		"a family at three shops in three visits of a day raises nothing": {
 			steps: []step{{0, stampAt("key-n1", card)}, {3 * time.Hour, stampAt("key-c1", card)}, {3 * time.Hour, stampAt("key-s1", card)}}},
 		"five visits in a day at two shops is a copied card": {

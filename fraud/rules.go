@@ -35,12 +35,15 @@ import (
 //   - insider: one key giving one card many visits in a shift; punches
 //     claimed onto one card right after they were printed at the same
 //     place; stamps on a staff card; a key's large share of a card's
-//     stamps; an issuer key minting beyond its limit. One incident per key.
+//     stamps (within a day, or over days while the key's shop has other
+//     tills); rewards paid out onto one card in a burst; an issuer key
+//     minting beyond its limit. One incident per key.
 type rules struct {
-	counterfeit, shaped, replay, replayStale, duplicate, travel, dayVisits, dayShops, mixedVisits, tightPlaces, weekRewards,
+	counterfeit, shaped, replay, replayStale, duplicate, travel, dayVisits, mixedVisits, tightPlaces, weekRewards,
 	velocityLimit, velocityRate, velocityStamps, unissued, compromised,
 	guessMinute, guessHour, guessDay, guessPeers,
 	insiderShare, insiderQuick, insiderShift, insiderShifts, insiderStaff, issueFlood string
+	busyDays, insiderWeek, insiderRewards string
 }
 
 func newRules(c Config) rules {
@@ -52,9 +55,9 @@ func newRules(c Config) rules {
 		duplicate:      fmt.Sprintf("one card was used through two tills of one shop within %v", c.DuplicateWindow),
 		travel:         fmt.Sprintf("one card was used at two shops faster than a person travels (%.0f km/h plus %v)", c.TravelSpeed, c.TravelSlack),
 		dayVisits:      fmt.Sprintf("one card made more than %d visits within 24h", c.DayVisits),
-		dayShops:       fmt.Sprintf("one card was used at more than %d shops in one day", c.DayShops),
 		mixedVisits:    fmt.Sprintf("one card made %d visits in one day at two shops or more", c.MixedVisits),
 		tightPlaces:    fmt.Sprintf("one card was used at two places less than %v apart on a day of %d visits or more: a shared card is handed over, a copy is not", c.TightGap, c.TightVisits),
+		busyDays:       fmt.Sprintf("one card was used at more than %d shops on %d days within %v: a family's busiest day, again and again", c.DayShops, c.BusyDays, c.CardWindow),
 		weekRewards:    fmt.Sprintf("one card earned more than %d rewards within %v", c.WeekRewards, c.CardWindow),
 		velocityLimit:  "a stamp or claim went over the program's limit",
 		velocityRate:   fmt.Sprintf("more than %d stamps, claims or redemptions of one code within %v", c.VelocityLimit, c.VelocityWindow),
@@ -70,6 +73,9 @@ func newRules(c Config) rules {
 		insiderShift:   fmt.Sprintf("one API key gave one card %d visits within a %v shift", c.ShiftVisits, c.Shift),
 		insiderShifts:  fmt.Sprintf("one API key gave one card %d visits within a %v shift on two days", c.ShiftVisitsRepeat, c.Shift),
 		insiderStaff:   "a staff card collected stamps",
+		insiderWeek: fmt.Sprintf("one API key gave one card %d visits or more on %d days or more within %v, more than %.0f%% of its visits, while the other tills of its shop served more than %.0f%% of the shop's visits",
+			c.InsiderWeekVisits, c.InsiderWeekDays, c.CardWindow, c.InsiderWeekShare*100, (1-c.InsiderShopShare)*100),
+		insiderRewards: fmt.Sprintf("one API key paid out %d rewards or more onto one card within a %v shift", c.InsiderRewards, c.Shift),
 		issueFlood:     "an issuer key minted credentials beyond its rate limit",
 	}
 }

@@ -81,6 +81,8 @@ type keyState struct {
 	dayStart                              int64
 	requests, invalid                     int  // since dayStart
 	alerted                               bool // guessing raised since the last lift
+
+	visits dayCounts // stamps and claims a day (insider.go)
 }
 
 func (k *keyState) newest() int64 {

@@ -20,9 +20,14 @@ type attack struct {
 	merchant string
 	serial   string // the card or code it is about, if any
 	keyID    string // the API key it is about, if any
+	signKey  uint32 // the signing key it is about, if any (a leaked key)
 	start    time.Time
 	detected time.Time
 	requests int
+	times    []time.Time // of its requests
+	// tellAt is the request (1 for the first) from which a careful human
+	// could have told; 0: from the card's record (copied cards, truth.go).
+	tellAt int
 	// r draws what the attack decides while it runs (guesses, tampering):
 	// a stream of its own, so that what it draws, which can depend on the
 	// service's random keys, never shifts the honest customers' draws.
@@ -40,12 +45,13 @@ func (w *world) step(a *attack, at time.Time, do func(w *world)) {
 			a.start = w.clock.Now()
 		}
 		a.requests++
+		a.times = append(a.times, w.clock.Now())
 		do(w)
 	}})
 }
 
 func (w *world) newAttack(kind string, slow bool, kinds ...string) *attack {
-	a := &attack{kind: kind, kinds: kinds, slow: slow, merchant: merchant,
+	a := &attack{kind: kind, kinds: kinds, slow: slow, merchant: merchant, tellAt: tellAt[kind],
 		r: rand.New(rand.NewPCG(w.cfg.Seed, 0xa77ac<<16|uint64(len(w.attacks))))}
 	w.attacks = append(w.attacks, a)
 	return a
@@ -181,6 +187,9 @@ func (w *world) planAttacks(start time.Time) error {
 					return
 				}
 				a.serial = d.Serial.String()
+				if c, err := credential.Parse(d.Code); err == nil {
+					a.signKey = c.KeyID
+				}
 				w.svc.call("POST", "/v1/redeem", t.token, t.source, map[string]any{"code": d.Code, "register": t.label})
 			})
 		}
@@ -238,6 +247,7 @@ func (w *world) planAttacks(start time.Time) error {
 		{
 			a, c := w.newAttack("copied card", true, fraud.KindClonedCard, fraud.KindDuplicateCard), w.people[w.r.IntN(len(w.people))]
 			a.serial = c.serial
+			w.watched[c.serial] = w.watched[c.serial][:0]
 			day := w.someDay(start).Truncate(24 * time.Hour)
 			for range 3 + w.r.IntN(3) {
 				home := w.r.IntN(len(w.shops))
@@ -247,7 +257,9 @@ func (w *world) planAttacks(start time.Time) error {
 					at := day.Add(time.Duration(d)*24*time.Hour + time.Duration((7.5+w.r.Float64()*11)*float64(time.Hour)))
 					w.step(a, at, func(w *world) {
 						t := w.shops[home].tills[a.r.IntN(2)]
-						w.svc.call("POST", "/v1/cards/stamp", t.token, t.source, map[string]any{"card_code": c.card, "stamps": 1, "register": t.label, "idempotency_key": w.nextIdem()})
+						if w.svc.call("POST", "/v1/cards/stamp", t.token, t.source, map[string]any{"card_code": c.card, "stamps": 1, "register": t.label, "idempotency_key": w.nextIdem()}).status == 200 {
+							w.noteUse(c.serial, t)
+						}
 					})
 				}
 			}
@@ -321,7 +333,11 @@ func (a *attack) about(al *fraud.Alert) bool {
 	bySerial := a.serial != "" && (al.Serial == a.serial || slices.Contains(al.Evidence.Serials, a.serial))
 	byKey := a.keyID != "" && slices.Contains(al.Evidence.APIKeys, a.keyID)
 	switch al.Kind {
-	case fraud.KindClonedCard, fraud.KindDuplicateCard, fraud.KindVelocity, fraud.KindReplay, fraud.KindUnissuedSerial:
+	case fraud.KindUnissuedSerial:
+		// One incident per signing key: after the first few, a leaked
+		// key's serials are past the evidence's limit.
+		return bySerial || (a.signKey != 0 && slices.Contains(al.Evidence.KeyIDs, a.signKey))
+	case fraud.KindClonedCard, fraud.KindDuplicateCard, fraud.KindVelocity, fraud.KindReplay:
 		return bySerial
 	case fraud.KindInsider:
 		return bySerial || byKey

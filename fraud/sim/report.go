@@ -13,13 +13,21 @@ import (
 
 // KindResult is how the detectors did on one attack kind.
 type KindResult struct {
-	Kind          string
-	Attacks       int
-	Caught        int
-	Recall        float64
-	OnTime        int           // caught within the target: a minute, or a day for slow attacks
-	MedianDetect  time.Duration // from the attack's first request to its alert
-	WorstDetect   time.Duration
+	Kind         string
+	Attacks      int
+	Caught       int
+	Recall       float64
+	OnTime       int           // caught within the target of its first request: a minute, or a day for slow attacks
+	MedianDetect time.Duration // from the attack's first request to its alert (the strict figure)
+	WorstDetect  time.Duration
+	// From the first request from which a careful human could have told
+	// (truth.go), the figure the target counts from; an alert
+	// before that counts as 0. Told attacks are those a human could tell
+	// within the month; an untold one is judged by its strict figure.
+	Told          int
+	OnTimeTold    int
+	MedianTold    time.Duration
+	WorstTold     time.Duration
 	Target        time.Duration
 	MissedSubject []string // what the missed attacks were about, for debugging
 }
@@ -50,7 +58,7 @@ func (w *world) report(start time.Time, elapsed time.Duration) (*Report, error) 
 		AlertsByKind: map[string]int{}, FalseByKind: map[string]int{}, FalseByRule: map[string]int{}, Elapsed: elapsed}
 	for _, k := range attackKinds {
 		kr := KindResult{Kind: k, Target: time.Minute}
-		var times []time.Duration
+		var times, fromTell []time.Duration
 		for _, a := range w.attacks {
 			if a.kind != k {
 				continue
@@ -69,13 +77,23 @@ func (w *world) report(start time.Time, elapsed time.Duration) (*Report, error) 
 			if d <= kr.Target {
 				kr.OnTime++
 			}
+			if tell := w.tell(a); !tell.IsZero() {
+				kr.Told++
+				d = max(0, a.detected.Sub(tell))
+			}
+			fromTell = append(fromTell, d)
+			if d <= kr.Target {
+				kr.OnTimeTold++
+			}
 		}
 		if kr.Attacks > 0 {
 			kr.Recall = float64(kr.Caught) / float64(kr.Attacks)
 		}
 		if len(times) > 0 {
 			slices.Sort(times)
+			slices.Sort(fromTell)
 			kr.MedianDetect, kr.WorstDetect = times[len(times)/2], times[len(times)-1]
+			kr.MedianTold, kr.WorstTold = fromTell[len(fromTell)/2], fromTell[len(fromTell)-1]
 		}
 		rep.Attacks += kr.Attacks
 		rep.Caught += kr.Caught
@@ -128,12 +146,13 @@ func (w *world) report(start time.Time, elapsed time.Duration) (*Report, error) 
 func (r *Report) Write(out io.Writer) {
 	c := r.Config
 	fmt.Fprintf(out, "Simulated %d days, %d cards, %d attacks of each kind, seed %d (%s of wall time).\n\n", c.Days, c.Customers, c.Attacks, c.Seed, r.Elapsed.Round(time.Second))
-	fmt.Fprintf(out, "| attack | attacks | caught | recall | on time | median time to detect | worst | target |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(out, "Time to detect, strict: from the attack's first request; told: from the first request from which a careful human could have told (fraud/sim/truth.go), the issue's target.\n\n")
+	fmt.Fprintf(out, "| attack | attacks | caught | recall | target | strict: on time | median | worst | told | told: on time | median | worst |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, k := range r.Kinds {
-		fmt.Fprintf(out, "| %s | %d | %d | %.0f%% | %d | %s | %s | %s |\n", k.Kind, k.Attacks, k.Caught, k.Recall*100, k.OnTime,
-			short(k.MedianDetect), short(k.WorstDetect), short(k.Target))
+		fmt.Fprintf(out, "| %s | %d | %d | %.0f%% | %s | %d | %s | %s | %d | %d | %s | %s |\n", k.Kind, k.Attacks, k.Caught, k.Recall*100, short(k.Target),
+			k.OnTime, short(k.MedianDetect), short(k.WorstDetect), k.Told, k.OnTimeTold, short(k.MedianTold), short(k.WorstTold))
 	}
-	fmt.Fprintf(out, "| **all** | %d | %d | **%.1f%%** | | | | |\n\n", r.Attacks, r.Caught, r.Recall*100)
+	fmt.Fprintf(out, "| **all** | %d | %d | **%.1f%%** | | | | | | | | |\n\n", r.Attacks, r.Caught, r.Recall*100)
 	fmt.Fprintf(out, "| honest traffic | value |\n|---|---:|\n")
 	fmt.Fprintf(out, "| honest requests | %d |\n", r.HonestRequests)
 	fmt.Fprintf(out, "| false alerts | %d (%.2f per 10,000) |\n", r.FalseAlerts, r.FalsePer10k)

@@ -29,7 +29,7 @@ type Config struct {
 }
 
 // DefaultConfig is the month of docs/detection.md.
-func DefaultConfig() Config { return Config{Days: 30, Customers: 2000, Attacks: 10, Seed: 1} }
+func DefaultConfig() Config { return Config{Days: 30, Customers: 2000, Attacks: 20, Seed: 1} }
 
 // action is one thing that happens at a time: an honest visit or one step
 // of an attack.
@@ -61,6 +61,9 @@ type world struct {
 	honest, honestRefused int
 	idem                  int
 	refusals              map[string]int
+	// The stamps on copied cards, the owner's and the copies': what a
+	// careful human reads to tell a copy from a family (truth.go).
+	watched map[string][]cardUse
 }
 
 // Run simulates and reports.
@@ -80,7 +83,7 @@ func Run(cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer svc.close()
-	w := &world{cfg: cfg, r: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), svc: svc, clock: clock, refusals: map[string]int{}}
+	w := &world{cfg: cfg, r: rand.New(rand.NewPCG(cfg.Seed, 0x5eed)), svc: svc, clock: clock, refusals: map[string]int{}, watched: map[string][]cardUse{}}
 	if err := w.setup(); err != nil {
 		return nil, fmt.Errorf("set up the chain: %w", err)
 	}
@@ -296,6 +299,9 @@ func (w *world) visit(c *customer, m member) {
 	}
 	body := map[string]any{"card_code": card, "stamps": stamps, "register": t.label, "idempotency_key": w.nextIdem()}
 	a := w.honestCall("/v1/cards/stamp", t, body)
+	if a.status == 200 {
+		w.noteUse(c.serial, t)
+	}
 	if r.Float64() < 0.02 {
 		after(3 * time.Second)
 		w.honestCall("/v1/cards/stamp", t, body)

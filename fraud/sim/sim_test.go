@@ -19,8 +19,11 @@ func TestSmallMonth(t *testing.T) {
 		if k.Recall < 1 {
 			t.Errorf("%s: caught %d of %d, want all (missed %v)", k.Kind, k.Caught, k.Attacks, k.MissedSubject)
 		}
-		if k.OnTime < k.Caught {
-			t.Errorf("%s: %d of %d caught within %v, want all (worst %v)", k.Kind, k.OnTime, k.Caught, k.Target, k.WorstDetect)
+		// The target counts from the first request from which a
+		// careful human could have told (truth.go).
+		if k.OnTimeTold < k.Caught {
+			t.Errorf("%s: %d of %d caught within %v of the moment a human could tell, want all (worst %v; strict worst %v)",
+				k.Kind, k.OnTimeTold, k.Caught, k.Target, k.WorstTold, k.WorstDetect)
 		}
 	}
 	if rep.HonestRequests < 1000 {
