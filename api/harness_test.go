@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -86,36 +85,9 @@ type answer struct {
 	header http.Header
 }
 
-func (a answer) str(path ...string) string {
-	v := a.get(path...)
-	if v == nil {
-		return ""
-	}
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return fmt.Sprint(v)
-}
+func (a answer) str(path ...string) string { return testserver.Text(a.body, path...) }
 
-func (a answer) get(path ...string) any {
-	var v any = a.body
-	for _, p := range path {
-		switch x := v.(type) {
-		case map[string]any:
-			v = x[p]
-		case []any:
-			var i int
-			fmt.Sscan(p, &i)
-			if i >= len(x) {
-				return nil
-			}
-			v = x[i]
-		default:
-			return nil
-		}
-	}
-	return v
-}
+func (a answer) get(path ...string) any { return testserver.Walk(a.body, path...) }
 
 func (s *server) do(method, path, token string, body any) answer {
 	s.t.Helper()

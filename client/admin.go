@@ -86,10 +86,7 @@ func (c *Client) APIKeys(ctx context.Context, merchant string) ([]APIKey, error)
 // RevokeAPIKey is POST /v1/apikeys/{id}/revoke (admin). The last
 // all-merchants admin key answers last_admin.
 func (c *Client) RevokeAPIKey(ctx context.Context, id, reason string) error {
-	if id == "" {
-		return errNoID
-	}
-	return c.call(ctx, request{method: "POST", path: "/v1/apikeys/" + seg(id) + "/revoke", body: reasonBody{reason}}, nil)
+	return c.act(ctx, "apikeys", id, "revoke", nil, reasonBody{reason}, nil)
 }
 
 type reasonBody struct {

@@ -174,3 +174,13 @@ func seg(s string) string { return url.PathEscape(s) }
 
 // errNoID guards calls whose path needs an id.
 var errNoID = errors.New("client: an id is required")
+
+// act is POST /v1/{collection}/{id}/{action}: an action on one thing (a
+// reservation, a key, a credential). An empty id is refused before any
+// request is sent.
+func (c *Client) act(ctx context.Context, collection, id, action string, query url.Values, body, out any) error {
+	if id == "" {
+		return errNoID
+	}
+	return c.call(ctx, request{method: "POST", path: "/v1/" + collection + "/" + seg(id) + "/" + action, query: query, body: body}, out)
+}

@@ -204,27 +204,21 @@ func (c *Client) Reserve(ctx context.Context, r ReserveRequest) (Reservation, er
 // ConfirmReservation is POST /v1/reservations/{id}/confirm: the held use
 // becomes a redemption. After expiry: reservation_expired.
 func (c *Client) ConfirmReservation(ctx context.Context, id, idempotencyKey string) (Redemption, error) {
-	if id == "" {
-		return Redemption{}, errNoID
-	}
 	body := struct {
 		IdempotencyKey string `json:"idempotency_key,omitempty"`
 	}{idempotencyKey}
 	var out Redemption
-	err := c.call(ctx, request{method: "POST", path: "/v1/reservations/" + seg(id) + "/confirm", body: body}, &out)
+	err := c.act(ctx, "reservations", id, "confirm", nil, body, &out)
 	return out, err
 }
 
 // ReleaseReservation is POST /v1/reservations/{id}/release: the use is free
 // again.
 func (c *Client) ReleaseReservation(ctx context.Context, id string) error {
-	if id == "" {
-		return errNoID
-	}
 	var out struct {
 		Released bool `json:"released"`
 	}
-	return c.call(ctx, request{method: "POST", path: "/v1/reservations/" + seg(id) + "/release"}, &out)
+	return c.act(ctx, "reservations", id, "release", nil, nil, &out)
 }
 
 // RedemptionVoid is the answer of a void: the use is given back.
@@ -237,11 +231,8 @@ type RedemptionVoid struct {
 // VoidRedemption is POST /v1/redemptions/{id}/void (register or admin).
 // Past the void window: void_window_passed.
 func (c *Client) VoidRedemption(ctx context.Context, id, reason string) (RedemptionVoid, error) {
-	if id == "" {
-		return RedemptionVoid{}, errNoID
-	}
 	var out RedemptionVoid
-	err := c.call(ctx, request{method: "POST", path: "/v1/redemptions/" + seg(id) + "/void", body: reasonBody{reason}}, &out)
+	err := c.act(ctx, "redemptions", id, "void", nil, reasonBody{reason}, &out)
 	return out, err
 }
 
@@ -256,11 +247,8 @@ type StampVoid struct {
 
 // VoidStamp is POST /v1/stamps/{id}/void: the stamps are taken back.
 func (c *Client) VoidStamp(ctx context.Context, id, reason string) (StampVoid, error) {
-	if id == "" {
-		return StampVoid{}, errNoID
-	}
 	var out StampVoid
-	err := c.call(ctx, request{method: "POST", path: "/v1/stamps/" + seg(id) + "/void", body: reasonBody{reason}}, &out)
+	err := c.act(ctx, "stamps", id, "void", nil, reasonBody{reason}, &out)
 	return out, err
 }
 

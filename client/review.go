@@ -99,23 +99,20 @@ type Resolve struct {
 // ResolveAlert is POST /v1/alerts/{id}/resolve (auditor or admin); merchant
 // is needed only by an all-merchants admin key.
 func (c *Client) ResolveAlert(ctx context.Context, merchant, id string, body Resolve) (Alert, error) {
-	if id == "" {
-		return Alert{}, errNoID
-	}
 	var out Alert
-	err := c.call(ctx, request{method: "POST", path: "/v1/alerts/" + seg(id) + "/resolve", query: merchantQuery(merchant), body: body}, &out)
+	err := c.act(ctx, "alerts", id, "resolve", merchantQuery(merchant), body, &out)
 	return out, err
 }
 
 // Block is POST /v1/credentials/{serial}/block (auditor or admin): every
 // later verify says blocked and every use is refused.
 func (c *Client) Block(ctx context.Context, merchant, serial, reason string) error {
-	return c.call(ctx, request{method: "POST", path: "/v1/credentials/" + seg(serial) + "/block", query: merchantQuery(merchant), body: reasonBody{reason}}, nil)
+	return c.act(ctx, "credentials", serial, "block", merchantQuery(merchant), reasonBody{reason}, nil)
 }
 
 // Unblock is POST /v1/credentials/{serial}/unblock (auditor or admin).
 func (c *Client) Unblock(ctx context.Context, merchant, serial, reason string) error {
-	return c.call(ctx, request{method: "POST", path: "/v1/credentials/" + seg(serial) + "/unblock", query: merchantQuery(merchant), body: reasonBody{reason}}, nil)
+	return c.act(ctx, "credentials", serial, "unblock", merchantQuery(merchant), reasonBody{reason}, nil)
 }
 
 func merchantQuery(merchant string) url.Values {
@@ -130,19 +127,16 @@ func (c *Client) MarkStaff(ctx context.Context, merchant, serial, note string) e
 	body := struct {
 		Note string `json:"note,omitempty"`
 	}{note}
-	return c.call(ctx, request{method: "POST", path: "/v1/credentials/" + seg(serial) + "/staff", query: merchantQuery(merchant), body: body}, nil)
+	return c.act(ctx, "credentials", serial, "staff", merchantQuery(merchant), body, nil)
 }
 
 // LiftThrottle is POST /v1/throttles/{key_id}/lift (auditor or admin); it
 // reports whether the key was throttled.
 func (c *Client) LiftThrottle(ctx context.Context, merchant, keyID string) (bool, error) {
-	if keyID == "" {
-		return false, errNoID
-	}
 	var out struct {
 		Lifted bool `json:"lifted"`
 	}
-	err := c.call(ctx, request{method: "POST", path: "/v1/throttles/" + seg(keyID) + "/lift", query: merchantQuery(merchant)}, &out)
+	err := c.act(ctx, "throttles", keyID, "lift", merchantQuery(merchant), nil, &out)
 	return out.Lifted, err
 }
 

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -122,14 +120,7 @@ type roundStats struct {
 // middle of concurrent redemptions and stamps, restarts it on the same data
 // directory and checks the ledger against what the clients were told.
 func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
-	rounds := 3
-	if v := os.Getenv("STAMPSEAL_CRASH_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("STAMPSEAL_CRASH_ROUNDS=%q: want a positive number", v)
-		}
-		rounds = n
-	}
+	rounds := crashRounds(t)
 	const clients = 32
 	data := filepath.Join(t.TempDir(), "data")
 	srv := startServer(t, data)

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,14 +128,7 @@ func (r *dayRun) problem(format string, args ...any) {
 // with, nothing is there twice, and retries of the unanswered steps settle
 // every sale exactly.
 func TestCrashDuringConfirmAndVoidKeepsTheLedgerConsistent(t *testing.T) {
-	rounds := 3
-	if v := os.Getenv("STAMPSEAL_CRASH_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("STAMPSEAL_CRASH_ROUNDS=%q: want a positive number", v)
-		}
-		rounds = n
-	}
+	rounds := crashRounds(t)
 	const clients = 32
 	data := filepath.Join(t.TempDir(), "data")
 	srv := startServer(t, data)

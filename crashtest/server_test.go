@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,6 +55,20 @@ type server struct {
 	log  *os.File
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit status, once done is closed
+}
+
+// crashRounds is how many kill-and-restart rounds a crash test runs: 3,
+// or $STAMPSEAL_CRASH_ROUNDS for a longer soak.
+func crashRounds(t testing.TB) int {
+	v := os.Getenv("STAMPSEAL_CRASH_ROUNDS")
+	if v == "" {
+		return 3
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("STAMPSEAL_CRASH_ROUNDS=%q: want a positive number", v)
+	}
+	return n
 }
 
 // startServer runs the binary on data (created if missing) on a free

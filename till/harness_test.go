@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -53,31 +52,7 @@ type reply struct {
 	body   map[string]any
 }
 
-func (r reply) str(path ...string) string {
-	var v any = r.body
-	for _, p := range path {
-		switch x := v.(type) {
-		case map[string]any:
-			v = x[p]
-		case []any:
-			var i int
-			fmt.Sscan(p, &i)
-			if i >= len(x) {
-				return ""
-			}
-			v = x[i]
-		default:
-			return ""
-		}
-	}
-	if v == nil {
-		return ""
-	}
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return fmt.Sprint(v)
-}
+func (r reply) str(path ...string) string { return testserver.Text(r.body, path...) }
 
 func call(t testing.TB, base, method, path, token string, body any) reply {
 	t.Helper()

@@ -16,29 +16,11 @@ import (
 	"time"
 )
 
-// startWith runs the binary with extra serve flags, as start does.
+// startWith runs the binary with extra serve flags, as start does, with
+// exactly the environment env.
 func startWith(t *testing.T, bin, data string, env []string, flags ...string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
-	p := &proc{t: t, base: "http://" + addr, log: &syncBuffer{}}
-	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", data}, flags...)...)
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
-	for range 100 {
-		if resp, err := http.Get(p.base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("server did not answer /healthz; log:\n%s", p.log)
-	return nil
+	return launch(t, bin, freeAddr(t), "http", http.DefaultClient, append([]string{"--data", data}, flags...), env)
 }
 
 // slowLogin opens a connection that posts a sign-in form one byte at a

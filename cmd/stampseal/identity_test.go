@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,10 +25,7 @@ import (
 )
 
 // server is a running stampseal binary with the client that reaches it.
-type server struct {
-	*proc
-	client *http.Client
-}
+type server = proc
 
 // serveWith starts the binary with args after "serve" and waits for
 // /healthz over scheme with client.
@@ -41,50 +37,7 @@ func serveWith(t *testing.T, bin, scheme string, client *http.Client, args []str
 // serveOn is serveWith on addr (host:port); it is reached on 127.0.0.1.
 func serveOn(t *testing.T, bin, addr, scheme string, client *http.Client, args []string, env ...string) *server {
 	t.Helper()
-	_, port, _ := net.SplitHostPort(addr)
-	s := &server{proc: &proc{t: t, base: scheme + "://127.0.0.1:" + port, log: &syncBuffer{}}, client: client}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr}, args...)...)
-	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.cmd.Process.Kill(); s.cmd.Wait() })
-	for i := 0; i < 200; i++ {
-		if resp, err := client.Get(s.base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("server did not answer /healthz; log:\n%s", s.log)
-	return nil
-}
-
-func (s *server) stop() {
-	s.t.Helper()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	if err := s.cmd.Wait(); err != nil {
-		s.t.Fatalf("server exit: %v\n%s", err, s.log)
-	}
-}
-
-func (s *server) call(token, method, path string, body any) (int, map[string]any) {
-	s.t.Helper()
-	raw, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, s.base+path, bytes.NewReader(raw))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	json.Unmarshal(out, &m)
-	return resp.StatusCode, m
+	return launch(t, bin, addr, scheme, client, args, append(os.Environ(), env...))
 }
 
 func TestKeysRewrapMovesEverythingToTheNewMasterKey(t *testing.T) {

@@ -29,11 +29,13 @@ func binary(t *testing.T) string {
 	return bin
 }
 
+// proc is a running stampseal binary with the client that reaches it.
 type proc struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	base string
-	log  *syncBuffer
+	t      *testing.T
+	cmd    *exec.Cmd
+	base   string
+	log    *syncBuffer
+	client *http.Client
 }
 
 // syncBuffer collects a child's output while the test reads it.
@@ -63,19 +65,29 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// start runs the binary's serve on data, with env added to the test's
+// environment, and waits for /healthz.
 func start(t *testing.T, bin, data string, env ...string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
-	p := &proc{t: t, base: "http://" + addr, log: &syncBuffer{}}
-	p.cmd = exec.Command(bin, "serve", "--addr", addr, "--data", data)
-	p.cmd.Env = append(os.Environ(), env...)
+	return launch(t, bin, freeAddr(t), "http", http.DefaultClient, []string{"--data", data}, append(os.Environ(), env...))
+}
+
+// launch runs the binary's serve on addr with args and exactly the
+// environment env, and waits for /healthz over scheme with client. The
+// process is killed when the test ends.
+func launch(t *testing.T, bin, addr, scheme string, client *http.Client, args, env []string) *proc {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	p := &proc{t: t, base: scheme + "://127.0.0.1:" + port, log: &syncBuffer{}, client: client}
+	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr}, args...)...)
+	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if resp, err := http.Get(p.base + "/healthz"); err == nil {
+	for range 200 {
+		if resp, err := client.Get(p.base + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return p
@@ -87,12 +99,22 @@ func start(t *testing.T, bin, data string, env ...string) *proc {
 	return nil
 }
 
+// stop ends the server as an operator does (SIGTERM) and fails the test
+// unless it exits cleanly.
+func (p *proc) stop() {
+	p.t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Wait(); err != nil {
+		p.t.Fatalf("server exit: %v\n%s", err, p.log)
+	}
+}
+
 func (p *proc) call(token, method, path string, body any) (int, map[string]any) {
 	p.t.Helper()
 	raw, _ := json.Marshal(body)
 	req, _ := http.NewRequest(method, p.base+path, bytes.NewReader(raw))
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := p.client.Do(req)
 	if err != nil {
 		p.t.Fatalf("%s %s: %v", method, path, err)
 	}
