@@ -202,7 +202,7 @@ func (v *Verifier) Reserve(req ReserveRequest) (Reservation, error) {
 			Entry:  Entry{At: now.UTC(), Op: "reserve", Register: req.Register, Actor: req.APIKey, Until: out.ExpiresAt},
 			Answer: keep(&out)}
 		return out, o.put(tx, seq, e)
-	})
+	}, p.serial)
 	v.emit(fraud.OpReserve, &req.Request, p, err, now, outcome{retry: retry})
 	return out, err
 }
@@ -321,7 +321,7 @@ func (v *Verifier) Confirm(req HoldAction) (Redemption, error) {
 		e := event{Serial: h.serial, Use: true, Ends: hseq, Reply: &reply{Redemption: &out}, Answer: keep(&out),
 			Entry: Entry{At: now.UTC(), Op: "redeem", Register: h.held.Register, Actor: req.APIKey, Reservation: req.Reservation}}
 		return out, o.put(tx, seq, e)
-	})
+	}, serialOf(req.Reservation))
 	v.emitHeld(fraud.OpRedeem, req, serial, reg, err, now, retry || again)
 	return out, err
 }
@@ -377,7 +377,7 @@ func (v *Verifier) Release(req HoldAction) (Released, error) {
 		// An admin freed another key's hold: that is an admin action.
 		return out, audit.Record(tx, now, req.Merchant, AuditReservationFreed, req.By, req.Reservation,
 			map[string]string{"serial": out.Serial, "register": h.held.Register})
-	})
+	}, serialOf(req.Reservation))
 	v.emitHeld(fraud.OpRelease, req, serial, reg, err, now, again)
 	return out, err
 }

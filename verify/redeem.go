@@ -69,7 +69,7 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 		}
 		before, err = o.used(p.serial, Use{At: now.UTC(), APIKey: req.APIKey, Register: req.Register, Op: "redeem"})
 		return out, err
-	})
+	}, p.serial)
 	v.emit(fraud.OpRedeem, &req, p, err, now, outcome{retry: retry, before: before})
 	return out, err
 }

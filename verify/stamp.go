@@ -62,7 +62,7 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 		}
 		before, err = o.used(card.serial, Use{At: now.UTC(), APIKey: req.APIKey, Register: req.Register, Op: "stamp"})
 		return out, err
-	})
+	}, card.serial)
 	if err == nil && retry {
 		err = v.revealRewards(&out)
 	}
@@ -173,7 +173,7 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 		}
 		before, err = o.used(card.serial, Use{At: now.UTC(), APIKey: req.APIKey, Register: req.Register, Op: "claim"})
 		return out, err
-	})
+	}, card.serial, punch.serial)
 	if err != nil {
 		stamps = 0
 	}

@@ -51,6 +51,7 @@ type Verifier struct {
 	now      func() time.Time
 	idx      *index                // the journal's index on a single writer; nil on a shared backend (records.go)
 	sealer   credential.CodeSealer // opens codes sealed at rest; keys.Ring is one
+	turns    *turns                // on a shared backend, this node's writes per serial (queue.go)
 }
 
 // Option configures a Verifier.
@@ -85,6 +86,7 @@ func New(store storage.Backend, k KeyChecker, opts ...Option) (*Verifier, error)
 		o(v)
 	}
 	if storage.IsShared(store) {
+		v.turns = &turns{}
 		if err := checkRecords(store); err != nil {
 			return nil, err
 		}

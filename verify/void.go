@@ -154,7 +154,7 @@ func (v *Verifier) VoidRedemption(req VoidRequest) (Void, error) {
 		}
 		return out, audit.Record(tx, now, req.Merchant, AuditRedemptionVoided, req.By, req.ID, map[string]string{
 			"serial": out.Serial, "reason": req.Reason, "register": req.Register, "uses_left": strconv.Itoa(out.UsesLeft)})
-	})
+	}, serialOf(req.ID))
 	v.emitVoid(req, serial, credential.KindCoupon, 0, err, now, again)
 	return out, err
 }
@@ -257,7 +257,7 @@ func (v *Verifier) VoidStamp(req VoidRequest) (StampVoid, error) {
 			return StampVoid{}, err
 		}
 		return out, credential.Save(tx, e.Serial[:], &rec)
-	})
+	}, serialOf(req.ID))
 	v.emitVoid(req, serial, credential.KindCard, taken, err, now, again)
 	return out, err
 }

@@ -3,6 +3,7 @@ package verify
 import (
 	"errors"
 
+	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/storage"
 )
 
@@ -29,8 +30,11 @@ type change[T any] func(tx storage.Tx, o journal, keep func(*T) *answer) (T, err
 
 // write runs body under the write protocol. retry is true when the answer
 // is a remembered one. err is a *Refusal (or a type that unwraps to one)
-// for a refused request, or a failure of the service.
-func write[T any](v *Verifier, idem *answer, slot kept[T], body change[T]) (out T, retry bool, err error) {
+// for a refused request, or a failure of the service. serials are the
+// credentials body changes: on a shared backend this node's writes about
+// one of them take turns (queue.go).
+func write[T any](v *Verifier, idem *answer, slot kept[T], body change[T], serials ...credential.Serial) (out T, retry bool, err error) {
+	defer v.turn(serials...)()
 	var refused error
 	err = v.store.Update(func(tx storage.Tx) error {
 		var zero T

@@ -142,8 +142,14 @@ func stampOneCardEverywhere(t *testing.T, f *testserver.Fleet, n int) {
 		go func() {
 			defer wg.Done()
 			node := i % len(f.Nodes)
-			u, err := s.register[node].Stamp(ctx, client.StampRequest{CardCode: card.Code, Stamps: 1,
-				Register: fmt.Sprintf("till-%d", node), IdempotencyKey: fmt.Sprintf("sale-%d", i)})
+			req := client.StampRequest{CardCode: card.Code, Stamps: 1, Register: fmt.Sprintf("till-%d", node), IdempotencyKey: fmt.Sprintf("sale-%d", i)}
+			u, err := s.register[node].Stamp(ctx, req)
+			// A till whose stamp lost to too many others at once is told
+			// that nothing was recorded (503) and sends it again, with the
+			// same idempotency key.
+			for try := 0; try < 5 && unavailable(err); try++ {
+				u, err = s.register[node].Stamp(ctx, req)
+			}
 			if err != nil {
 				t.Errorf("stamp %d on node %d: %v", i, node, err)
 				return
@@ -166,6 +172,13 @@ func stampOneCardEverywhere(t *testing.T, f *testserver.Fleet, n int) {
 				i, c.StampsTotal, c.Stamps, len(c.Rewards), err, n, n%10, n/10)
 		}
 	}
+}
+
+// unavailable reports whether err is 503 storage_unavailable: nothing
+// was recorded, try again.
+func unavailable(err error) bool {
+	var e *client.Error
+	return errors.As(err, &e) && e.Status == 503 && e.Code == "storage_unavailable"
 }
 
 // changesReachEveryNode: an API key revoked, a card blocked and a signing
