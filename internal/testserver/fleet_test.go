@@ -178,7 +178,7 @@ func stampOneCardEverywhere(t *testing.T, f *testserver.Fleet, n int) {
 // was recorded, try again.
 func unavailable(err error) bool {
 	var e *client.Error
-	return errors.As(err, &e) && e.Status == 503 && e.Code == "storage_unavailable"
+	return errors.As(err, &e) && e.Status == 503 && e.Code == client.CodeStorageUnavailable
 }
 
 // changesReachEveryNode: an API key revoked, a card blocked and a signing
