@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/internal/etcdtest"
 	"github.com/stampseal/stampseal/internal/sharedtest"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/storage"
+	"github.com/stampseal/stampseal/storage/etcdstore"
 	"github.com/stampseal/stampseal/verify"
 )
 
@@ -242,5 +244,42 @@ func TestASharedLedgerCopiedWithoutRecordsIsRefused(t *testing.T) {
 	})
 	if n != 1 {
 		t.Errorf("%d per-serial records, want 1", n)
+	}
+}
+
+func TestALedgerMigratedToEtcdDecidesOnceItsRecordsAreBuilt(t *testing.T) {
+	if sharedLedger {
+		return // the world's own ledger is the bbolt file to migrate
+	}
+	w := newWorld(t, "bakery-1")
+	c := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: time.Hour})
+	if _, err := w.redeem(c.Code, "till-1", "sale-1"); err != nil {
+		t.Fatal(err)
+	}
+	w.db.Close()
+	cluster := etcdtest.New(t)
+	cfg := etcdstore.Config{Endpoints: cluster.Endpoints(), Prefix: cluster.Prefix(t)}
+	if _, err := etcdstore.Migrate(cfg, w.path, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	store, err := etcdstore.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	aead, _ := keys.ParseMasterKey(w.master)
+	ring := keys.NewRing(store, aead)
+	if _, err := verify.New(store, ring); !errors.Is(err, verify.ErrRecordsMissing) {
+		t.Fatalf("a verifier on the migrated ledger before BuildRecords = %v, want ErrRecordsMissing", err)
+	}
+	if err := verify.BuildRecords(store, w.now()); err != nil {
+		t.Fatal(err)
+	}
+	v, err := verify.New(store, ring, verify.WithClock(w.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Redeem(verify.Request{Merchant: "bakery-1", Code: c.Code, Register: "till-2"}); !errors.Is(err, verify.ErrAlreadyRedeemed) {
+		t.Errorf("redeem on etcd of a coupon used before the migration = %v, want ErrAlreadyRedeemed", err)
 	}
 }
