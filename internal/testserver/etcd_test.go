@@ -29,4 +29,5 @@ func TestFleetOnEtcd(t *testing.T) {
 	t.Run("a block, a compromised key and a revoked API key reach every node", func(t *testing.T) { changesReachEveryNode(t, f) })
 	t.Run("one card at two nodes is one copied-card alert", func(t *testing.T) { oneCardAtTwoNodes(t, f) })
 	t.Run("the owner's figures count every node's work", func(t *testing.T) { figuresCountEveryNode(t, f) })
+	t.Run("shops placed on one node are known to every node's detectors", func(t *testing.T) { shopsReachEveryNode(t, f) })
 }

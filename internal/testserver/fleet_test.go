@@ -269,6 +269,58 @@ func oneCardAtTwoNodes(t *testing.T, f *testserver.Fleet) {
 	}
 }
 
+// shopsReachEveryNode: shops and register keys placed through node A are
+// known to node B's detectors: a card used in Paris through node A and in
+// Berlin through node B ten minutes later is a cloned card (travel), not
+// merely two tills of one shop.
+func shopsReachEveryNode(t *testing.T, f *testserver.Fleet) {
+	ctx := context.Background()
+	s := newFleetShop(t, f, "shops")
+	a, b := 0, len(f.Nodes)-1
+	till := map[string]string{}
+	for _, shop := range []client.Shop{{Merchant: s.id, ID: "paris", Name: "Paris", Location: client.Location{Lat: 48.86, Lon: 2.35}},
+		{Merchant: s.id, ID: "berlin", Name: "Berlin", Location: client.Location{Lat: 52.52, Lon: 13.40}}} {
+		if _, err := s.admin[a].CreateShop(ctx, shop); err != nil {
+			t.Fatal(err)
+		}
+		k, err := s.admin[a].CreateAPIKey(ctx, client.APIKeyRequest{Merchant: s.id, Role: client.RoleRegister, Name: "till at " + shop.ID, Shop: shop.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		till[shop.ID] = k.Token
+	}
+	if _, err := s.admin[a].CreateProgram(ctx, client.Program{Merchant: s.id, ID: "coffee", StampsRequired: 10, Reward: "free coffee"}); err != nil {
+		t.Fatal(err)
+	}
+	card, err := s.issuer[a].IssueCard(ctx, s.id, "coffee")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.admin[a].As(till["paris"]).Stamp(ctx, client.StampRequest{CardCode: card.Code, Register: "paris-1"}); err != nil {
+		t.Fatal(err)
+	}
+	// Node B's detectors hear of the Berlin till's shop by the watch.
+	berlin, err := f.Nodes[b].Access.Authenticate(till["berlin"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "node B knows the shops", func() (bool, error) {
+		return f.Nodes[b].Monitor.ShopOf(berlin.ID) == "berlin", nil
+	})
+	if _, err := s.admin[b].As(till["berlin"]).Stamp(ctx, client.StampRequest{CardCode: card.Code, Register: "berlin-1"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a cloned-card alert for Paris and Berlin", func() (bool, error) {
+		all, err := s.admin[b].Alerts(ctx, client.AlertFilter{Merchant: s.id})
+		for _, al := range all {
+			if al.Serial == card.Serial && al.Kind == "cloned_card" {
+				return true, nil
+			}
+		}
+		return false, err
+	})
+}
+
 // figuresCountEveryNode: the owner's figures on every node count what
 // every node did: issuances, stamps, redemptions and refusals.
 func figuresCountEveryNode(t *testing.T, f *testserver.Fleet) {
@@ -322,4 +374,5 @@ func TestFleetOnASharedLedger(t *testing.T) {
 	t.Run("a block, a compromised key and a revoked API key reach every node", func(t *testing.T) { changesReachEveryNode(t, f) })
 	t.Run("one card at two nodes is one copied-card alert", func(t *testing.T) { oneCardAtTwoNodes(t, f) })
 	t.Run("the owner's figures count every node's work", func(t *testing.T) { figuresCountEveryNode(t, f) })
+	t.Run("shops placed on one node are known to every node's detectors", func(t *testing.T) { shopsReachEveryNode(t, f) })
 }
