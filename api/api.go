@@ -4,6 +4,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math"
@@ -56,6 +57,9 @@ type Deps struct {
 	// Now is the clock of render limits and of the API's own records; nil means time.Now.
 	// The detection simulator runs the service on a simulated clock.
 	Now func() time.Time
+	// Health, when set, says whether the ledger can be reached now
+	// (GET /healthz, see health.go); nil: always.
+	Health func(context.Context) error
 }
 
 // API serves HTTP API v1.
@@ -100,7 +104,7 @@ func New(d Deps) *API {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.renderError(w, r, fail(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this path"))
 	})
-	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) }).Methods("GET")
+	a.routeHealth(r)
 	if d.Metrics != nil && !d.MetricsElsewhere {
 		r.Handle("/metrics", d.Metrics.Handler()).Methods("GET")
 	}

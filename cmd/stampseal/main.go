@@ -29,6 +29,7 @@ Commands:
   verify            check a code offline with a public keyset
   backup            write a consistent snapshot of the database
   restore           put a snapshot back as the database
+  migrate           copy the bbolt ledger into an etcd cluster (serve --etcd-endpoints)
   till              run a till agent that keeps selling when the network drops
   stats rebuild     rebuild the owner's figures from the ledger and print them
   bench             drive a server (or --self, an in-process one) with a mixed load; print latency
@@ -90,6 +91,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return backup(args[1:], stdout, stderr)
 	case args[0] == "restore":
 		return restore(args[1:], stdout, stderr)
+	case args[0] == "migrate":
+		return migrate(args[1:], stdout, stderr)
 	case args[0] == "till":
 		return tillAgent(args[1:], stderr)
 	case two == "stats rebuild":

@@ -25,9 +25,11 @@ import (
 const BootstrapEnv = "STAMPSEAL_BOOTSTRAP_TOKEN"
 
 func serve(args []string, stderr io.Writer) error {
-	fs := newFlags("serve", "Run the HTTP API on an embedded bbolt database in --data.", stderr)
+	fs := newFlags("serve", "Run the HTTP API on an embedded bbolt database in --data, or with --etcd-endpoints on an etcd cluster that several nodes share.", stderr)
 	var df dataFlags
 	df.register(fs)
+	var ef etcdFlags
+	ef.register(fs, "etcd-endpoints")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	maxInFlight := fs.Int("max-in-flight", 1024, "concurrent requests served; more are answered 503")
 	issueRate := fs.Float64("issue-rate", issuer.DefaultLimit.PerSecond, "credentials one API key may mint per second, sustained (more: 429 and an insider alert)")
@@ -69,7 +71,7 @@ func serve(args []string, stderr io.Writer) error {
 
 	svc, err := openService(&df, stderr, log, serviceOptions{cacheBytes: *cacheMB << 20, maxInFlight: *maxInFlight,
 		issueLimit: issuer.Limit{PerSecond: *issueRate, Burst: *issueBurst}, rewardLimit: issuer.Limit{PerSecond: *rewardRate, Burst: *rewardBurst},
-		metricsElsewhere: *metricsAddr != ""})
+		metricsElsewhere: *metricsAddr != "", etcd: ef})
 	if err != nil {
 		return err
 	}

@@ -16,11 +16,12 @@ type serviceOptions struct {
 	rewardLimit issuer.Limit // zero: issuer.DefaultRewardLimit
 	// metricsElsewhere: serve --metrics-addr serves GET /metrics.
 	metricsElsewhere bool
+	etcd             etcdFlags // set: the ledger is in etcd (etcd.go)
 }
 
 // openService opens the data directory and wires the service over it.
 func openService(df *dataFlags, stderr io.Writer, log *slog.Logger, o serviceOptions) (*service.Service, error) {
-	store, master, err := df.openStore(stderr)
+	store, master, err := o.etcd.openStore(df, stderr)
 	if err != nil {
 		return nil, err
 	}

@@ -193,6 +193,7 @@ func Open(o Options) (*Service, error) {
 		Failures: s.Failures, MetricsElsewhere: o.MetricsElsewhere, Now: now,
 		Offline: offline.NewService(o.Store, s.Ring, s.Verifier, s.Monitor, offline.WithClock(now)), Policies: offline.NewPolicies(o.Store),
 		Report: s.Report})
+	s.instrumentEtcd(o.Store)
 	s.UI = web.New(web.Deps{Access: s.Access, Fraud: s.Monitor, Verifier: s.Verifier, Audit: s.Audit, Log: s.log, Failures: s.Failures,
 		Report: s.Report, Programs: s.Issuer})
 	s.UI.Mount(s.API.Router())

@@ -1,0 +1,17 @@
+package service
+
+import (
+	"github.com/stampseal/stampseal/storage/etcdstore"
+)
+
+// instrumentEtcd gives the API a health check and the metrics a view of the
+// transactions when the ledger is on etcd; over bbolt it changes nothing.
+func (s *Service) instrumentEtcd(store any) {
+	e, ok := store.(*etcdstore.Store)
+	if !ok {
+		return
+	}
+	s.API.Health = e.Ping
+	m := s.Metrics.NewEtcd()
+	e.Observe(etcdstore.Observer{Txn: m.Txn, Conflict: m.Conflict})
+}
