@@ -32,37 +32,6 @@ func shop(t *testing.T, p *proc, admin string, n int) (till string, codes []stri
 	return rk["token"].(string), codes
 }
 
-// startNode runs the binary as a node of a fleet: like startWith, but
-// given longer to open, since every read of its start is a round trip to
-// the cluster.
-func startNode(t *testing.T, bin, data string, env []string, flags ...string) *proc {
-	t.Helper()
-	addr := freeAddr(t)
-	p := &proc{t: t, base: "http://" + addr, log: &syncBuffer{}}
-	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", data}, flags...)...)
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
-	started := time.Now()
-	for time.Since(started) < 20*time.Second {
-		if resp, err := http.Get(p.base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				t.Logf("node up in %v", time.Since(started).Round(time.Millisecond))
-				return p
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	p.cmd.Process.Signal(syscall.SIGQUIT) // its goroutines into the log
-	time.Sleep(time.Second)
-	t.Fatalf("node did not answer /healthz; log:\n%s", p.log)
-	return nil
-}
-
 func redeem(p *proc, till, code string) (int, string) {
 	st, body := p.call(till, "POST", "/v1/redeem", map[string]any{"code": code, "register": "till-1"})
 	if e, ok := body["error"].(map[string]any); ok {
@@ -116,8 +85,8 @@ func TestMigrateThenServeTwoNodesOnEtcd(t *testing.T) {
 	}
 
 	fleet := []string{"--etcd-endpoints", eps, "--etcd-prefix", "/shop", "--master-key-file", master}
-	a := startNode(t, bin, t.TempDir(), env, fleet...)
-	b := startNode(t, bin, t.TempDir(), env, fleet...)
+	a := startWith(t, bin, t.TempDir(), env, fleet...)
+	b := startWith(t, bin, t.TempDir(), env, fleet...)
 	if st, code := redeem(b, till, codes[0]); st != 409 {
 		t.Errorf("coupon redeemed before the migration, again on etcd: %d %s, want 409", st, code)
 	}
@@ -164,7 +133,7 @@ func TestNodeThatLosesEtcdAnswers503AndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), "STAMPSEAL_BOOTSTRAP_TOKEN="+admin, keys.MasterKeyEnv+"="+mk)
-	p := startNode(t, bin, t.TempDir(), env, "--etcd-endpoints", strings.Join(cluster.Endpoints(), ","))
+	p := startWith(t, bin, t.TempDir(), env, "--etcd-endpoints", strings.Join(cluster.Endpoints(), ","))
 	till, codes := shop(t, p, admin, 2)
 
 	cluster.Stop(1)
