@@ -78,11 +78,12 @@ func startServer(t testing.TB, data string) *server {
 	return startServerLog(t, data, filepath.Clean(data)+".log")
 }
 
-// startServerLog is startServer with the output appended to logPath.
-func startServerLog(t testing.TB, data, logPath string) *server {
+// startServerLog is startServer with the output appended to logPath and
+// further serve flags.
+func startServerLog(t testing.TB, data, logPath string, flags ...string) *server {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
-		s, err := tryStart(t, data, logPath)
+		s, err := tryStart(t, data, logPath, flags...)
 		if err == nil {
 			t.Cleanup(s.stop)
 			return s
@@ -95,7 +96,7 @@ func startServerLog(t testing.TB, data, logPath string) *server {
 	}
 }
 
-func tryStart(t testing.TB, data, logPath string) (*server, error) {
+func tryStart(t testing.TB, data, logPath string, flags ...string) (*server, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -107,7 +108,7 @@ func tryStart(t testing.TB, data, logPath string) (*server, error) {
 		return nil, err
 	}
 	fmt.Fprintf(logf, "--- start %s on %s\n", time.Now().Format(time.RFC3339Nano), addr)
-	cmd := exec.Command(binary, "serve", "--addr", addr, "--data", data, "--log-level", "warn")
+	cmd := exec.Command(binary, append([]string{"serve", "--addr", addr, "--data", data, "--log-level", "warn"}, flags...)...)
 	cmd.Env = append(os.Environ(), "STAMPSEAL_BOOTSTRAP_TOKEN="+bootstrapToken)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
