@@ -49,10 +49,7 @@ func (a *API) createAPIKey(w http.ResponseWriter, r *http.Request, k access.Key)
 		ExpiresIn string      `json:"expires_in"`
 		Shop      string      `json:"shop"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := scope(k, req.Merchant, access.Admin); err != nil {
+	if err := decodeFor(w, r, k, &req, &req.Merchant, access.Admin); err != nil {
 		return err
 	}
 	life, err := duration("expires_in", req.ExpiresIn, 0)

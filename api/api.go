@@ -319,6 +319,15 @@ func (a *API) authenticate(r *http.Request) (access.Key, error) {
 	return k, err
 }
 
+// decodeFor decodes the body into v and checks that k may act in one of
+// roles for the merchant the body names (*merchant, a field of v).
+func decodeFor(w http.ResponseWriter, r *http.Request, k access.Key, v any, merchant *string, roles ...access.Role) error {
+	if err := decode(w, r, v); err != nil {
+		return err
+	}
+	return scope(k, *merchant, roles...)
+}
+
 // scope checks that k may act for merchant in one of roles.
 func scope(k access.Key, merchant string, roles ...access.Role) error {
 	if !k.Can(merchant, roles...) {

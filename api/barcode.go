@@ -179,10 +179,7 @@ func (a *API) couponSheet(w http.ResponseWriter, r *http.Request, k access.Key) 
 		Title    string   `json:"title"`
 		Serials  []string `json:"serials"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
+	if err := decodeFor(w, r, k, &req, &req.Merchant, access.Issuer, access.Admin); err != nil {
 		return err
 	}
 	if len(req.Serials) == 0 || len(req.Serials) > maxSheetHTTP {

@@ -279,20 +279,9 @@ func TestRaceConfirmWithOneIdempotencyKeyRedeemsOnce(t *testing.T) {
 	sh := s.shop("bakery-1")
 	serial, code := s.coupon(sh, 3)
 	h := s.must(201, "POST", "/v1/reservations", sh.register, map[string]any{"code": code, "register": "till-3"})
-	var mu sync.Mutex
-	bodies := map[string]int{}
-	race(100, func(int) {
-		a := s.do("POST", "/v1/reservations/"+h.str("reservation_id")+"/confirm", sh.register, map[string]any{"idempotency_key": "pay-1"})
-		mu.Lock()
-		defer mu.Unlock()
-		if a.status != 200 {
-			t.Errorf("confirm answered %d %s", a.status, a.raw)
-		}
-		bodies[string(a.raw)]++
+	s.sameAnswer("confirm", func(int) answer {
+		return s.do("POST", "/v1/reservations/"+h.str("reservation_id")+"/confirm", sh.register, map[string]any{"idempotency_key": "pay-1"})
 	})
-	if len(bodies) != 1 {
-		t.Errorf("100 confirms with one key gave %d different answers: %v", len(bodies), bodies)
-	}
 	st := s.must(200, "GET", "/v1/credentials/"+serial, sh.register, nil)
 	if st.str("uses_left") != "2" || fmt.Sprint(s.ops(sh.register, serial)) != "[reserve redeem]" {
 		t.Errorf("after 100 confirms: %s; want one redemption", st.raw)
@@ -304,24 +293,13 @@ func TestRaceVoidTwiceVoidsOnce(t *testing.T) {
 	sh := s.shop("bakery-1")
 	serial, code := s.coupon(sh, 1)
 	r := s.must(200, "POST", "/v1/redeem", sh.register, map[string]any{"code": code, "register": "till-3"})
-	var mu sync.Mutex
-	bodies := map[string]int{}
-	race(100, func(i int) {
+	s.sameAnswer("void", func(i int) answer {
 		token := sh.register
 		if i%2 == 1 {
 			token = sh.admin
 		}
-		a := s.do("POST", "/v1/redemptions/"+r.str("redemption_id")+"/void", token, map[string]any{"reason": "wrong coupon"})
-		mu.Lock()
-		defer mu.Unlock()
-		if a.status != 200 {
-			t.Errorf("void answered %d %s", a.status, a.raw)
-		}
-		bodies[string(a.raw)]++
+		return s.do("POST", "/v1/redemptions/"+r.str("redemption_id")+"/void", token, map[string]any{"reason": "wrong coupon"})
 	})
-	if len(bodies) != 1 {
-		t.Errorf("100 voids gave %d different answers: %v", len(bodies), bodies)
-	}
 	st := s.must(200, "GET", "/v1/credentials/"+serial, sh.register, nil)
 	if st.str("uses_left") != "1" || fmt.Sprint(s.ops(sh.register, serial)) != "[redeem void]" {
 		t.Errorf("after 100 voids: %s; want one void", st.raw)
@@ -377,5 +355,25 @@ func TestVoidThenRedeemAgainRaisesInsider(t *testing.T) {
 	a := s.must(200, "GET", "/v1/alerts?status=open&kind=insider", sh.auditor, nil)
 	if len(a.get("alerts").([]any)) != 1 || a.str("alerts", "0", "serial") != r.str("serial") {
 		t.Errorf("insider alerts after void and redeem = %s; want one for the coupon", a.raw)
+	}
+}
+
+// sameAnswer sends 100 racing requests and checks that every one was
+// answered 200, all with the same body.
+func (s *server) sameAnswer(what string, send func(i int) answer) {
+	s.t.Helper()
+	var mu sync.Mutex
+	bodies := map[string]int{}
+	race(100, func(i int) {
+		a := send(i)
+		mu.Lock()
+		defer mu.Unlock()
+		if a.status != 200 {
+			s.t.Errorf("%s answered %d %s", what, a.status, a.raw)
+		}
+		bodies[string(a.raw)]++
+	})
+	if len(bodies) != 1 {
+		s.t.Errorf("100 racing requests to %s gave %d different answers: %v", what, len(bodies), bodies)
 	}
 }

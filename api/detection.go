@@ -38,10 +38,7 @@ func (a *API) createShop(w http.ResponseWriter, r *http.Request, k access.Key) e
 		Name     string          `json:"name"`
 		Location *fraud.Location `json:"location"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := scope(k, req.Merchant, access.Admin); err != nil {
+	if err := decodeFor(w, r, k, &req, &req.Merchant, access.Admin); err != nil {
 		return err
 	}
 	if req.Location == nil {

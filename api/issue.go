@@ -30,10 +30,7 @@ func (a *API) createProgram(w http.ResponseWriter, r *http.Request, k access.Key
 		Offline        *offline.Policy    `json:"offline"`
 		Value          *credential.Value  `json:"value"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
+	if err := decodeFor(w, r, k, &req, &req.Merchant, access.Issuer, access.Admin); err != nil {
 		return err
 	}
 	validFor, err := duration("reward_valid_for", req.RewardValidFor, credential.DefaultRewardValidFor)
@@ -67,10 +64,7 @@ func (a *API) issueCard(w http.ResponseWriter, r *http.Request, k access.Key) er
 		Merchant string `json:"merchant"`
 		Program  string `json:"program"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
+	if err := decodeFor(w, r, k, &req, &req.Merchant, access.Issuer, access.Admin); err != nil {
 		return err
 	}
 	return a.issueOne(w, func() (credential.Issued, error) {
@@ -85,10 +79,7 @@ func (a *API) issuePunch(w http.ResponseWriter, r *http.Request, k access.Key) e
 		Stamps   int    `json:"stamps"`
 		ValidFor string `json:"valid_for"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
+	if err := decodeFor(w, r, k, &req, &req.Merchant, access.Issuer, access.Admin); err != nil {
 		return err
 	}
 	validFor, err := duration("valid_for", req.ValidFor, issuer.DefaultPunchValidFor)
@@ -122,10 +113,7 @@ func (a *API) issueCoupons(w http.ResponseWriter, r *http.Request, k access.Key)
 		Offline   *offline.Policy   `json:"offline"`
 		Value     *credential.Value `json:"value"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := scope(k, req.Merchant, access.Issuer, access.Admin); err != nil {
+	if err := decodeFor(w, r, k, &req, &req.Merchant, access.Issuer, access.Admin); err != nil {
 		return err
 	}
 	validFor, err := duration("valid_for", req.ValidFor, 0)

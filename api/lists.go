@@ -32,6 +32,20 @@ func pageLimit(r *http.Request) (int, error) {
 	return n, nil
 }
 
+// listOf is what every list names: one merchant that k may list (as an
+// admin, issuer or auditor), and a page size.
+func listOf(r *http.Request, k access.Key) (merchant string, limit int, err error) {
+	merchant = r.URL.Query().Get("merchant")
+	if credential.ValidID(merchant) != nil {
+		return "", 0, fail(http.StatusBadRequest, "invalid_request", "merchant must name one merchant")
+	}
+	if err := scope(k, merchant, access.Admin, access.Issuer, access.Auditor); err != nil {
+		return "", 0, err
+	}
+	limit, err = pageLimit(r)
+	return merchant, limit, err
+}
+
 // programView is a program as the API shows it.
 func programView(p credential.Program) map[string]any {
 	v := map[string]any{
@@ -46,14 +60,7 @@ func programView(p credential.Program) map[string]any {
 
 func (a *API) listPrograms(w http.ResponseWriter, r *http.Request, k access.Key) error {
 	q := r.URL.Query()
-	merchant := q.Get("merchant")
-	if credential.ValidID(merchant) != nil {
-		return fail(http.StatusBadRequest, "invalid_request", "merchant must name one merchant")
-	}
-	if err := scope(k, merchant, access.Admin, access.Issuer, access.Auditor); err != nil {
-		return err
-	}
-	limit, err := pageLimit(r)
+	merchant, limit, err := listOf(r, k)
 	if err != nil {
 		return err
 	}
@@ -71,14 +78,7 @@ func (a *API) listPrograms(w http.ResponseWriter, r *http.Request, k access.Key)
 
 func (a *API) listCredentials(w http.ResponseWriter, r *http.Request, k access.Key) error {
 	q := r.URL.Query()
-	merchant := q.Get("merchant")
-	if credential.ValidID(merchant) != nil {
-		return fail(http.StatusBadRequest, "invalid_request", "merchant must name one merchant")
-	}
-	if err := scope(k, merchant, access.Admin, access.Issuer, access.Auditor); err != nil {
-		return err
-	}
-	limit, err := pageLimit(r)
+	merchant, limit, err := listOf(r, k)
 	if err != nil {
 		return err
 	}

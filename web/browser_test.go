@@ -33,6 +33,46 @@ const ScreenshotEnv = "STAMPSEAL_SCREENSHOT"
 
 // findChromium returns the path of a Chromium or Chrome binary, failing the
 // test when there is none: the browser test never skips.
+// newBrowser starts a headless Chromium for the rest of the test, with a
+// window width px wide, and gives up after timeout. Its output is logged
+// when the test fails. must fails the test on a browser step's error.
+func newBrowser(t *testing.T, chromium string, timeout time.Duration, width int) (ctx context.Context, must func(what string, err error)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	var browserLog bytes.Buffer
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-domain-reliability", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, 900),
+		chromedp.CombinedOutput(&browserLog),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	ctx, cancelTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+		cancel()
+		if t.Failed() && browserLog.Len() > 0 {
+			t.Logf("browser output:\n%s", browserLog.String())
+		}
+	})
+	return ctx, func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+}
+
 func findChromium(t *testing.T) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
@@ -86,39 +126,7 @@ func TestReviewInBrowser(t *testing.T) {
 	}
 	raiseMoreAlerts(t, s, base, reg)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var browserLog bytes.Buffer
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-domain-reliability", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1360, 900),
-		chromedp.CombinedOutput(&browserLog),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(allocCtx)
-	defer cancelTab()
-	defer func() {
-		if t.Failed() && browserLog.Len() > 0 {
-			t.Logf("browser output:\n%s", browserLog.String())
-		}
-	}()
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	ctx, must := newBrowser(t, chromium, 60*time.Second, 1360)
 	// submit clicks a button and waits for the page it leads to, which must
 	// answer 200 after its redirect.
 	submit := func(what, sel string) {

@@ -129,12 +129,7 @@ func TestRootLeadsToTheReviewPage(t *testing.T) {
 }
 
 func TestBlockThenUnblockFromTheAlertPage(t *testing.T) {
-	s := newStack(t)
-	tokens := s.merchant(t, "bakery-1", "Corner Bakery", access.Auditor)
-	a := s.replay(t, "bakery-1")
-	b := s.browser(t)
-	b.mustLogin(tokens[access.Auditor])
-	detail := b.get("/ui/alerts/" + a.ID)
+	s, a, b, detail := auditorOnAlert(t)
 	token := detail.csrf(t)
 	if strings.Contains(detail.body, `id="unblock-form"`) {
 		t.Fatal("an unblocked card's alert page offers to unblock it")

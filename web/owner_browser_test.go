@@ -1,8 +1,6 @@
 package web_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/csv"
 	"fmt"
 	"os"
@@ -59,28 +57,7 @@ func TestOwnerInBrowser(t *testing.T) {
 	call("/v1/redeem", reg, map[string]any{"code": croissant, "register": "till-1"}, 200)
 	call("/v1/redeem", reg, map[string]any{"code": croissant, "register": "till-3"}, 409)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	var browserLog bytes.Buffer
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900), chromedp.CombinedOutput(&browserLog))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(allocCtx)
-	defer cancelTab()
-	defer func() {
-		if t.Failed() && browserLog.Len() > 0 {
-			t.Logf("browser output:\n%s", browserLog.String())
-		}
-	}()
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	ctx, must := newBrowser(t, chromium, 90*time.Second, 1280)
 	submit := func(what, sel string, want int64) {
 		t.Helper()
 		resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(sel)))

@@ -91,6 +91,18 @@ func (s *stack) coupon(t *testing.T, merchant, offer string) credential.Issued {
 
 // replay redeems a coupon at two registers, raising a replay alert, and
 // returns the alert.
+// auditorOnAlert is a stack whose bakery-1 had a coupon replayed, and an
+// auditor of bakery-1 signed in on the page of that alert.
+func auditorOnAlert(t *testing.T) (s *stack, a fraud.Alert, b *browser, detail page) {
+	t.Helper()
+	s = newStack(t)
+	tokens := s.merchant(t, "bakery-1", "Corner Bakery", access.Auditor)
+	a = s.replay(t, "bakery-1")
+	b = s.browser(t)
+	b.mustLogin(tokens[access.Auditor])
+	return s, a, b, b.get("/ui/alerts/" + a.ID)
+}
+
 func (s *stack) replay(t *testing.T, merchant string) fraud.Alert {
 	t.Helper()
 	c := s.coupon(t, merchant, "2 croissants for 1")

@@ -139,12 +139,7 @@ func TestSessionRequired(t *testing.T) {
 }
 
 func TestCSRF(t *testing.T) {
-	s := newStack(t)
-	tokens := s.merchant(t, "bakery-1", "Corner Bakery", access.Auditor)
-	a := s.replay(t, "bakery-1")
-	b := s.browser(t)
-	b.mustLogin(tokens[access.Auditor])
-	detail := b.get("/ui/alerts/" + a.ID)
+	s, a, b, detail := auditorOnAlert(t)
 	token := detail.csrf(t)
 	resolve := "/ui/alerts/" + a.ID + "/resolve"
 	block := "/ui/credentials/" + a.Serial + "/block"

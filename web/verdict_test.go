@@ -6,17 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stampseal/stampseal/access"
 	"github.com/stampseal/stampseal/fraud"
 )
 
 func TestResolveWithVerdictShowsPrecision(t *testing.T) {
-	s := newStack(t)
-	tokens := s.merchant(t, "bakery-1", "Corner Bakery", access.Auditor)
-	a := s.replay(t, "bakery-1")
-	b := s.browser(t)
-	b.mustLogin(tokens[access.Auditor])
-	token := b.get("/ui/alerts/" + a.ID).csrf(t)
+	s, a, b, detail := auditorOnAlert(t)
+	token := detail.csrf(t)
 	resolve := "/ui/alerts/" + a.ID + "/resolve"
 	if p := b.post(resolve, url.Values{"note": {"x"}, "verdict": {"perhaps"}, "csrf": {token}}); p.status != http.StatusUnprocessableEntity {
 		t.Fatalf("resolve with an unknown verdict: got %d, want 422", p.status)

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,19 +15,7 @@ import (
 // fetchBackup takes a backup over HTTP into a file and returns its path.
 func fetchBackup(t *testing.T, p *proc, admin string) string {
 	t.Helper()
-	req, _ := http.NewRequest("GET", p.base+"/v1/admin/backup", nil)
-	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("backup: %v %v", err, resp)
-	}
-	defer resp.Body.Close()
-	path := filepath.Join(t.TempDir(), "snapshot.db")
-	raw, _ := io.ReadAll(resp.Body)
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return p.fetch(admin, "/v1/admin/backup", "snapshot.db")
 }
 
 // A backup, and the database it copies, hold no live code: not its text,
@@ -41,9 +27,7 @@ func TestBackupHoldsNoRedeemableCode(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	const admin = "atrest-test-admin-token-0123456789"
 	p := start(t, bin, data, "STAMPSEAL_BOOTSTRAP_TOKEN="+admin)
-	p.call(admin, "POST", "/v1/merchants", map[string]any{"id": "bakery-1", "name": "Corner Bakery"})
-	_, ik := p.call(admin, "POST", "/v1/apikeys", map[string]any{"merchant": "bakery-1", "role": "issuer", "name": "pos"})
-	_, rk := p.call(admin, "POST", "/v1/apikeys", map[string]any{"merchant": "bakery-1", "role": "register", "name": "till"})
+	ik, rk := p.bakery(admin)
 	issuer, till := ik["token"].(string), rk["token"].(string)
 	p.call(issuer, "POST", "/v1/programs", map[string]any{"merchant": "bakery-1", "id": "coffee", "stamps_required": 2, "reward": "free coffee", "reward_valid_for": "720h"})
 

@@ -58,9 +58,7 @@ func TestSlowSignInFloodLeavesRegistersServed(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	const admin = "flood-test-admin-token-0123456789"
 	p := startWith(t, bin, data, []string{"STAMPSEAL_BOOTSTRAP_TOKEN=" + admin}, "--max-in-flight", "64")
-	p.call(admin, "POST", "/v1/merchants", map[string]any{"id": "bakery-1", "name": "Corner Bakery"})
-	_, ik := p.call(admin, "POST", "/v1/apikeys", map[string]any{"merchant": "bakery-1", "role": "issuer", "name": "pos"})
-	_, rk := p.call(admin, "POST", "/v1/apikeys", map[string]any{"merchant": "bakery-1", "role": "register", "name": "till"})
+	ik, rk := p.bakery(admin)
 	issuer, till := ik["token"].(string), rk["token"].(string)
 	const redemptions = 30
 	_, minted := p.call(issuer, "POST", "/v1/coupons", map[string]any{"merchant": "bakery-1", "offer": "x", "valid_for": "24h", "count": redemptions})

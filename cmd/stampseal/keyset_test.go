@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,23 +15,12 @@ func TestExportedKeysetMarksACompromisedKey(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	const admin = "keyset-test-admin-token-0123456789"
 	p := start(t, bin, data, "STAMPSEAL_BOOTSTRAP_TOKEN="+admin)
-	p.call(admin, "POST", "/v1/merchants", map[string]any{"id": "bakery-1", "name": "Corner Bakery"})
-	_, ik := p.call(admin, "POST", "/v1/apikeys", map[string]any{"merchant": "bakery-1", "role": "issuer", "name": "pos"})
+	ik, _ := p.bakery(admin)
 	_, minted := p.call(ik["token"].(string), "POST", "/v1/coupons", map[string]any{"merchant": "bakery-1", "offer": "x", "valid_for": "24h"})
 	code := minted["coupons"].([]any)[0].(map[string]any)["code"].(string)
 	export := func() string {
 		t.Helper()
-		req, _ := http.NewRequest("GET", p.base+"/v1/merchants/bakery-1/keys/public", nil)
-		req.Header.Set("Authorization", "Bearer "+admin)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("export: %v %v", err, resp)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		path := filepath.Join(t.TempDir(), "pub.json")
-		os.WriteFile(path, raw, 0o600)
-		return path
+		return p.fetch(admin, "/v1/merchants/bakery-1/keys/public", "pub.json")
 	}
 	offline := func(pub string) (string, error) {
 		out, err := exec.Command(bin, "verify", "--public-keyset", pub, code).CombinedOutput()

@@ -125,6 +125,37 @@ func (p *proc) call(token, method, path string, body any) (int, map[string]any) 
 	return resp.StatusCode, m
 }
 
+// bakery creates merchant bakery-1 as admin with an issuer key "pos" and a
+// register key "till", and returns the answers that carry their tokens.
+func (p *proc) bakery(admin string) (issuer, register map[string]any) {
+	p.t.Helper()
+	if st, body := p.call(admin, "POST", "/v1/merchants", map[string]any{"id": "bakery-1", "name": "Corner Bakery"}); st != 201 {
+		p.t.Fatalf("create bakery-1 = %d %v", st, body)
+	}
+	_, issuer = p.call(admin, "POST", "/v1/apikeys", map[string]any{"merchant": "bakery-1", "role": "issuer", "name": "pos"})
+	_, register = p.call(admin, "POST", "/v1/apikeys", map[string]any{"merchant": "bakery-1", "role": "register", "name": "till"})
+	return issuer, register
+}
+
+// fetch GETs path as token into a new file name in a temporary directory
+// and returns the file's path; any answer but 200 fails the test.
+func (p *proc) fetch(token, path, name string) string {
+	p.t.Helper()
+	req, _ := http.NewRequest("GET", p.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := p.client.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		p.t.Fatalf("GET %s: %v %v", path, err, resp)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	file := filepath.Join(p.t.TempDir(), name)
+	if err := os.WriteFile(file, raw, 0o600); err != nil {
+		p.t.Fatal(err)
+	}
+	return file
+}
+
 func TestRedemptionSurvivesSIGKILL(t *testing.T) {
 	bin := binary(t)
 	data := filepath.Join(t.TempDir(), "data")
@@ -263,9 +294,7 @@ func TestOnlineBackupRestores(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	const admin = "backup-test-admin-token-1"
 	p := start(t, bin, data, "STAMPSEAL_BOOTSTRAP_TOKEN="+admin)
-	p.call(admin, "POST", "/v1/merchants", map[string]any{"id": "bakery-1", "name": "Corner Bakery"})
-	_, ik := p.call(admin, "POST", "/v1/apikeys", map[string]any{"merchant": "bakery-1", "role": "issuer", "name": "pos"})
-	_, rk := p.call(admin, "POST", "/v1/apikeys", map[string]any{"merchant": "bakery-1", "role": "register", "name": "till"})
+	ik, rk := p.bakery(admin)
 	issuer, till := ik["token"].(string), rk["token"].(string)
 	_, minted := p.call(issuer, "POST", "/v1/coupons", map[string]any{"merchant": "bakery-1", "offer": "x", "valid_for": "24h", "count": 2})
 	used := minted["coupons"].([]any)[0].(map[string]any)["code"].(string)

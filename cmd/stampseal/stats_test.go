@@ -17,9 +17,7 @@ func TestStatsServedAndRebuilt(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	const admin = "stats-test-admin-token-1"
 	p := start(t, bin, data, "STAMPSEAL_BOOTSTRAP_TOKEN="+admin)
-	p.call(admin, "POST", "/v1/merchants", map[string]any{"id": "bakery-1", "name": "Corner Bakery"})
-	_, ik := p.call(admin, "POST", "/v1/apikeys", map[string]any{"merchant": "bakery-1", "role": "issuer", "name": "pos"})
-	_, rk := p.call(admin, "POST", "/v1/apikeys", map[string]any{"merchant": "bakery-1", "role": "register", "name": "till"})
+	ik, rk := p.bakery(admin)
 	issuer, till := ik["token"].(string), rk["token"].(string)
 	_, minted := p.call(issuer, "POST", "/v1/coupons", map[string]any{"merchant": "bakery-1", "offer": "croissant", "count": 3,
 		"value": map[string]any{"amount": 150, "currency": "EUR"}})
