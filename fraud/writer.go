@@ -2,6 +2,7 @@ package fraud
 
 import (
 	"sync"
+	"time"
 
 	"github.com/stampseal/stampseal/storage"
 )
@@ -12,7 +13,7 @@ import (
 // raised it waits until that is durable: an alert is never lost to a
 // crash. Later occurrences of an alert already in storage only add to its
 // count and evidence; their writes are handed to one background writer,
-// which puts all that are due into one transaction. A request therefore
+// which puts all that are due into one transaction every collectFor. A request therefore
 // waits for a commit only when it opens an alert. What a crash can lose is
 // what it could lose before: occurrences not yet written (held back by
 // WriteEvery, now also those in the writer's hands), never the alert.
@@ -43,11 +44,18 @@ func (m *Monitor) later(inc *incident) {
 	w.mu.Unlock()
 }
 
+// collectFor is how long the writer gathers updates before each commit:
+// under a storm of occurrences it commits some 20 times a second instead
+// of back to back, leaving the disk's syncs to the writes that requests
+// wait for.
+const collectFor = 50 * time.Millisecond
+
 // writeLoop writes what is queued, batch after batch, and stops when the
 // queue is empty.
 func (m *Monitor) writeLoop() {
 	w := &m.writer
 	for {
+		time.Sleep(collectFor)
 		w.mu.Lock()
 		batch := w.queue
 		w.queue = nil

@@ -18,11 +18,13 @@ func BenchmarkBareSignature(b *testing.B) {
 	c := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: time.Hour})
 	code, _ := credential.Parse(c.Code)
 	b.ReportAllocs()
+	cpu0 := processCPU(b)
 	for b.Loop() {
 		if err := w.ring.Verify("bakery-1", code.KeyID, code.Signature, code.Signed); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu0)
 }
 
 // BenchmarkVerify is the whole read-only path: decode, key lookup,
@@ -92,6 +94,7 @@ func BenchmarkRedeemParallel(b *testing.B) {
 	b.SetParallelism(32) // 64 goroutines on this 2-core machine
 	commits0, writes0 := w.db.GroupCommits()
 	b.ResetTimer()
+	cpu0 := processCPU(b)
 	var n int
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -102,6 +105,7 @@ func BenchmarkRedeemParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "redeems/s")
+	reportCPU(b, cpu0)
 	commits, writes := w.db.GroupCommits()
 	b.ReportMetric(float64(writes-writes0)/float64(commits-commits0), "writes/commit")
 }

@@ -21,10 +21,12 @@ type commitStats struct {
 	count, writes uint64
 	sum           float64
 	buckets       map[float64]uint64 // upper bound in seconds: cumulative count
+	cpu           float64            // the server process's CPU seconds; 0 if not shown
 }
 
 const commitMetric = "stampseal_storage_commit_duration_seconds"
 const batchMetric = "stampseal_storage_commit_batch_writes"
+const cpuMetric = "process_cpu_seconds_total"
 
 // scrapeCommits reads the commit histograms from the server's /metrics.
 func scrapeCommits(api *client.Client) (commitStats, error) {
@@ -51,6 +53,9 @@ func parseCommits(r io.Reader) (commitStats, error) {
 	for _, b := range h.Bucket {
 		s.buckets[b.GetUpperBound()] = b.GetCumulativeCount()
 	}
+	if cpu := fams[cpuMetric]; cpu != nil && len(cpu.Metric) == 1 {
+		s.cpu = cpu.Metric[0].GetCounter().GetValue()
+	}
 	return s, nil
 }
 
@@ -66,4 +71,17 @@ func (s commitStats) report(w io.Writer, before commitStats, elapsed time.Durati
 	fmt.Fprintf(w, "server group commits: %.0f/s, %.1f writes each, mean %s; over 2 ms: %.1f%%, over 5 ms: %.2f%%, over 10 ms: %.2f%%\n",
 		float64(n)/elapsed.Seconds(), float64(s.writes-before.writes)/float64(n),
 		fmtDur(time.Duration((s.sum-before.sum)/float64(n)*float64(time.Second))), over(.002), over(.005), over(.01))
+}
+
+// reportCPU prints the server's CPU time per request between before and s:
+// what one request costs the server, whatever else runs on the machine
+// (the process's own user and system time, in clock ticks of 10 ms, so
+// it wants some thousands of requests). With --self the generator is in
+// that process too.
+func (s commitStats) reportCPU(w io.Writer, before commitStats, requests int) {
+	if s.cpu == 0 || requests == 0 {
+		return
+	}
+	fmt.Fprintf(w, "server CPU: %s per request (%.2fs over %d requests)\n",
+		fmtDur(time.Duration((s.cpu-before.cpu)/float64(requests)*float64(time.Second))), s.cpu-before.cpu, requests)
 }

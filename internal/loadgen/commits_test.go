@@ -40,6 +40,24 @@ func TestCommitReportReadsTheServersHistogram(t *testing.T) {
 	}
 }
 
+func TestServerCPUPerRequest(t *testing.T) {
+	parse := func(cpu string) commitStats {
+		s, err := parseCommits(strings.NewReader("# TYPE " + commitMetric + " histogram\n" +
+			commitMetric + "_bucket{le=\"+Inf\"} 0\n" + commitMetric + "_sum 0\n" + commitMetric + "_count 0\n" +
+			"# TYPE " + batchMetric + " histogram\n" + batchMetric + "_bucket{le=\"+Inf\"} 0\n" + batchMetric + "_sum 0\n" + batchMetric + "_count 0\n" +
+			"# TYPE " + cpuMetric + " counter\n" + cpuMetric + " " + cpu + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	var out strings.Builder
+	parse("13.5").reportCPU(&out, parse("12.25"), 5000)
+	if want := "server CPU: 250µs per request (1.25s over 5000 requests)\n"; out.String() != want {
+		t.Errorf("reportCPU:\n got %q\nwant %q", out.String(), want)
+	}
+}
+
 func TestCommitScrapeOfAServerWithoutTheMetricFails(t *testing.T) {
 	if _, err := parseCommits(strings.NewReader("# TYPE other counter\nother 1\n")); err == nil {
 		t.Error("parseCommits found commit figures in an exposition without them")

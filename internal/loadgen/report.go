@@ -61,6 +61,7 @@ func (c *Config) report(stdout io.Writer, mode string, elapsed time.Duration, na
 	if commitsErr == nil {
 		if after, err := scrapeCommits(b.api); err == nil {
 			after.report(stdout, commitsBefore, elapsed)
+			after.reportCPU(stdout, commitsBefore, total)
 		}
 	}
 	if firstErr != nil {
