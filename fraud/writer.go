@@ -44,21 +44,34 @@ func (m *Monitor) later(inc *incident) {
 	w.mu.Unlock()
 }
 
-// collectFor is how long the writer gathers updates before each commit:
-// under a storm of occurrences it commits some 20 times a second instead
-// of back to back, leaving the disk's syncs to the writes that requests
-// wait for.
+// collectFor is how long the writer gathers updates before a commit that
+// would not be full: under a trickle of occurrences it commits some 20
+// times a second instead of back to back, leaving the disk's syncs to the
+// writes that requests wait for.
 const collectFor = 50 * time.Millisecond
+
+// maxWriterBatch bounds the alerts one commit rewrites: each is a JSON
+// decode and encode inside the ledger's one write transaction, which every
+// redemption waits for, so a storm of incidents is written in slices of
+// a millisecond or so, not in one long transaction.
+const maxWriterBatch = 64
 
 // writeLoop writes what is queued, batch after batch, and stops when the
 // queue is empty.
 func (m *Monitor) writeLoop() {
 	w := &m.writer
 	for {
-		time.Sleep(collectFor)
 		w.mu.Lock()
+		if len(w.queue) < maxWriterBatch {
+			w.mu.Unlock()
+			time.Sleep(collectFor)
+			w.mu.Lock()
+		}
 		batch := w.queue
-		w.queue = nil
+		if len(batch) > maxWriterBatch {
+			batch = batch[:maxWriterBatch:maxWriterBatch]
+		}
+		w.queue = w.queue[len(batch):]
 		if len(batch) == 0 {
 			w.running = false
 			w.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -280,6 +281,10 @@ func (b *Book) markDirty(merchant string, n int32) {
 
 // follow reads the journal from where the Book left off, then the alerts
 // and the blocklist.
+// yieldEvery is how many journal events the catch-up folds between
+// yields of its CPU.
+const yieldEvery = 128
+
 func (b *Book) follow(tx storage.Tx) error {
 	var err error
 	if b.fleet != nil {
@@ -287,6 +292,11 @@ func (b *Book) follow(tx storage.Tx) error {
 	} else {
 		b.journal, err = verify.ReadJournal(tx, b.journal, func(e verify.JournalEvent) error {
 			b.events++
+			if b.events%yieldEvery == 0 {
+				// A second of journal is milliseconds of decoding; let
+				// the requests queued behind it run in between.
+				runtime.Gosched()
+			}
 			return b.apply(tx, &e)
 		})
 	}
