@@ -72,7 +72,7 @@ func (a *API) codeCall(w http.ResponseWriter, r *http.Request, k access.Key, cal
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeAnswer(w, http.StatusOK, res) // answers.go
 	return nil
 }
 
@@ -100,7 +100,7 @@ func (a *API) stamp(w http.ResponseWriter, r *http.Request, k access.Key) error 
 		return err
 	}
 	a.Issuer.SpendRewards(by, req.Merchant, len(res.Rewards))
-	writeJSON(w, http.StatusOK, res)
+	writeAnswer(w, http.StatusOK, res)
 	return nil
 }
 
