@@ -139,9 +139,10 @@ func (m *Monitor) note(ev *Event, now int64, f *finding) {
 // incident is the in-memory side of an open alert.
 type incident struct {
 	key       incidentKey
-	id        string // of the stored alert, once written
-	pend      delta  // not yet written
-	flight    delta  // being written by the background writer (writer.go)
+	id        string        // of the stored alert, once written
+	pend      delta         // not yet written
+	flight    delta         // being written by the background writer (writer.go)
+	opening   chan struct{} // closed once the first write, which opens the alert, ended
 	writing   bool
 	lastWrite time.Time
 }
@@ -163,6 +164,13 @@ func (m *Monitor) raise(ev *Event, now int64, f *finding) {
 		m.incidents[key] = inc
 	}
 	inc.pend.add(ev, now, f, m.cfg.EvidenceLimit)
+	if opening := inc.opening; opening != nil {
+		// Another request is opening this alert: this one is answered
+		// after the alert is durable too, not before.
+		m.mu.Unlock()
+		<-opening
+		return
+	}
 	if inc.writing || (!inc.lastWrite.IsZero() && wall.Sub(inc.lastWrite) < m.cfg.WriteEvery) {
 		m.mu.Unlock()
 		return
@@ -172,6 +180,8 @@ func (m *Monitor) raise(ev *Event, now int64, f *finding) {
 	stored := inc.id != ""
 	if stored {
 		inc.flight = d
+	} else {
+		inc.opening = make(chan struct{})
 	}
 	m.mu.Unlock()
 	if stored {
@@ -188,6 +198,8 @@ func (m *Monitor) raise(ev *Event, now int64, f *finding) {
 			inc.id = id
 			m.byID[id] = inc
 		}
+		close(inc.opening)
+		inc.opening = nil
 		m.mu.Unlock()
 		m.later(inc)
 		return
@@ -235,6 +247,10 @@ func (m *Monitor) written(inc *incident, d delta, a Alert, created bool, err err
 		}
 	}
 	inc.flight = delta{}
+	if inc.opening != nil {
+		close(inc.opening)
+		inc.opening = nil
+	}
 	m.mu.Unlock()
 	if err != nil {
 		m.log.Error("fraud: store alert", "kind", inc.key.kind, "merchant", inc.key.merchant, "err", err)
