@@ -40,6 +40,7 @@ func serve(args []string, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics-addr", "", "serve GET /metrics on this address instead of --addr (\":9090\" listens on loopback); empty: on --addr, unauthenticated")
 	maxConnsPerAddr := fs.Int("max-conns-per-addr", 256, "open connections one client address may hold; more are closed at once (0: no cap)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	traceSlow := fs.Duration("trace-slow", 0, "keep the last seconds of the execution trace in memory and write them to <data>/traces when a request takes this long or longer, at most once a minute (0: off)")
 	pprofFlag := fs.String("pprof-addr", "", "serve /debug/pprof/ (CPU, heap, block, mutex profiles and traces) on this loopback address (\":6060\" is 127.0.0.1:6060); empty: off")
 	var tf tlsFlags
 	tf.register(fs)
@@ -66,6 +67,9 @@ func serve(args []string, stderr io.Writer) error {
 	pprofAt, err := pprofAddr(*pprofFlag)
 	if err != nil {
 		return err
+	}
+	if *traceSlow < 0 {
+		return fmt.Errorf("--trace-slow %v: must not be negative", *traceSlow)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
@@ -102,6 +106,16 @@ func serve(args []string, stderr io.Writer) error {
 			return err
 		}
 		defer stopPprof()
+	}
+	if *traceSlow > 0 {
+		tracer, err := startSlowTracer(*traceSlow, filepath.Join(df.data, "traces"), log)
+		if err != nil {
+			ln.Close()
+			svc.Close()
+			return err
+		}
+		defer tracer.stop()
+		svc.Handler = tracer.wrap(svc.Handler)
 	}
 	scheme := "http"
 	if tlsConfig != nil {
