@@ -179,7 +179,7 @@ func (v *Verifier) Reserve(req ReserveRequest) (Reservation, error) {
 	}
 	idem := remember(req.Merchant, req.APIKey, scoped("reserve", req.IdempotencyKey), fingerprint("reserve", p.serial.String(), req.TTL.String()))
 	out, retry, err := write(v, idem, reservationSlot, func(tx storage.Tx, o journal, keep func(*Reservation) *answer) (Reservation, error) {
-		rec, err := ledger(tx, p, now)
+		rec, err := v.ledger(tx, p, now)
 		t := o.trail(p.serial)
 		left := rec.UsesLeft(t.uses)
 		if err == nil && left == 0 {

@@ -44,7 +44,7 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 	var before *Use
 	out, retry, err := write(v, idem, redemptionSlot, func(tx storage.Tx, o journal, keep func(*Redemption) *answer) (Redemption, error) {
 		before = nil
-		rec, err := ledger(tx, p, now)
+		rec, err := v.ledger(tx, p, now)
 		t := o.trail(p.serial)
 		left := rec.UsesLeft(t.uses)
 		if err == nil && left == 0 {

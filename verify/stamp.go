@@ -153,7 +153,7 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 	var before *Use
 	out, retry, err := write(v, idem, stampSlot, func(tx storage.Tx, o journal, keep func(*StampResult) *answer) (StampResult, error) {
 		before = nil
-		prec, err := ledger(tx, punch, now)
+		prec, err := v.ledger(tx, punch, now)
 		t := o.trail(punch.serial)
 		if err == nil && prec.UsesLeft(t.uses) == 0 {
 			err = firstUse(tx, t)
@@ -230,7 +230,7 @@ func (v *Verifier) signRewards(card *presented, stamps int, now time.Time) ([]cr
 // recording a reward each time the card fills, and journals entry (with
 // the answer kept for its idempotency key, if any) and the rewards. Refusals write nothing.
 func (v *Verifier) addStamps(tx storage.Tx, o journal, card *presented, stamps int, entry Entry, keep func(*StampResult) *answer, now time.Time, signed []credential.Draft) (StampResult, error) {
-	rec, err := ledger(tx, card, now)
+	rec, err := v.ledger(tx, card, now)
 	if err != nil {
 		return StampResult{}, err
 	}

@@ -52,6 +52,7 @@ type Verifier struct {
 	idx      *index                // the journal's index on a single writer; nil on a shared backend (records.go)
 	sealer   credential.CodeSealer // opens codes sealed at rest; keys.Ring is one
 	turns    *turns                // on a shared backend, this node's writes per serial (queue.go)
+	cache    ledgerCache           // on a following node, issuance records and the blocklist (cache.go)
 }
 
 // Option configures a Verifier.
@@ -169,6 +170,7 @@ func (v *Verifier) authenticate(req *Request) (*presented, error) {
 	}
 	switch err := v.keys.Verify(code.Claims.Merchant, code.KeyID, code.Signature, code.Signed); {
 	case err == nil:
+		v.warm(p) // on a following node, the issuance record (cache.go)
 		return p, nil
 	case errors.Is(err, keys.ErrUnknownKey), errors.Is(err, keys.ErrUnknownMerchant):
 		return p, ErrUnknownKey
@@ -221,8 +223,8 @@ func hashCode(text string) string {
 
 // ledger loads the credential's record and checks what the ledger decides
 // for any use: issued, not blocked, inside its validity window.
-func ledger(tx storage.Tx, p *presented, now time.Time) (credential.Record, error) {
-	rec, err := credential.Load(tx, p.serial[:])
+func (v *Verifier) ledger(tx storage.Tx, p *presented, now time.Time) (credential.Record, error) {
+	rec, err := v.record(tx, p.serial)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return rec, ErrUnissued
@@ -232,7 +234,7 @@ func ledger(tx storage.Tx, p *presented, now time.Time) (credential.Record, erro
 	if !matchesRecord(&p.code.Claims, p.code.KeyID, &rec) {
 		return rec, ErrUnissued
 	}
-	if fraud.IsBlocked(tx, p.serial.String()) {
+	if v.isBlocked(tx, p.serial.String()) {
 		return rec, ErrBlocked
 	}
 	if !rec.RevokedAt.IsZero() {
@@ -290,7 +292,7 @@ func (v *Verifier) Verify(req Request) (Result, error) {
 			if t, err = v.trailOf(tx, p.serial, pre); err != nil {
 				return err
 			}
-			if rec, err = ledger(tx, p, now); err == nil && rec.Kind != credential.KindCard && rec.UsesLeft(t.uses) == 0 {
+			if rec, err = v.ledger(tx, p, now); err == nil && rec.Kind != credential.KindCard && rec.UsesLeft(t.uses) == 0 {
 				err = firstUse(tx, t)
 			}
 			return err
