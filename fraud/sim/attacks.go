@@ -60,7 +60,8 @@ func (w *world) newAttack(kind string, slow bool, kinds ...string) *attack {
 // someDay is a random time within opening hours of a day in [2, Days-8).
 func (w *world) someDay(start time.Time) time.Time {
 	d := 1 + w.r.IntN(max(1, w.cfg.Days-9))
-	return start.Add(time.Duration(d)*24*time.Hour + time.Duration(8+w.r.Float64()*9)*time.Hour)
+	// A float of hours: converted whole, attacks began on the hour only.
+	return start.Add(time.Duration(d)*24*time.Hour + time.Duration((8+w.r.Float64()*9)*float64(time.Hour)))
 }
 
 func (w *world) randomTill() *till {
@@ -297,10 +298,14 @@ func (w *world) planAttacks(start time.Time) error {
 				n := 3 + w.r.IntN(4)
 				for k := range n {
 					at := day.Add(time.Duration(d)*24*time.Hour + 7*time.Hour + time.Duration(k)*8*time.Hour/time.Duration(n))
+					// The claim is a step of its own 40 s later: waiting by
+					// moving the clock on would delay every other actor too.
+					var punch string
 					w.step(a, at, func(w *world) {
-						p := w.svc.call("POST", "/v1/punches", pos.token, pos.source, map[string]any{"merchant": merchant, "program": "coffee", "stamps": 1, "valid_for": "24h"})
-						w.clock.Set(w.clock.Now().Add(40 * time.Second))
-						w.svc.call("POST", "/v1/cards/claim", t.token, t.source, map[string]any{"card_code": code, "punch_code": p.str("code"), "register": t.label, "idempotency_key": w.nextIdem()})
+						punch = w.svc.call("POST", "/v1/punches", pos.token, pos.source, map[string]any{"merchant": merchant, "program": "coffee", "stamps": 1, "valid_for": "24h"}).str("code")
+					})
+					w.step(a, at.Add(40*time.Second), func(w *world) {
+						w.svc.call("POST", "/v1/cards/claim", t.token, t.source, map[string]any{"card_code": code, "punch_code": punch, "register": t.label, "idempotency_key": w.nextIdem()})
 					})
 				}
 			}

@@ -64,6 +64,7 @@ type world struct {
 	// The stamps on copied cards, the owner's and the copies': what a
 	// careful human reads to tell a copy from a family (truth.go).
 	watched map[string][]cardUse
+	until   time.Time // the next action's time
 }
 
 // Run simulates and reports.
@@ -93,8 +94,12 @@ func Run(cfg Config) (*Report, error) {
 	}
 	sort.SliceStable(w.actions, func(i, j int) bool { return w.actions[i].at.Before(w.actions[j].at) })
 	began := time.Now()
-	for _, a := range w.actions {
+	for i, a := range w.actions {
 		clock.Set(a.at)
+		w.until = start.Add(time.Duration(cfg.Days+1) * 24 * time.Hour)
+		if i+1 < len(w.actions) {
+			w.until = w.actions[i+1].at
+		}
 		a.do(w)
 		if a.attack != nil {
 			w.check(a.attack)
@@ -241,7 +246,16 @@ func (w *world) visit(c *customer, m member) {
 	sh := w.shops[shopFor(w.r, m, len(w.shops))]
 	t := sh.tills[w.r.IntN(len(sh.tills))]
 	r := w.r
-	after := func(d time.Duration) { w.clock.Set(w.clock.Now().Add(d)) }
+	// The seconds within a visit pass only up to the next action's time:
+	// a busy shop's visits must not push another actor's requests later
+	// (a guesser's minute would stretch). The clock is one for all.
+	after := func(d time.Duration) {
+		t := w.clock.Now().Add(d)
+		if t.After(w.until) {
+			t = w.until
+		}
+		w.clock.Set(t)
+	}
 	if r.Float64() < 0.005 { // the cashier scans the product's barcode first
 		w.honestCall("/v1/verify", t, map[string]any{"code": fmt.Sprintf("40063813%05d", r.IntN(100000))}, 422, 200)
 		after(5 * time.Second)

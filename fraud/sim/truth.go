@@ -26,7 +26,7 @@ import (
 //     counts.
 var tellAt = map[string]int{
 	"forged code": 1, "made-up code": 1, "leaked key": 1, "compromised key": 1, "replay": 1, "fast guessing": 1,
-	"slow guessing": 5, "very slow guessing": 5, "insider stamps": 4, "insider punches": 3, "velocity": 3,
+	"slow guessing": 5, "very slow guessing": 5, "insider stamps": 4, "insider punches": 6, "velocity": 3, // a punch's print and claim are two requests
 	"copied card": 0,
 }
 
