@@ -184,3 +184,10 @@ func (c *Client) act(ctx context.Context, collection, id, action string, query u
 	}
 	return c.call(ctx, request{method: "POST", path: "/v1/" + collection + "/" + seg(id) + "/" + action, query: query, body: body}, out)
 }
+
+// actFor is act with its answer decoded into a T.
+func actFor[T any](ctx context.Context, c *Client, collection, id, action string, query url.Values, body any) (T, error) {
+	var out T
+	err := c.act(ctx, collection, id, action, query, body, &out)
+	return out, err
+}

@@ -207,9 +207,7 @@ func (c *Client) ConfirmReservation(ctx context.Context, id, idempotencyKey stri
 	body := struct {
 		IdempotencyKey string `json:"idempotency_key,omitempty"`
 	}{idempotencyKey}
-	var out Redemption
-	err := c.act(ctx, "reservations", id, "confirm", nil, body, &out)
-	return out, err
+	return actFor[Redemption](ctx, c, "reservations", id, "confirm", nil, body)
 }
 
 // ReleaseReservation is POST /v1/reservations/{id}/release: the use is free
@@ -231,9 +229,7 @@ type RedemptionVoid struct {
 // VoidRedemption is POST /v1/redemptions/{id}/void (register or admin).
 // Past the void window: void_window_passed.
 func (c *Client) VoidRedemption(ctx context.Context, id, reason string) (RedemptionVoid, error) {
-	var out RedemptionVoid
-	err := c.act(ctx, "redemptions", id, "void", nil, reasonBody{reason}, &out)
-	return out, err
+	return actFor[RedemptionVoid](ctx, c, "redemptions", id, "void", nil, reasonBody{reason})
 }
 
 // StampVoid is the answer of a stamp void.
@@ -247,9 +243,7 @@ type StampVoid struct {
 
 // VoidStamp is POST /v1/stamps/{id}/void: the stamps are taken back.
 func (c *Client) VoidStamp(ctx context.Context, id, reason string) (StampVoid, error) {
-	var out StampVoid
-	err := c.act(ctx, "stamps", id, "void", nil, reasonBody{reason}, &out)
-	return out, err
+	return actFor[StampVoid](ctx, c, "stamps", id, "void", nil, reasonBody{reason})
 }
 
 // Snapshot is what a till agent keeps to decide offline: the server's

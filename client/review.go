@@ -99,9 +99,7 @@ type Resolve struct {
 // ResolveAlert is POST /v1/alerts/{id}/resolve (auditor or admin); merchant
 // is needed only by an all-merchants admin key.
 func (c *Client) ResolveAlert(ctx context.Context, merchant, id string, body Resolve) (Alert, error) {
-	var out Alert
-	err := c.act(ctx, "alerts", id, "resolve", merchantQuery(merchant), body, &out)
-	return out, err
+	return actFor[Alert](ctx, c, "alerts", id, "resolve", merchantQuery(merchant), body)
 }
 
 // Block is POST /v1/credentials/{serial}/block (auditor or admin): every

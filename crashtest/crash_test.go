@@ -111,9 +111,69 @@ func (c *crashRun) record(r request, a answer, err error) (ok bool) {
 	return false
 }
 
+// track adds fresh coupons (of three uses where threeUses says so for
+// their index, else single-use) and fresh cards to what the clients tally.
+func (c *crashRun) track(coupons, cards []issued, threeUses func(i int) bool) {
+	for i, cp := range coupons {
+		tl := &tally{coupon: true, maxUses: 1, usesLeft: map[int]bool{}}
+		if threeUses(i) {
+			tl.maxUses = 3
+		}
+		c.creds[cp.Serial] = tl
+		c.coupons = append(c.coupons, cp)
+	}
+	for _, cd := range cards {
+		c.creds[cd.Serial] = &tally{}
+		c.cards = append(c.cards, cd)
+	}
+}
+
+// killSoon lets the load run for 10 to 300 ms, then kills the server with
+// SIGKILL, and says how long it ran; a server that died by itself before
+// fails the test.
+func killSoon(t testing.TB, srv *server, round int) time.Duration {
+	t.Helper()
+	killAfter := time.Duration(10+rand.IntN(291)) * time.Millisecond
+	time.Sleep(killAfter)
+	if srv.exited() {
+		t.Fatalf("round %d: the server died before the kill (%v); log:\n%s", round, srv.err, srv.logTail())
+	}
+	srv.kill()
+	return killAfter
+}
+
 // roundStats counts one round's requests.
 type roundStats struct {
 	sent, acked, refused, lost atomic.Int64
+}
+
+// count files one answer: err for none (lost).
+func (s *roundStats) count(a answer, err error) {
+	switch {
+	case err != nil:
+		s.lost.Add(1)
+	case a.status == 200:
+		s.acked.Add(1)
+	default:
+		s.refused.Add(1)
+	}
+}
+
+// draw is client w's request number seq of a round: a redemption of a
+// coupon (55 in 100) or one to three stamps on a card, with a register
+// label and an idempotency key of its own; mostly of this round's fresh
+// credentials (pick).
+func (c *crashRun) draw(rng *rand.Rand, round, w, seq int, fresh, freshCards []issued) request {
+	r := request{token: c.shop.registers[rng.IntN(len(c.shop.registers))],
+		register: fmt.Sprintf("r%d-%d-%d", round, w, seq), key: fmt.Sprintf("k%d-%d-%d", round, w, seq)}
+	if rng.IntN(100) < 55 {
+		cp := pick(rng, fresh, c.coupons)
+		r.serial, r.code = cp.Serial, cp.Code
+	} else {
+		cd := pick(rng, freshCards, c.cards)
+		r.stamp, r.serial, r.code, r.stamps = true, cd.Serial, cd.Code, 1+rng.IntN(3)
+	}
+	return r
 }
 
 // TestCrashKeepsEveryAcknowledgedWrite kills the server with SIGKILL in the
@@ -139,18 +199,8 @@ func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 		for range 24 {
 			freshCards = append(freshCards, run.shop.card(t, srv, run.client))
 		}
-		for _, c := range fresh {
-			tl := &tally{coupon: true, maxUses: 1, usesLeft: map[int]bool{}}
-			if len(run.coupons)%90 >= 60 {
-				tl.maxUses = 3
-			}
-			run.creds[c.Serial] = tl
-			run.coupons = append(run.coupons, c)
-		}
-		for _, c := range freshCards {
-			run.creds[c.Serial] = &tally{}
-			run.cards = append(run.cards, c)
-		}
+		base := len(run.coupons)
+		run.track(fresh, freshCards, func(i int) bool { return (base+i)%90 >= 60 })
 
 		var stats roundStats
 		var stop atomic.Bool
@@ -159,25 +209,10 @@ func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 			wg.Go(func() {
 				rng := rand.New(rand.NewPCG(uint64(round), uint64(w)))
 				for seq := 0; !stop.Load(); seq++ {
-					r := request{token: run.shop.registers[rng.IntN(len(run.shop.registers))],
-						register: fmt.Sprintf("r%d-%d-%d", round, w, seq), key: fmt.Sprintf("k%d-%d-%d", round, w, seq)}
-					if rng.IntN(100) < 55 {
-						c := pick(rng, fresh, run.coupons)
-						r.serial, r.code = c.Serial, c.Code
-					} else {
-						c := pick(rng, freshCards, run.cards)
-						r.stamp, r.serial, r.code, r.stamps = true, c.Serial, c.Code, 1+rng.IntN(3)
-					}
+					r := run.draw(rng, round, w, seq, fresh, freshCards)
 					stats.sent.Add(1)
 					a, err := call(context.Background(), run.client, "POST", srv.base+r.path(), r.token, r.body())
-					switch {
-					case err != nil:
-						stats.lost.Add(1)
-					case a.status == 200:
-						stats.acked.Add(1)
-					default:
-						stats.refused.Add(1)
-					}
+					stats.count(a, err)
 					run.record(r, a, err)
 					if err != nil {
 						return // the server is gone
@@ -185,12 +220,7 @@ func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 				}
 			})
 		}
-		killAfter := time.Duration(10+rand.IntN(291)) * time.Millisecond
-		time.Sleep(killAfter)
-		if srv.exited() {
-			t.Fatalf("round %d: the server died before the kill (%v); log:\n%s", round, srv.err, srv.logTail())
-		}
-		srv.kill()
+		killAfter := killSoon(t, srv, round)
 		stop.Store(true)
 		wg.Wait()
 		srv.stop()

@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // sale is one coupon taken through a till's day: hold, confirm, and for
@@ -170,12 +168,7 @@ func TestCrashDuringConfirmAndVoidKeepsTheLedgerConsistent(t *testing.T) {
 				}
 			})
 		}
-		killAfter := time.Duration(10+rand.IntN(291)) * time.Millisecond
-		time.Sleep(killAfter)
-		if srv.exited() {
-			t.Fatalf("round %d: the server died before the kill (%v); log:\n%s", round, srv.err, srv.logTail())
-		}
-		srv.kill()
+		killAfter := killSoon(t, srv, round)
 		gone.Store(true)
 		wg.Wait()
 		srv.stop()

@@ -59,18 +59,7 @@ func TestFleetCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 		for range 12 {
 			freshCards = append(freshCards, run.shop.card(t, srv, run.client))
 		}
-		for i, c := range fresh {
-			tl := &tally{coupon: true, maxUses: 1, usesLeft: map[int]bool{}}
-			if i >= 40 {
-				tl.maxUses = 3
-			}
-			run.creds[c.Serial] = tl
-			run.coupons = append(run.coupons, c)
-		}
-		for _, c := range freshCards {
-			run.creds[c.Serial] = &tally{}
-			run.cards = append(run.cards, c)
-		}
+		run.track(fresh, freshCards, func(i int) bool { return i >= 40 })
 
 		var stats roundStats
 		var stop atomic.Bool
@@ -80,28 +69,13 @@ func TestFleetCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 			wg.Go(func() {
 				rng := rand.New(rand.NewPCG(uint64(round), uint64(w)))
 				for seq := 0; !stop.Load(); seq++ {
-					r := request{token: run.shop.registers[rng.IntN(len(run.shop.registers))],
-						register: fmt.Sprintf("r%d-%d-%d", round, w, seq), key: fmt.Sprintf("k%d-%d-%d", round, w, seq)}
-					if rng.IntN(100) < 55 {
-						c := pick(rng, fresh, run.coupons)
-						r.serial, r.code = c.Serial, c.Code
-					} else {
-						c := pick(rng, freshCards, run.cards)
-						r.stamp, r.serial, r.code, r.stamps = true, c.Serial, c.Code, 1+rng.IntN(3)
-					}
+					r := run.draw(rng, round, w, seq, fresh, freshCards)
 					stats.sent.Add(1)
 					a, err := call(context.Background(), run.client, "POST", node.base+r.path(), r.token, r.body())
 					if err == nil && a.status == http.StatusServiceUnavailable && a.errCode() == "storage_unavailable" {
 						err = errUnsettled
 					}
-					switch {
-					case err != nil:
-						stats.lost.Add(1)
-					case a.status == 200:
-						stats.acked.Add(1)
-					default:
-						stats.refused.Add(1)
-					}
+					stats.count(a, err)
 					run.record(r, a, err)
 					if err != nil && node.exited() {
 						return // its node is gone

@@ -10,23 +10,14 @@ import (
 
 	"github.com/stampseal/stampseal/barcode"
 	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/internal/testledger"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/storage"
 )
 
 func newIssuer(t testing.TB, opts ...issuer.Option) (*issuer.Issuer, storage.Backend) {
-	db, err := storage.OpenBolt(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	text, _ := keys.NewMasterKeyText()
-	master, _ := keys.ParseMasterKey(text)
-	ring := keys.NewRing(db, master)
-	if err := ring.Create("corner-bakery-elm-street"); err != nil {
-		t.Fatal(err)
-	}
+	db, ring := testledger.Open(t, "corner-bakery-elm-street")
 	return issuer.New(db, ring, opts...), db
 }
 

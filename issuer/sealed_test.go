@@ -1,10 +1,10 @@
 package issuer_test
 
 import (
-	"path/filepath"
 	"testing"
 
 	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/internal/testledger"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/storage"
@@ -19,18 +19,8 @@ func (b bareSigner) Sign(merchant string, msg []byte) ([]byte, uint32, error) {
 }
 
 func TestCodesAreSealedAtRest(t *testing.T) {
-	db, err := storage.OpenBolt(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	text, _ := keys.NewMasterKeyText()
-	master, _ := keys.ParseMasterKey(text)
-	ring := keys.NewRing(db, master)
 	const m = "bakery-1"
-	if err := ring.Create(m); err != nil {
-		t.Fatal(err)
-	}
+	db, ring := testledger.Open(t, m)
 	load := func(serial string) credential.Record {
 		t.Helper()
 		s, _ := credential.ParseSerial(serial)

@@ -3,12 +3,12 @@ package offline_test
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/internal/testledger"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/offline"
@@ -26,17 +26,8 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	store, err := storage.OpenBolt(filepath.Join(t.TempDir(), "stampseal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	masterText, _ := keys.NewMasterKeyText()
-	master, _ := keys.ParseMasterKey(masterText)
-	w := &world{store: store, ring: keys.NewRing(store, master)}
-	if err := w.ring.Create("bakery-1"); err != nil {
-		t.Fatal(err)
-	}
+	store, ring := testledger.Open(t, "bakery-1")
+	w := &world{store: store, ring: ring}
 	w.iss = issuer.New(store, w.ring)
 	w.monitor = fraud.New(store, fraud.DefaultConfig())
 	v, err := verify.New(store, w.ring, verify.WithRewards(w.iss), verify.WithObserver(w.monitor))

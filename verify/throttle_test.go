@@ -2,15 +2,13 @@ package verify_test
 
 import (
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/internal/testledger"
 	"github.com/stampseal/stampseal/issuer"
-	"github.com/stampseal/stampseal/keys"
-	"github.com/stampseal/stampseal/storage"
 	"github.com/stampseal/stampseal/verify"
 )
 
@@ -32,17 +30,7 @@ func (s *seen) Observe(fraud.Event) { s.mu.Lock(); s.n++; s.mu.Unlock() }
 // with the wait before anything is decided or reported; its real codes are
 // still served, and other keys are not slowed down.
 func TestAThrottledKeysGuessesAreRefusedAndItsRealCodesServed(t *testing.T) {
-	db, err := storage.OpenBolt(filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	text, _ := keys.NewMasterKeyText()
-	master, _ := keys.ParseMasterKey(text)
-	ring := keys.NewRing(db, master)
-	if err := ring.Create("bakery-1"); err != nil {
-		t.Fatal(err)
-	}
+	db, ring := testledger.Open(t, "bakery-1")
 	events := &seen{}
 	v, err := verify.New(db, ring, verify.WithThrottle(slowed{"k1"}), verify.WithObserver(events))
 	if err != nil {

@@ -131,6 +131,7 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request, _ string, s *sessi
 	u.render(w, r, http.StatusOK, "owner", view{Title: "Overview", Session: u.sessionView(s), Page: p})
 }
 
+// sorted lists counts by name, most first, then by name.
 func sorted(m map[string]int) []countOf {
 	out := make([]countOf, 0, len(m))
 	for k, n := range m {

@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -267,19 +266,7 @@ var funcs = template.FuncMap{
 		}
 		return strings.Join(list, ", ")
 	},
-	"results": func(m map[string]int) []countOf {
-		out := make([]countOf, 0, len(m))
-		for k, n := range m {
-			out = append(out, countOf{k, n})
-		}
-		sort.Slice(out, func(i, j int) bool {
-			if out[i].N != out[j].N {
-				return out[i].N > out[j].N
-			}
-			return out[i].Name < out[j].Name
-		})
-		return out
-	},
+	"results":  sorted,
 	"kindHelp": func(k string) string { return kindHelp[k] },
 	"plural": func(n int, one, many string) string {
 		if n == 1 {
