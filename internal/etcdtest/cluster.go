@@ -31,6 +31,8 @@ type Options struct {
 	// benchmarks); tests run without fsync, which is faster and loses
 	// nothing unless the machine itself dies.
 	Durable bool
+	// MaxTxnOps is the members' --max-txn-ops; 0: etcd's default (128).
+	MaxTxnOps uint
 }
 
 // Cluster is a running embedded etcd cluster.
@@ -90,6 +92,9 @@ func Start(dir string, o Options) (*Cluster, error) {
 		// a second, and a stopped leader is replaced as quickly.
 		cfg.TickMs, cfg.ElectionMs = 50, 500
 		cfg.UnsafeNoFsync = !o.Durable
+		if o.MaxTxnOps > 0 {
+			cfg.MaxTxnOps = o.MaxTxnOps
+		}
 		cfg.LogLevel = "error"
 		cfg.LogOutputs = []string{filepath.Join(dir, name+".log")}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
