@@ -42,7 +42,9 @@ func (d *dayCounts) sum(now int64, days int) int {
 func (m *Monitor) favouredOverDays(st *cardState, u *use) bool {
 	c := &m.cfg
 	mine, total := 1, 1
-	days := map[int64]bool{u.at / dayNanos: true}
+	// The distinct days of this key's visits, newest first: the uses are
+	// in time order, so a new day is one unlike the last one counted.
+	days, lastDay := 1, u.at/dayNanos
 	lastMine, lastAny := u.at, u.at
 	for i := len(st.uses) - 1; i >= 0; i-- {
 		p := &st.uses[i]
@@ -56,12 +58,14 @@ func (m *Monitor) favouredOverDays(st *cardState, u *use) bool {
 		if p.apiKey == u.apiKey {
 			if lastMine-p.at >= int64(c.VisitGap) {
 				mine++
-				days[p.at/dayNanos] = true
+				if d := p.at / dayNanos; d != lastDay {
+					days, lastDay = days+1, d
+				}
 			}
 			lastMine = p.at
 		}
 	}
-	return mine >= c.InsiderWeekVisits && len(days) >= c.InsiderWeekDays && float64(mine) > c.InsiderWeekShare*float64(total)
+	return mine >= c.InsiderWeekVisits && days >= c.InsiderWeekDays && float64(mine) > c.InsiderWeekShare*float64(total)
 }
 
 // tillAmongPeers reports whether the key stands at a shop whose other
