@@ -112,21 +112,27 @@ func TestBackendBehavesLikeTheInterfaceSays(t *testing.T) {
 		t.Errorf("OnEnd after a commit = %v, want [true]", ended)
 	}
 	// A second transaction mixes stored keys and its own writes in a scan.
+	// Its first attempt may read a member that has not yet applied the
+	// first commit (the commit's compares then make it run again), so only
+	// what the committed attempt saw is checked.
+	var prefixed, whole string
 	err = s.Update(func(tx storage.Tx) error {
 		put(tx, "m1/aa", "new")
 		if err := tx.Delete(storage.Programs, []byte("m1/b")); err != nil {
 			return err
 		}
-		if got, want := fmt.Sprint(scan(t, tx, storage.Programs, "m1/")), "[m1/a=1 m1/aa=new]"; got != want {
-			t.Errorf("scan of stored and own writes = %s, want %s", got, want)
-		}
-		if got, want := fmt.Sprint(scan(t, tx, storage.Programs, "")), "[m1/a=1 m1/aa=new m2/a=3]"; got != want {
-			t.Errorf("scan of the bucket = %s, want %s", got, want)
-		}
+		prefixed = fmt.Sprint(scan(t, tx, storage.Programs, "m1/"))
+		whole = fmt.Sprint(scan(t, tx, storage.Programs, ""))
 		return nil
 	})
 	if err != nil {
 		t.Fatalf("Update: %v", err)
+	}
+	if want := "[m1/a=1 m1/aa=new]"; prefixed != want {
+		t.Errorf("scan of stored and own writes = %s, want %s", prefixed, want)
+	}
+	if want := "[m1/a=1 m1/aa=new m2/a=3]"; whole != want {
+		t.Errorf("scan of the bucket = %s, want %s", whole, want)
 	}
 	if err := s.View(func(tx storage.Tx) error {
 		if got, want := fmt.Sprint(scan(t, tx, storage.Programs, "m")), "[m1/a=1 m1/aa=new m2/a=3]"; got != want {
