@@ -49,16 +49,8 @@ func TestScannedBarcodeRedeems(t *testing.T) {
 	if etag == "" || first.header.Get("Cache-Control") != "private, max-age=31536000, immutable" {
 		t.Errorf("caching headers: ETag %q, Cache-Control %q", etag, first.header.Get("Cache-Control"))
 	}
-	req, _ := http.NewRequest("GET", s.url+path, nil)
-	req.Header.Set("Authorization", "Bearer "+sh.issuer)
-	req.Header.Set("If-None-Match", etag)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotModified {
-		t.Errorf("fetch with the ETag = %d, want 304", resp.StatusCode)
+	if code := getWithETag(t, s.url+path, sh.issuer, etag); code != http.StatusNotModified {
+		t.Errorf("fetch with the ETag = %d, want 304", code)
 	}
 	s.must(200, "POST", "/v1/redeem", sh.register, map[string]any{"code": got, "register": "till-1"})
 
@@ -112,4 +104,19 @@ func TestPrintableCardAndSheet(t *testing.T) {
 	if !bytes.HasPrefix(pdf.raw, []byte("%PDF-")) || bytes.Count(pdf.raw, []byte("/Type /Page\n")) != 2 {
 		t.Errorf("sheet of 13 coupons: %d bytes, %d pages; want a 2-page PDF", len(pdf.raw), bytes.Count(pdf.raw, []byte("/Type /Page\n")))
 	}
+}
+
+// getWithETag fetches url as token with If-None-Match set to etag and
+// returns the status, so a test can see a cached copy is still current.
+func getWithETag(t *testing.T, url, token, etag string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("If-None-Match", etag)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

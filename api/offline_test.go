@@ -34,16 +34,8 @@ func TestSnapshotCarriesKeysBlocklistAndPolicyWithETag(t *testing.T) {
 		t.Errorf("snapshot keys: %s", first.raw)
 	}
 
-	req, _ := http.NewRequest("GET", s.url+"/v1/registers/snapshot", nil)
-	req.Header.Set("Authorization", "Bearer "+sh.register)
-	req.Header.Set("If-None-Match", etag)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotModified {
-		t.Errorf("snapshot with its own ETag = %d, want 304", resp.StatusCode)
+	if code := getWithETag(t, s.url+"/v1/registers/snapshot", sh.register, etag); code != http.StatusNotModified {
+		t.Errorf("snapshot with its own ETag = %d, want 304", code)
 	}
 
 	serial := minted.str("coupons", "0", "serial")

@@ -171,22 +171,7 @@ func TestDetectors(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			m, clk, _ := newMonitor(t)
-			for _, s := range tc.steps {
-				clk.Advance(s.after)
-				m.Observe(s.ev)
-			}
-			as := openAlerts(t, m, "bakery")
-			var kinds []string
-			for _, a := range as {
-				kinds = append(kinds, a.Kind)
-			}
-			slices.Sort(kinds)
-			if !slices.Equal(kinds, tc.wantKinds) {
-				t.Fatalf("alert kinds = %v, want %v", kinds, tc.wantKinds)
-			}
-			if tc.wantSeverity != "" && as[0].Severity != tc.wantSeverity {
-				t.Errorf("severity = %s, want %s", as[0].Severity, tc.wantSeverity)
-			}
+			playAndCheck(t, m, clk, tc.steps, tc.wantKinds, tc.wantSeverity)
 		})
 	}
 }
@@ -232,5 +217,28 @@ func TestEvidence(t *testing.T) {
 	as, _ = m.Alerts("bakery", Filter{Kind: KindCounterfeit})
 	if len(as) != 1 || len(as[0].Evidence.CodeHashes) != 1 || len(as[0].Evidence.CodeHashes[0]) > 16 {
 		t.Errorf("counterfeit evidence code hashes = %+v, want one prefix of at most 16 hex digits", as)
+	}
+}
+
+// playAndCheck feeds steps to m, advancing clk before each, then checks the
+// bakery's open alert kinds and, when wantSeverity is set, the first one's
+// severity.
+func playAndCheck(t *testing.T, m *Monitor, clk *clock, steps []step, wantKinds []string, wantSeverity string) {
+	t.Helper()
+	for _, s := range steps {
+		clk.Advance(s.after)
+		m.Observe(s.ev)
+	}
+	as := openAlerts(t, m, "bakery")
+	var kinds []string
+	for _, a := range as {
+		kinds = append(kinds, a.Kind)
+	}
+	slices.Sort(kinds)
+	if !slices.Equal(kinds, wantKinds) {
+		t.Fatalf("alert kinds = %v, want %v", kinds, wantKinds)
+	}
+	if wantSeverity != "" && as[0].Severity != wantSeverity {
+		t.Errorf("severity = %s, want %s", as[0].Severity, wantSeverity)
 	}
 }

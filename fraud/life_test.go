@@ -1,7 +1,6 @@
 package fraud
 
 import (
-	"slices"
 	"testing"
 	"time"
 )
@@ -158,22 +157,7 @@ func TestCardLifeAndShift(t *testing.T) {
 			if _, err := m.MarkStaff("bakery", serial(77), "Anna", "test"); err != nil {
 				t.Fatal(err)
 			}
-			for _, s := range tc.steps {
-				clk.Advance(s.after)
-				m.Observe(s.ev)
-			}
-			as := openAlerts(t, m, "bakery")
-			var kinds []string
-			for _, a := range as {
-				kinds = append(kinds, a.Kind)
-			}
-			slices.Sort(kinds)
-			if !slices.Equal(kinds, tc.wantKinds) {
-				t.Fatalf("alert kinds = %v, want %v", kinds, tc.wantKinds)
-			}
-			if tc.wantSeverity != "" && as[0].Severity != tc.wantSeverity {
-				t.Errorf("severity = %s, want %s", as[0].Severity, tc.wantSeverity)
-			}
+			playAndCheck(t, m, clk, tc.steps, tc.wantKinds, tc.wantSeverity)
 		})
 	}
 }

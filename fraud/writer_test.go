@@ -95,15 +95,7 @@ func TestAlertUpdatesLeaveTheRequestPath(t *testing.T) {
 	cb.Close()
 
 	// Let the writer through and flush: every occurrence is stored.
-	go func() {
-		for {
-			select {
-			case gate <- struct{}{}:
-			case <-time.After(10 * time.Second):
-				return
-			}
-		}
-	}()
+	go openGate(gate)
 	if as := openAlerts(t, m, "bakery"); len(as) != 1 || as[0].Count != 6 {
 		t.Errorf("alerts once the writer is through = %+v, want one with count 6", as)
 	}
@@ -143,15 +135,7 @@ func TestResolvedWhileTheWriterHoldsItsOccurrences(t *testing.T) {
 	m.Observe(ev) // in the writer's hands, held at the gate
 	resolved := make(chan error, 1)
 	go func() { _, err := m.Resolve("bakery", id, "seen", "auditor"); resolved <- err }()
-	go func() {
-		for {
-			select {
-			case gate <- struct{}{}:
-			case <-time.After(10 * time.Second):
-				return
-			}
-		}
-	}()
+	go openGate(gate)
 	if err := <-resolved; err != nil {
 		t.Fatal(err)
 	}
@@ -164,5 +148,17 @@ func TestResolvedWhileTheWriterHoldsItsOccurrences(t *testing.T) {
 	}
 	if len(all) != 1 || all[0].ID != id || all[0].Count != 2 || all[0].Status != StatusResolved {
 		t.Errorf("alerts = %+v, want the one resolved alert with count 2", all)
+	}
+}
+
+// openGate lets every write through the gate until none has come for ten
+// seconds, so a held writer drains and the goroutine still ends.
+func openGate(gate chan<- struct{}) {
+	for {
+		select {
+		case gate <- struct{}{}:
+		case <-time.After(10 * time.Second):
+			return
+		}
 	}
 }

@@ -216,16 +216,7 @@ func TestAuditTrailIsKeptInBackups(t *testing.T) {
 	const admin = "audit-backup-admin-token-1"
 	p := serveWith(t, bin, "http", http.DefaultClient, []string{"--data", data}, "STAMPSEAL_BOOTSTRAP_TOKEN="+admin)
 	p.call(admin, "POST", "/v1/merchants", map[string]any{"id": "bakery-1", "name": "Corner Bakery"})
-	req, _ := http.NewRequest("GET", p.base+"/v1/admin/backup", nil)
-	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("backup: %v %v", err, resp)
-	}
-	snapshot := filepath.Join(t.TempDir(), "snapshot.db")
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	os.WriteFile(snapshot, raw, 0o600)
+	snapshot := p.fetch(admin, "/v1/admin/backup", "snapshot.db")
 	p.stop()
 
 	restored := filepath.Join(t.TempDir(), "restored")

@@ -301,21 +301,11 @@ func TestOnlineBackupRestores(t *testing.T) {
 	unused := minted["coupons"].([]any)[1].(map[string]any)["code"].(string)
 	p.call(till, "POST", "/v1/redeem", map[string]any{"code": used, "register": "till-1"})
 
-	req, _ := http.NewRequest("GET", p.base+"/v1/admin/backup", nil)
-	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("backup: %v %v", err, resp)
-	}
-	snapshot := filepath.Join(t.TempDir(), "snapshot.db")
-	f, _ := os.Create(snapshot)
-	n, _ := io.Copy(f, resp.Body)
-	f.Close()
-	resp.Body.Close()
-	if n == 0 {
+	snapshot := p.fetch(admin, "/v1/admin/backup", "snapshot.db")
+	raw, _ := os.ReadFile(snapshot)
+	if len(raw) == 0 {
 		t.Fatal("empty backup")
 	}
-	raw, _ := os.ReadFile(snapshot)
 	master, _ := os.ReadFile(filepath.Join(data, "master.key"))
 	if bytes.Contains(raw, bytes.TrimSpace(master)) {
 		t.Error("the backup contains the master key")

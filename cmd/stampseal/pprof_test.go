@@ -38,16 +38,7 @@ func TestPprofAddrIsLoopbackOnly(t *testing.T) {
 // asked for, and a non-loopback address is refused before anything starts.
 func TestPprofBehindAFlag(t *testing.T) {
 	bin := binary(t)
-	get := func(url string) (int, string) {
-		t.Helper()
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	get := func(url string) (int, string) { t.Helper(); return getStatus(t, url) }
 
 	plain := startWith(t, bin, filepath.Join(t.TempDir(), "data"), nil)
 	if code, _ := get(plain.base + "/debug/pprof/"); code == 200 {
