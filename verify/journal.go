@@ -265,17 +265,22 @@ func (o *overlay) next(tx storage.Tx) (uint64, error) {
 	return tx.Sequence(storage.History)
 }
 
-// put writes e at seq, a position from next, after the serial's newest
-// event, and brings the overlay's view of holds and voids up to date.
-func (o *overlay) put(tx storage.Tx, seq uint64, e event) error {
-	t := o.trail(e.Serial)
-	e.Prev = t.last
+// appendEvent writes e to the journal at seq, in its on-disk record form.
+func appendEvent(tx storage.Tx, seq uint64, e event) error {
 	rec := e.record()
 	raw, err := eventEnc.Marshal(&rec)
 	if err != nil {
 		return fmt.Errorf("encode journal entry: %w", err)
 	}
-	if err := tx.Put(storage.History, seqKey(seq), raw); err != nil {
+	return tx.Put(storage.History, seqKey(seq), raw)
+}
+
+// put writes e at seq, a position from next, after the serial's newest
+// event, and brings the overlay's view of holds and voids up to date.
+func (o *overlay) put(tx storage.Tx, seq uint64, e event) error {
+	t := o.trail(e.Serial)
+	e.Prev = t.last
+	if err := appendEvent(tx, seq, e); err != nil {
 		return err
 	}
 	if e.Held != nil {

@@ -136,12 +136,7 @@ func (o *records) put(tx storage.Tx, seq uint64, e event) error {
 	r := *old // a copy: a failed put leaves what was read
 	r.Holds, r.Voided = maps.Clone(r.Holds), maps.Clone(r.Voided)
 	e.Prev = r.Last
-	rec := e.record()
-	raw, err := eventEnc.Marshal(&rec)
-	if err != nil {
-		return fmt.Errorf("encode journal entry: %w", err)
-	}
-	if err := tx.Put(storage.History, seqKey(seq), raw); err != nil {
+	if err := appendEvent(tx, seq, e); err != nil {
 		return err
 	}
 	if e.Held != nil {
@@ -173,7 +168,7 @@ func (o *records) put(tx storage.Tx, seq uint64, e event) error {
 			return err
 		}
 	}
-	raw, err = eventEnc.Marshal(&r)
+	raw, err := eventEnc.Marshal(&r)
 	if err != nil {
 		return fmt.Errorf("encode trail of %s: %w", e.Serial, err)
 	}
