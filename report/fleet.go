@@ -140,11 +140,28 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 			return err
 		}
 	}
+	// Each record and event below would be a round trip to etcd of its
+	// own: ask for them in batches first (storage.Prefetch).
+	var want []storage.Key
+	for _, k := range records {
+		if len(k) == len(credential.Serial{}) && b.cards[credential.Serial(k)] == nil && !f.coupons[credential.Serial(k)] {
+			want = append(want, storage.Key{Bucket: storage.Credentials, Key: k})
+		}
+	}
+	storage.Prefetch(tx, want...)
 	for _, k := range records {
 		if err := b.issuedRecord(tx, k); err != nil {
 			return err
 		}
 	}
+	want = want[:0]
+	for _, seq := range events {
+		if !f.applied[seq] {
+			want = append(want, storage.Key{Bucket: storage.History, Key: binary.BigEndian.AppendUint64(nil, seq)})
+		}
+	}
+	storage.Prefetch(tx, want...)
+	var found []verify.JournalEvent
 	for _, seq := range events {
 		if f.applied[seq] {
 			continue
@@ -157,8 +174,17 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 			return err
 		}
 		f.applied[seq] = true
+		found = append(found, e)
+	}
+	// The issuance records the events name (what a redemption was worth).
+	want = want[:0]
+	for i := range found {
+		want = append(want, storage.Key{Bucket: storage.Credentials, Key: found[i].Serial[:]})
+	}
+	storage.Prefetch(tx, want...)
+	for i := range found {
 		b.events++
-		if err := b.apply(tx, &e); err != nil {
+		if err := b.apply(tx, &found[i]); err != nil {
 			return err
 		}
 	}

@@ -27,3 +27,27 @@ func IsShared(b Backend) bool {
 	_, ok := b.(Shared)
 	return ok
 }
+
+// Key names one key of one bucket.
+type Key struct {
+	Bucket Bucket
+	Key    []byte
+}
+
+// Prefetcher is a Tx that can read several keys in one request to its
+// backend (etcd: one round trip instead of one per key).
+type Prefetcher interface {
+	// Prefetch reads keys now, at the transaction's snapshot, so that the
+	// Gets that follow are answered from memory. A key fetched but never
+	// got counts as not read: it adds nothing that a commit must check.
+	// A failure is kept for the next Get to report.
+	Prefetch(keys ...Key)
+}
+
+// Prefetch hints that tx will read keys soon. Where every Get is cheap
+// (bbolt, a local file) it does nothing.
+func Prefetch(tx Tx, keys ...Key) {
+	if p, ok := tx.(Prefetcher); ok && len(keys) > 0 {
+		p.Prefetch(keys...)
+	}
+}

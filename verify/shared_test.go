@@ -316,7 +316,7 @@ func BenchmarkRedeemParallelEtcd(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := v.Follow(ctx); err != nil { // issuance records and blocks cached, as a node's are
+	if err := v.Follow(ctx); err != nil { // the blocklist cached, as a node's is
 		b.Fatal(err)
 	}
 	codes := make(chan string, b.N)

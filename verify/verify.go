@@ -170,7 +170,6 @@ func (v *Verifier) authenticate(req *Request) (*presented, error) {
 	}
 	switch err := v.keys.Verify(code.Claims.Merchant, code.KeyID, code.Signature, code.Signed); {
 	case err == nil:
-		v.warm(p) // on a following node, the issuance record (cache.go)
 		return p, nil
 	case errors.Is(err, keys.ErrUnknownKey), errors.Is(err, keys.ErrUnknownMerchant):
 		return p, ErrUnknownKey
@@ -288,6 +287,7 @@ func (v *Verifier) Verify(req Request) (Result, error) {
 	if err == nil {
 		pre := v.committed(p.serial)
 		err = v.store.View(func(tx storage.Tx) error {
+			v.prefetch(tx, nil, p.serial)
 			var err error
 			if t, err = v.trailOf(tx, p.serial, pre); err != nil {
 				return err

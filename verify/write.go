@@ -39,6 +39,7 @@ func write[T any](v *Verifier, idem *answer, slot kept[T], body change[T], seria
 	err = v.store.Update(func(tx storage.Tx) error {
 		var zero T
 		out, retry, refused = zero, false, nil
+		v.prefetch(tx, idem, serials...)
 		o := v.begin(tx)
 		first, err := o.recall(tx, idem)
 		if err != nil {

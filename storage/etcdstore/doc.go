@@ -15,6 +15,12 @@
 // jittered pause, until the store's retry deadline. An Update that wrote
 // nothing sends no Txn: its reads are one consistent snapshot.
 //
+// Every read is a round trip to a member, so a transaction that knows what
+// it will read first says so with storage.Prefetch: those keys come in one
+// read-only Txn of Gets (serializable in an Update, so the member answers
+// from its own copy), and the Gets that follow are answered from memory. A
+// key fetched but never got is not compared at commit.
+//
 // Where it differs from the bbolt backend:
 //
 //   - Update's function runs once per attempt and may run many times under

@@ -303,6 +303,10 @@ func TestConflictReRunsTheFunction(t *testing.T) {
 	}{
 		{"a key read is written by another node", func(tx storage.Tx) string { return string(tx.Get(storage.Credentials, key)) },
 			func(tx storage.Tx) error { return tx.Put(storage.Credentials, key, []byte("other")) }},
+		{"a prefetched key that was got is written by another node", func(tx storage.Tx) string {
+			storage.Prefetch(tx, storage.Key{Bucket: storage.Credentials, Key: key})
+			return string(tx.Get(storage.Credentials, key))
+		}, func(tx storage.Tx) error { return tx.Put(storage.Credentials, key, []byte("other again")) }},
 		{"a key is added to a scanned range", func(tx storage.Tx) string { return fmt.Sprint(scan(t, tx, storage.History, "s1/")) },
 			func(tx storage.Tx) error { return tx.Put(storage.History, []byte("s1/2"), []byte("other")) }},
 		{"a scanned key is deleted", func(tx storage.Tx) string { return fmt.Sprint(scan(t, tx, storage.History, "s1/")) },
@@ -335,6 +339,75 @@ func TestConflictReRunsTheFunction(t *testing.T) {
 				t.Errorf("committed decision %q, want the second run's %q", got, runs[1])
 			}
 		})
+	}
+}
+
+// Prefetch reads several keys in one request; Gets then answer from it,
+// the transaction's own writes first; a key fetched but never got is not
+// checked at commit.
+func TestPrefetchReadsManyKeysInOneRequest(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	a, b := open(t, prefix, 0), open(t, prefix, 1)
+	if err := a.Update(func(tx storage.Tx) error {
+		for _, k := range []string{"k1", "k2", "k3"} {
+			if err := tx.Put(storage.Trails, []byte(k), []byte("v"+k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(names ...string) []storage.Key {
+		var out []storage.Key
+		for _, n := range names {
+			out = append(out, storage.Key{Bucket: storage.Trails, Key: []byte(n)})
+		}
+		return out
+	}
+	runs := 0
+	var got []string
+	err := a.Update(func(tx storage.Tx) error {
+		runs++
+		if err := tx.Put(storage.Trails, []byte("k1"), []byte("mine")); err != nil {
+			return err
+		}
+		reads0, _ := a.Requests()
+		storage.Prefetch(tx, keys("k1", "k2", "k3", "absent", "k2")...)
+		reads1, _ := a.Requests()
+		got = got[:0]
+		for _, k := range []string{"k1", "k2", "absent"} {
+			got = append(got, string(tx.Get(storage.Trails, []byte(k))))
+		}
+		reads2, _ := a.Requests()
+		if reads1-reads0 != 1 || reads2 != reads1 {
+			t.Errorf("prefetch sent %d requests and the Gets after it %d, want 1 and 0", reads1-reads0, reads2-reads1)
+		}
+		if runs == 1 {
+			// k3 was fetched, never got: another node's write to it
+			// is no conflict.
+			if err := b.Update(func(tx storage.Tx) error { return tx.Put(storage.Trails, []byte("k3"), []byte("other")) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return tx.Put(storage.Trails, []byte("k4"), []byte("done"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"mine", "vk2", ""}; fmt.Sprint(got) != fmt.Sprint(want) || runs != 1 {
+		t.Errorf("got %q in %d runs, want %q in 1", got, runs, want)
+	}
+	var seen string
+	if err := b.View(func(tx storage.Tx) error {
+		storage.Prefetch(tx, keys("k3", "k4")...)
+		seen = string(tx.Get(storage.Trails, []byte("k3"))) + "," + string(tx.Get(storage.Trails, []byte("k4")))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != "other,done" {
+		t.Errorf("a View's prefetch saw %q, want both committed writes", seen)
 	}
 }
 
