@@ -29,8 +29,8 @@ func writeAnswer(w http.ResponseWriter, status int, v any) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = jsonContentType // api.go: no allocation
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	w.Write(b)
 	*bp = b

@@ -73,11 +73,25 @@ type API struct {
 	renderLimits *keyed.Limiter
 	signedIn     func(*http.Request) bool // the review page's session check
 	trail        *audit.Trail
+	// hot are the register's routes (quickRoutes), served without the
+	// router's matching: see serve.
+	hot map[hotRoute]http.HandlerFunc
 }
+
+// hotRoute is a method and an exact path.
+type hotRoute struct{ method, path string }
+
+// quickRoutes are the routes a till calls on every sale. gorilla/mux
+// copies the request twice (route and variables in its context) to match
+// any route; these have no variables and no other route shares their
+// path, so serve calls them by an exact lookup of method and path, and
+// mux still serves every other method and spelling of them (405, 404,
+// redirects of unclean paths) as before.
+var quickRoutes = map[string]bool{"/v1/verify": true, "/v1/redeem": true, "/v1/cards/stamp": true, "/v1/cards/claim": true}
 
 // New builds the router with every route of API v1.
 func New(d Deps) *API {
-	a := &API{Deps: d, log: d.Log, router: mux.NewRouter(), trail: audit.New(d.Store)}
+	a := &API{Deps: d, log: d.Log, router: mux.NewRouter(), trail: audit.New(d.Store), hot: map[hotRoute]http.HandlerFunc{}}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -147,13 +161,13 @@ func (a *API) AcceptSessions(signedIn func(*http.Request) bool) { a.signedIn = s
 // metrics.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every answer, JSON, image or metrics, is exactly its declared type.
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header()["X-Content-Type-Options"] = nosniff
 	if r.TLS != nil {
 		// Served over HTTPS: browsers keep to it (the review page's cookies).
 		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 	}
 	if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
-		a.serve(w, r) // answers from memory and reads no body: no budget
+		a.serve(w, r, nil) // answers from memory and reads no body: no budget
 		return
 	}
 	res, tried := a.preauthenticate(r)
@@ -163,7 +177,6 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.renderError(w, r, e) // a guessing address: refused before any route
 			return
 		}
-		r = r.WithContext(withAuth(r.Context(), res))
 	}
 	if (tried && res.err == nil) || (!tried && a.signedIn != nil && a.signedIn(r)) {
 		select {
@@ -174,8 +187,16 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				Message: "too many requests in flight; retry shortly", Details: map[string]any{"retry_after_seconds": 1}})
 			return
 		}
-		a.serve(w, r)
+		if !tried {
+			a.serve(w, r, nil)
+			return
+		}
+		a.serve(w, r, &res)
 		return
+	}
+	var auth *authResult
+	if tried {
+		auth = &res
 	}
 	src := source(r)
 	release, err := a.anon.enter(src)
@@ -190,7 +211,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NewResponseController(w).SetReadDeadline(time.Now().Add(a.anon.body))
 		r.Body = &slowBody{ReadCloser: r.Body, onSlow: func() { a.anon.strike(src) }}
 	}
-	a.serve(w, r)
+	a.serve(w, r, auth)
 }
 
 // preauthenticate checks the request's API key, if it carries one, once
@@ -213,13 +234,19 @@ func (a *API) preauthenticate(r *http.Request) (authResult, bool) {
 	return authResult{key: k, err: err}, true
 }
 
-// serve runs the router with panic recovery and request metrics.
-func (a *API) serve(w http.ResponseWriter, r *http.Request) {
+// serve runs the router with panic recovery and request metrics; auth,
+// when not nil, is the request's authentication, done once by ServeHTTP
+// (handle reads it from the statusRecorder: a context value would copy
+// the request).
+func (a *API) serve(w http.ResponseWriter, r *http.Request, auth *authResult) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: 200, route: "unmatched"}
+	if auth != nil {
+		rec.auth, rec.authed = *auth, true
+	}
 	defer func() {
 		if p := recover(); p != nil {
-			a.log.Error("panic serving request", "method", r.Method, "route", routeName(r), "panic", p)
+			a.log.Error("panic serving request", "method", r.Method, "route", routeName(rec, r), "panic", p)
 			if !rec.wrote {
 				a.renderError(rec, r, fail(http.StatusInternalServerError, "internal", "internal error"))
 			}
@@ -228,14 +255,29 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 			a.Metrics.HTTPRequest(rec.route, r.Method, rec.status, time.Since(start))
 		}
 	}()
+	if h, ok := a.hot[hotRoute{r.Method, r.URL.Path}]; ok {
+		h(rec, r)
+		return
+	}
 	a.router.ServeHTTP(rec, r)
 }
+
+// Header values the hot path sets by assigning these (Header().Set
+// allocates a slice each time). Their capacity is their length, so that
+// an Add elsewhere copies them rather than writing into them.
+var (
+	nosniff         = []string{"nosniff"}[:1:1]
+	jsonContentType = []string{"application/json"}[:1:1]
+	noStore         = []string{"no-store"}[:1:1]
+)
 
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
-	route  string // set by the matched route: mux hands it a new request
+	route  string     // set by the matched route: mux hands it a new request
+	auth   authResult // with authed: ServeHTTP's authentication of the request
+	authed bool
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -254,7 +296,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 // routeName is the route template, a bounded label for logs and metrics.
-func routeName(r *http.Request) string {
+func routeName(w http.ResponseWriter, r *http.Request) string {
+	if rec, ok := w.(*statusRecorder); ok && rec.route != "unmatched" {
+		return rec.route
+	}
 	if rt := mux.CurrentRoute(r); rt != nil {
 		if t, err := rt.GetPathTemplate(); err == nil {
 			return t
@@ -271,12 +316,15 @@ type handler func(w http.ResponseWriter, r *http.Request, k access.Key) error
 // without one of roles is 403. Merchant scope is checked by h, where the
 // merchant is known.
 func (a *API) handle(r *mux.Router, method, path string, h handler, roles ...access.Role) {
-	r.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
-		if rec, ok := w.(*statusRecorder); ok {
+	f := func(w http.ResponseWriter, req *http.Request) {
+		var res authResult
+		rec, ok := w.(*statusRecorder)
+		if ok {
 			rec.route = path
 		}
-		res, ok := authFrom(req.Context())
-		if !ok { // mounted without ServeHTTP in front
+		if ok && rec.authed {
+			res = rec.auth
+		} else { // no key, or mounted without ServeHTTP in front
 			res.key, res.err = a.authenticate(req)
 		}
 		k, err := res.key, res.err
@@ -289,7 +337,11 @@ func (a *API) handle(r *mux.Router, method, path string, h handler, roles ...acc
 		if err != nil {
 			a.renderError(w, req, err)
 		}
-	}).Methods(method)
+	}
+	r.HandleFunc(path, f).Methods(method)
+	if quickRoutes[path] {
+		a.hot[hotRoute{method, path}] = f
+	}
 }
 
 func hasRole(k access.Key, roles []access.Role) bool {

@@ -126,7 +126,7 @@ func (a *API) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status >= 500 {
 		level = slog.LevelError
 	}
-	a.log.Log(r.Context(), level, "request refused", "method", r.Method, "route", routeName(r), "status", e.Status, "code", e.Code, "err", e.Err)
+	a.log.Log(r.Context(), level, "request refused", "method", r.Method, "route", routeName(w, r), "status", e.Status, "code", e.Code, "err", e.Err)
 	body := map[string]any{"code": e.Code, "message": e.Message}
 	for k, v := range e.Details {
 		body[k] = v

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -151,19 +150,8 @@ func (b *slowBody) Read(p []byte) (int, error) {
 }
 
 // authResult is the outcome of authenticating a request once, before it
-// is admitted; handle reads it from the request's context.
+// is admitted; handle reads it from the statusRecorder.
 type authResult struct {
 	key access.Key
 	err error
-}
-
-type authKey struct{}
-
-func withAuth(ctx context.Context, res authResult) context.Context {
-	return context.WithValue(ctx, authKey{}, res)
-}
-
-func authFrom(ctx context.Context) (authResult, bool) {
-	res, ok := ctx.Value(authKey{}).(authResult)
-	return res, ok
 }

@@ -19,9 +19,19 @@ const MaxBody = 64 << 10
 // trailing data.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err == nil {
-		err = checkJSON(body, reflect.TypeOf(v)) // strictjson.go
+	if err != nil {
+		return bodyError(err)
 	}
+	if fb, ok := v.(flatBody); ok && quickDecode(body, fb) { // quickjson.go
+		return nil
+	}
+	return decodeStrict(body, v)
+}
+
+// decodeStrict decodes body into v: checkJSON's refusals, then
+// encoding/json with unknown fields and trailing data refused.
+func decodeStrict(body []byte, v any) error {
+	err := checkJSON(body, reflect.TypeOf(v)) // strictjson.go
 	var problem *jsonProblem
 	if errors.As(err, &problem) {
 		return badRequest(problem.code, problem.err)
@@ -34,12 +44,18 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 			err = errors.New("body must hold exactly one JSON object")
 		}
 	}
+	if err == nil {
+		return nil
+	}
+	return bodyError(err)
+}
+
+// bodyError maps an error reading or decoding a body to its answer.
+func bodyError(err error) error {
 	var tooLarge *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
-	case err == nil:
-		return nil
 	case errors.As(err, &tooLarge):
 		return fail(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body must be at most %d bytes", MaxBody))
 	case errors.Is(err, io.EOF):

@@ -28,6 +28,23 @@ type codeRequest struct {
 	IdempotencyKey string `json:"idempotency_key"`
 }
 
+// stampRequest is the body of POST /v1/cards/stamp.
+type stampRequest struct {
+	CardCode       string `json:"card_code"`
+	ShortCode      string `json:"short_code"`
+	Stamps         int    `json:"stamps"`
+	Register       string `json:"register"`
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+// claimRequest is the body of POST /v1/cards/claim.
+type claimRequest struct {
+	CardCode       string `json:"card_code"`
+	PunchCode      string `json:"punch_code"`
+	Register       string `json:"register"`
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
 // toVerify validates the shared part and builds the domain request.
 func (a *API) toVerify(r *http.Request, k access.Key, c codeRequest) (verify.Request, error) {
 	// Before anything else: a scanner's trailing CR/LF is not part of the code.
@@ -77,13 +94,7 @@ func (a *API) codeCall(w http.ResponseWriter, r *http.Request, k access.Key, cal
 }
 
 func (a *API) stamp(w http.ResponseWriter, r *http.Request, k access.Key) error {
-	var body struct {
-		CardCode       string `json:"card_code"`
-		ShortCode      string `json:"short_code"`
-		Stamps         int    `json:"stamps"`
-		Register       string `json:"register"`
-		IdempotencyKey string `json:"idempotency_key"`
-	}
+	var body stampRequest
 	if err := decode(w, r, &body); err != nil {
 		return err
 	}
@@ -105,12 +116,7 @@ func (a *API) stamp(w http.ResponseWriter, r *http.Request, k access.Key) error 
 }
 
 func (a *API) claim(w http.ResponseWriter, r *http.Request, k access.Key) error {
-	var body struct {
-		CardCode       string `json:"card_code"`
-		PunchCode      string `json:"punch_code"`
-		Register       string `json:"register"`
-		IdempotencyKey string `json:"idempotency_key"`
-	}
+	var body claimRequest
 	if err := decode(w, r, &body); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,18 @@ type Metrics struct {
 	verdicts   *prometheus.CounterVec
 	commitDur  prometheus.Histogram
 	commitSize prometheus.Histogram
+
+	// The series of every request and decision, resolved once per label
+	// set: WithLabelValues hashes the labels and formats the status code
+	// on every call. The label sets are few (see the package comment).
+	mu        sync.RWMutex
+	httpSeen  map[httpLabels]prometheus.Observer
+	decisionN map[[2]string]prometheus.Counter
+}
+
+type httpLabels struct {
+	route, method string
+	code          int
 }
 
 // New registers the collectors, plus Go runtime and process collectors.
@@ -85,11 +98,39 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Issued(kind string, n int) { m.issued.WithLabelValues(kind).Add(float64(n)) }
 
 // Decision counts one verification, redemption, stamp or claim.
-func (m *Metrics) Decision(op, result string) { m.decisions.WithLabelValues(op, result).Inc() }
+func (m *Metrics) Decision(op, result string) {
+	k := [2]string{op, result}
+	m.mu.RLock()
+	c, ok := m.decisionN[k]
+	m.mu.RUnlock()
+	if !ok {
+		c = m.decisions.WithLabelValues(op, result)
+		m.mu.Lock()
+		if m.decisionN == nil {
+			m.decisionN = map[[2]string]prometheus.Counter{}
+		}
+		m.decisionN[k] = c
+		m.mu.Unlock()
+	}
+	c.Inc()
+}
 
 // HTTPRequest observes one request; route is the mux template, not the path.
 func (m *Metrics) HTTPRequest(route, method string, code int, d time.Duration) {
-	m.httpDur.WithLabelValues(route, method, strconv.Itoa(code)).Observe(d.Seconds())
+	k := httpLabels{route, method, code}
+	m.mu.RLock()
+	o, ok := m.httpSeen[k]
+	m.mu.RUnlock()
+	if !ok {
+		o = m.httpDur.WithLabelValues(route, method, strconv.Itoa(code))
+		m.mu.Lock()
+		if m.httpSeen == nil {
+			m.httpSeen = map[httpLabels]prometheus.Observer{}
+		}
+		m.httpSeen[k] = o
+		m.mu.Unlock()
+	}
+	o.Observe(d.Seconds())
 }
 
 // Commit observes one group commit of writes that took d to be durable.
