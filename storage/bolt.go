@@ -173,12 +173,22 @@ func (s *Bolt) commitLoop() {
 }
 
 // gather steps aside, a short sleep at a time, while goroutines wait for a
-// CPU, until none does, a batch is full or deadline passes. (Yielding with
+// CPU, until none does, a batch is full, deadline passes, or two steps in a
+// row bring no writer (what runs is then not writers). Yielding with
 // runtime.Gosched instead spins the committer through the run queue and
-// costs more CPU than it saves.)
+// costs more CPU than it saves.
 func (s *Bolt) gather(deadline time.Time) {
-	for othersRunnable() && s.queued() < maxBatch && time.Now().Before(deadline) {
+	for idle := 0; idle < 2 && othersRunnable() && time.Now().Before(deadline); {
+		n := s.queued()
+		if n >= maxBatch {
+			return
+		}
 		time.Sleep(gatherStep)
+		if s.queued() == n {
+			idle++
+		} else {
+			idle = 0
+		}
 	}
 }
 
