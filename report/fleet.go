@@ -22,8 +22,9 @@ import (
 // Book cannot follow the journal by counting up. There it follows the
 // ledger itself, through the backend's watch:
 //
-//   - journal events: every new History key is read and folded in once
-//     (applied remembers which were);
+//   - journal events: every new History key is folded in once (applied
+//     remembers which were), from the value the watch delivered where the
+//     backend delivers values (storage.ValueWatcher), else read again;
 //   - issuances: every new issuance record in storage.Credentials, of any
 //     node, instead of this node's issue events;
 //   - refusals: each node adds what it saw to the day's record in
@@ -37,10 +38,17 @@ type fleet struct {
 	stored  map[string]map[int32]refusalRecord // refusals as storage.Report holds them
 
 	mu      sync.Mutex // guards the queues below, filled by the watches
-	events  []uint64
+	events  []watched
 	records [][]byte
 	reports [][]byte
 	lost    bool // a watch lost its connection: read everything again
+}
+
+// watched is a journal event a watch reported: its sequence number, and
+// its value when the watch delivered it (nil: read it).
+type watched struct {
+	seq uint64
+	raw []byte
 }
 
 func newFleet() *fleet {
@@ -70,16 +78,24 @@ func (b *Book) Follow(ctx context.Context) error {
 			b.poke()
 		}
 	}
-	err := sh.Watch(ctx, storage.History, func(k []byte) {
+	event := func(k, v []byte) {
 		f.mu.Lock()
 		if len(k) == 8 {
-			f.events = append(f.events, binary.BigEndian.Uint64(k))
+			f.events = append(f.events, watched{seq: binary.BigEndian.Uint64(k), raw: bytes.Clone(v)})
 		} else if k == nil {
 			f.lost = true
 		}
 		f.mu.Unlock()
 		b.poke()
-	})
+	}
+	var err error
+	if vw, ok := sh.(storage.ValueWatcher); ok {
+		// Every node's Book folds in every event: taking it from the
+		// watch spares a read of it per event and node.
+		err = vw.WatchValues(ctx, storage.History, event)
+	} else {
+		err = sh.Watch(ctx, storage.History, func(k []byte) { event(k, nil) })
+	}
 	if err == nil {
 		err = sh.Watch(ctx, storage.Credentials, queue(&f.records))
 	}
@@ -118,9 +134,9 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 	f.mu.Unlock()
 	if all {
 		events, records, reports = nil, nil, nil
-		err := tx.Scan(storage.History, nil, func(k, _ []byte) error {
+		err := tx.Scan(storage.History, nil, func(k, v []byte) error {
 			if len(k) == 8 {
-				events = append(events, binary.BigEndian.Uint64(k))
+				events = append(events, watched{seq: binary.BigEndian.Uint64(k), raw: bytes.Clone(v)})
 			}
 			return nil
 		})
@@ -155,25 +171,31 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 		}
 	}
 	want = want[:0]
-	for _, seq := range events {
-		if !f.applied[seq] {
-			want = append(want, storage.Key{Bucket: storage.History, Key: binary.BigEndian.AppendUint64(nil, seq)})
+	for _, w := range events {
+		if !f.applied[w.seq] && w.raw == nil {
+			want = append(want, storage.Key{Bucket: storage.History, Key: binary.BigEndian.AppendUint64(nil, w.seq)})
 		}
 	}
 	storage.Prefetch(tx, want...)
 	var found []verify.JournalEvent
-	for _, seq := range events {
-		if f.applied[seq] {
+	for _, w := range events {
+		if f.applied[w.seq] {
 			continue
 		}
-		e, err := verify.JournalEventAt(tx, seq)
+		var e verify.JournalEvent
+		var err error
+		if w.raw != nil {
+			e, err = verify.DecodeJournalEvent(w.seq, w.raw)
+		} else {
+			e, err = verify.JournalEventAt(tx, w.seq)
+		}
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // reported by a watch, not yet in this snapshot: the next catch-up
 		}
 		if err != nil {
 			return err
 		}
-		f.applied[seq] = true
+		f.applied[w.seq] = true
 		found = append(found, e)
 	}
 	// The issuance records the events name (what a redemption was worth).

@@ -51,3 +51,13 @@ func Prefetch(tx Tx, keys ...Key) {
 		p.Prefetch(keys...)
 	}
 }
+
+// ValueWatcher is a Shared backend whose watch hands over what was written
+// as well (etcd sends it anyway), so that a follower need not read again
+// what its watch delivered.
+type ValueWatcher interface {
+	// WatchValues is Watch with the value of each change: the new value
+	// of a put, nil for a delete. After a lost connection fn gets a nil
+	// key: anything in b may have changed.
+	WatchValues(ctx context.Context, b Bucket, fn func(key, value []byte)) error
+}

@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"fmt"
+
 	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/storage"
 )
@@ -23,6 +25,17 @@ func JournalEventAt(tx storage.Tx, seq uint64) (JournalEvent, error) {
 	if err != nil {
 		return JournalEvent{}, err
 	}
+	return JournalEvent{Seq: seq, Serial: e.Serial, Use: e.Use, Unuse: e.Unuse, Voids: e.Voids, Entry: e.Entry}, nil
+}
+
+// DecodeJournalEvent decodes the journal event stored under sequence
+// number seq (as a watch delivers it, without reading it again).
+func DecodeJournalEvent(seq uint64, raw []byte) (JournalEvent, error) {
+	var r eventRecord
+	if err := eventDec.Unmarshal(raw, &r); err != nil {
+		return JournalEvent{}, fmt.Errorf("journal entry %d: %w", seq, err)
+	}
+	e := r.event()
 	return JournalEvent{Seq: seq, Serial: e.Serial, Use: e.Use, Unuse: e.Unuse, Voids: e.Voids, Entry: e.Entry}, nil
 }
 

@@ -460,8 +460,12 @@ func TestWatchSeesAnotherNodesChange(t *testing.T) {
 	a, b := open(t, prefix, 0), open(t, prefix, 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	keys := make(chan string, 10)
+	keys, changes := make(chan string, 10), make(chan string, 10)
 	if err := a.Watch(ctx, storage.APIKeys, func(k []byte) { keys <- string(k) }); err != nil {
+		t.Fatal(err)
+	}
+	// WatchValues hands over the new value of a put, nil for a delete.
+	if err := a.WatchValues(ctx, storage.APIKeys, func(k, v []byte) { changes <- fmt.Sprintf("%s=%q", k, v) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Update(func(tx storage.Tx) error {
@@ -483,6 +487,16 @@ func TestWatchSeesAnotherNodesChange(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("watch saw no change of %s", want)
+		}
+	}
+	for _, want := range []string{`hash-1="revoked"`, `hash-1=""`} {
+		select {
+		case got := <-changes:
+			if got != want {
+				t.Fatalf("value watch reported %s, want %s", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("value watch saw no change %s", want)
 		}
 	}
 }

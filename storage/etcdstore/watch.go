@@ -14,6 +14,12 @@ import (
 // lost (its revision compacted away, no leader, the cluster gone) fn gets a
 // nil key once the watch is back: anything in b may have changed.
 func (s *Store) Watch(ctx context.Context, b storage.Bucket, fn func(key []byte)) error {
+	return s.WatchValues(ctx, b, func(k, _ []byte) { fn(k) })
+}
+
+// WatchValues is Watch with the value of every change: the new value of a
+// put, nil for a delete.
+func (s *Store) WatchValues(ctx context.Context, b storage.Bucket, fn func(key, value []byte)) error {
 	bp := s.bucketPrefix(b)
 	// The revision now: the watch starts right after it, so that no change
 	// made after Watch returns is missed however late the stream opens.
@@ -27,7 +33,7 @@ func (s *Store) Watch(ctx context.Context, b storage.Bucket, fn func(key []byte)
 	return nil
 }
 
-func (s *Store) follow(ctx context.Context, bp string, from int64, fn func(key []byte)) {
+func (s *Store) follow(ctx context.Context, bp string, from int64, fn func(key, value []byte)) {
 	pause := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
@@ -37,7 +43,11 @@ func (s *Store) follow(ctx context.Context, bp string, from int64, fn func(key [
 				break
 			}
 			for _, ev := range resp.Events {
-				fn(ev.Kv.Key[len(bp):])
+				var v []byte
+				if ev.Type == clientv3.EventTypePut {
+					v = ev.Kv.Value
+				}
+				fn(ev.Kv.Key[len(bp):], v)
 			}
 			from = resp.Header.Revision + 1
 			pause = 50 * time.Millisecond
@@ -65,6 +75,6 @@ func (s *Store) follow(ctx context.Context, bp string, from int64, fn func(key [
 		if ctx.Err() != nil {
 			return
 		}
-		fn(nil)
+		fn(nil, nil)
 	}
 }
