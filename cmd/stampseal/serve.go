@@ -72,6 +72,7 @@ func serve(args []string, stderr io.Writer) error {
 		return fmt.Errorf("--trace-slow %v: must not be negative", *traceSlow)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ensureServeProcs(log) // procs.go
 
 	svc, err := openService(&df, stderr, log, serviceOptions{cacheBytes: *cacheMB << 20, maxInFlight: *maxInFlight,
 		issueLimit: issuer.Limit{PerSecond: *issueRate, Burst: *issueBurst}, rewardLimit: issuer.Limit{PerSecond: *rewardRate, Burst: *rewardBurst},
