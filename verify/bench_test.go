@@ -27,6 +27,26 @@ func BenchmarkBareSignature(b *testing.B) {
 	reportCPU(b, cpu0)
 }
 
+// BenchmarkBareSignatureParallel is the signature-bound limit measured
+// rather than computed: bare Ed25519 verifications on every CPU at once
+// (GOMAXPROCS goroutines), the ceiling BenchmarkRedeemParallel is judged
+// against. On two real cores it is twice BenchmarkBareSignature's rate; on
+// two hyperthreads of one core it is less.
+func BenchmarkBareSignatureParallel(b *testing.B) {
+	w := newWorld(b, "bakery-1")
+	c := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: time.Hour})
+	code, _ := credential.Parse(c.Code)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := w.ring.Verify("bakery-1", code.KeyID, code.Signature, code.Signed); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifies/s")
+}
+
 // BenchmarkVerify is the whole read-only path: decode, key lookup,
 // signature, ledger read, event.
 func BenchmarkVerify(b *testing.B) {
