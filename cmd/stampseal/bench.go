@@ -32,6 +32,7 @@ func bench(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.Coupons, "coupons", 0, "single-use coupons to mint before the run (default: enough for the redeem share at 4000 requests/s, or at --rate)")
 	fs.IntVar(&c.Cards, "cards", 1000, "stamp cards to issue before the run")
 	fs.IntVar(&c.Registers, "registers", 8, "register API keys the clients share")
+	fs.BoolVar(&c.Roaming, "roaming-cards", false, "present each card at any register, as copies of one card are (the fraud module then raises and writes duplicate_card alerts); default: each card at its home register")
 	fs.DurationVar(&c.Progress, "progress", 2*time.Second, "interval of the progress lines on stderr")
 	if err := fs.Parse(args); err != nil {
 		return err

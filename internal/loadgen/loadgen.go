@@ -27,7 +27,11 @@ type Config struct {
 	Coupons   int            // single-use coupons to mint first
 	Cards     int            // stamp cards to issue first
 	Registers int            // register API keys the clients share
-	Progress  time.Duration  // interval of progress lines on stderr
+	// Roaming presents a card at any register, as copies of one card do
+	// (every one a duplicate_card incident for the fraud module to write);
+	// false: each card at its home register, as honest traffic is.
+	Roaming  bool
+	Progress time.Duration // interval of progress lines on stderr
 }
 
 // Run sets up a merchant on the server at c.Addr, runs the workload and

@@ -29,6 +29,18 @@ type benchClient struct {
 	shop  benchShop
 	pool  chan string // unredeemed coupon codes
 	cards []string
+	// roaming: cards go to any register, not their home one (Config.Roaming)
+	roaming bool
+}
+
+// card picks a card and the register it is presented at: its home one
+// unless b.roaming.
+func (b *benchClient) card(rng *mrand.Rand, register string) (code, at string) {
+	i := rng.IntN(len(b.cards))
+	if !b.roaming {
+		register = b.shop.registers[i%len(b.shop.registers)]
+	}
+	return b.cards[i], register
 }
 
 // errExhausted: the redeem operation found no coupon left to redeem.
@@ -67,7 +79,8 @@ func (b *benchClient) op(c *conn, name string, rng *mrand.Rand) error {
 	)
 	switch name {
 	case "verify":
-		path, token, body = "/v1/verify", register, codeBody{Code: b.cards[rng.IntN(len(b.cards))]}
+		card, at := b.card(rng, register)
+		path, token, body = "/v1/verify", at, codeBody{Code: card}
 	case "redeem":
 		select {
 		case code := <-b.pool:
@@ -76,7 +89,8 @@ func (b *benchClient) op(c *conn, name string, rng *mrand.Rand) error {
 			return errExhausted
 		}
 	case "stamp":
-		path, token, body = "/v1/cards/stamp", register, stampBody{CardCode: b.cards[rng.IntN(len(b.cards))], Stamps: 1, IdempotencyKey: key()}
+		card, at := b.card(rng, register)
+		path, token, body = "/v1/cards/stamp", at, stampBody{CardCode: card, Stamps: 1, IdempotencyKey: key()}
 	case "issue":
 		path, token, want = "/v1/coupons", b.shop.issuers[rng.IntN(len(b.shop.issuers))], http.StatusCreated
 		body = issueBody{Merchant: b.shop.merchant, Offer: "bench", ValidFor: "168h", MaxUses: 1, Count: 1}
@@ -133,7 +147,7 @@ func (c *Config) run(stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b := &benchClient{api: api, http: hc}
+	b := &benchClient{api: api, http: hc, roaming: c.Roaming}
 	if err := c.setup(b, stderr); err != nil {
 		return err
 	}
