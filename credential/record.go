@@ -82,11 +82,17 @@ func init() {
 
 // Load reads the record of serial; storage.ErrNotFound if it has none.
 func Load(tx storage.Tx, serial []byte) (Record, error) {
-	var r Record
 	raw := tx.Get(storage.Credentials, serial)
 	if raw == nil {
-		return r, storage.ErrNotFound
+		return Record{}, storage.ErrNotFound
 	}
+	return Decode(raw)
+}
+
+// Decode decodes a record as storage.Credentials holds it (as a watch of
+// the bucket delivers it).
+func Decode(raw []byte) (Record, error) {
+	var r Record
 	if err := recordDec.Unmarshal(raw, &r); err != nil {
 		return r, fmt.Errorf("decode credential record: %w", err)
 	}

@@ -442,6 +442,11 @@ func (b *Book) record(tx storage.Tx, serial string) (*credential.Record, error) 
 	if err != nil {
 		return nil, nil
 	}
+	if b.fleet != nil {
+		if rec := b.fleet.known[s]; rec != nil {
+			return rec, nil // as a watch delivered it (fleet.go)
+		}
+	}
 	rec, err := credential.Load(tx, s[:])
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil

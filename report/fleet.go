@@ -26,20 +26,23 @@ import (
 //     remembers which were), from the value the watch delivered where the
 //     backend delivers values (storage.ValueWatcher), else read again;
 //   - issuances: every new issuance record in storage.Credentials, of any
-//     node, instead of this node's issue events;
+//     node, instead of this node's issue events; where the watch delivers
+//     the record, the coupon's is kept (known) for its redemptions, which
+//     then need no read of it on every node;
 //   - refusals: each node adds what it saw to the day's record in
 //     storage.Report inside a transaction, and takes the others' additions
 //     from the watch.
 
 // fleet is the Book's state on a shared backend.
 type fleet struct {
-	applied map[uint64]bool                    // journal events folded in
-	coupons map[credential.Serial]bool         // coupons counted as issued
-	stored  map[string]map[int32]refusalRecord // refusals as storage.Report holds them
+	applied map[uint64]bool                          // journal events folded in
+	coupons map[credential.Serial]bool               // coupons counted as issued
+	known   map[credential.Serial]*credential.Record // recent coupon records a watch delivered, without their codes
+	stored  map[string]map[int32]refusalRecord       // refusals as storage.Report holds them
 
 	mu      sync.Mutex // guards the queues below, filled by the watches
 	events  []watched
-	records [][]byte
+	records []watched // key (as seq 0) and record of storage.Credentials
 	reports [][]byte
 	lost    bool // a watch lost its connection: read everything again
 }
@@ -48,12 +51,16 @@ type fleet struct {
 // its value when the watch delivered it (nil: read it).
 type watched struct {
 	seq uint64
+	key []byte // for an issuance record
 	raw []byte
 }
 
+// maxKnown bounds the coupon records kept; past it they start over.
+const maxKnown = 50_000
+
 func newFleet() *fleet {
 	return &fleet{applied: map[uint64]bool{}, coupons: map[credential.Serial]bool{},
-		stored: map[string]map[int32]refusalRecord{}, lost: true}
+		stored: map[string]map[int32]refusalRecord{}, known: map[credential.Serial]*credential.Record{}, lost: true}
 }
 
 // Follow makes the Book count what every node of a shared backend does,
@@ -66,41 +73,46 @@ func (b *Book) Follow(ctx context.Context) error {
 		return nil
 	}
 	f := b.fleet
-	queue := func(q *[][]byte) func([]byte) {
-		return func(k []byte) {
+	// Every node's Book folds in every change: taking the value from the
+	// watch, which receives it anyway, spares a read of it per change and
+	// node.
+	watch := func(bucket storage.Bucket, fn func(k, v []byte)) error {
+		if vw, ok := sh.(storage.ValueWatcher); ok {
+			return vw.WatchValues(ctx, bucket, fn)
+		}
+		return sh.Watch(ctx, bucket, func(k []byte) { fn(k, nil) })
+	}
+	// A change is folded in by the next catch-up: Run's tick, or Stats,
+	// which catches up by itself. Run is woken early only to bound the
+	// queues (a catch-up per change was a linearizable read and two scans
+	// per change and node).
+	heard := func(add func(k, v []byte)) func(k, v []byte) {
+		return func(k, v []byte) {
 			f.mu.Lock()
 			if k == nil {
 				f.lost = true
 			} else {
-				*q = append(*q, bytes.Clone(k))
+				add(k, v)
 			}
+			long := f.lost || len(f.events)+len(f.records)+len(f.reports) >= maxPending
 			f.mu.Unlock()
-			b.poke()
+			if long {
+				b.poke()
+			}
 		}
 	}
-	event := func(k, v []byte) {
-		f.mu.Lock()
+	err := watch(storage.History, heard(func(k, v []byte) {
 		if len(k) == 8 {
 			f.events = append(f.events, watched{seq: binary.BigEndian.Uint64(k), raw: bytes.Clone(v)})
-		} else if k == nil {
-			f.lost = true
 		}
-		f.mu.Unlock()
-		b.poke()
-	}
-	var err error
-	if vw, ok := sh.(storage.ValueWatcher); ok {
-		// Every node's Book folds in every event: taking it from the
-		// watch spares a read of it per event and node.
-		err = vw.WatchValues(ctx, storage.History, event)
-	} else {
-		err = sh.Watch(ctx, storage.History, func(k []byte) { event(k, nil) })
+	}))
+	if err == nil {
+		err = watch(storage.Credentials, heard(func(k, v []byte) {
+			f.records = append(f.records, watched{key: bytes.Clone(k), raw: bytes.Clone(v)})
+		}))
 	}
 	if err == nil {
-		err = sh.Watch(ctx, storage.Credentials, queue(&f.records))
-	}
-	if err == nil {
-		err = sh.Watch(ctx, storage.Report, queue(&f.reports))
+		err = watch(storage.Report, heard(func(k, _ []byte) { f.reports = append(f.reports, bytes.Clone(k)) }))
 	}
 	if err != nil {
 		return fmt.Errorf("follow the ledger for the owner's figures: %w", err)
@@ -143,8 +155,8 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.Scan(storage.Credentials, nil, func(k, _ []byte) error {
-			records = append(records, bytes.Clone(k))
+		if err := tx.Scan(storage.Credentials, nil, func(k, v []byte) error {
+			records = append(records, watched{key: bytes.Clone(k), raw: bytes.Clone(v)})
 			return nil
 		}); err != nil {
 			return err
@@ -159,15 +171,28 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 	// Each record and event below would be a round trip to etcd of its
 	// own: ask for them in batches first (storage.Prefetch).
 	var want []storage.Key
-	for _, k := range records {
-		if len(k) == len(credential.Serial{}) && b.cards[credential.Serial(k)] == nil && !f.coupons[credential.Serial(k)] {
-			want = append(want, storage.Key{Bucket: storage.Credentials, Key: k})
+	recs := make([]*credential.Record, len(records))
+	for i, r := range records {
+		if len(r.key) != len(credential.Serial{}) {
+			continue
+		}
+		s := credential.Serial(r.key)
+		if r.raw != nil {
+			if rec, err := credential.Decode(r.raw); err == nil {
+				recs[i] = &rec
+			}
+		}
+		f.learn(s, recs[i])
+		if recs[i] == nil && b.cards[s] == nil && !f.coupons[s] {
+			want = append(want, storage.Key{Bucket: storage.Credentials, Key: r.key})
 		}
 	}
 	storage.Prefetch(tx, want...)
-	for _, k := range records {
-		if err := b.issuedRecord(tx, k); err != nil {
-			return err
+	for i, r := range records {
+		if len(r.key) == len(credential.Serial{}) {
+			if err := b.issuedRecord(tx, credential.Serial(r.key), recs[i]); err != nil {
+				return err
+			}
 		}
 	}
 	want = want[:0]
@@ -201,7 +226,9 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 	// The issuance records the events name (what a redemption was worth).
 	want = want[:0]
 	for i := range found {
-		want = append(want, storage.Key{Bucket: storage.Credentials, Key: found[i].Serial[:]})
+		if f.known[found[i].Serial] == nil {
+			want = append(want, storage.Key{Bucket: storage.Credentials, Key: found[i].Serial[:]})
+		}
 	}
 	storage.Prefetch(tx, want...)
 	for i := range found {
@@ -218,27 +245,45 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 	return nil
 }
 
-// issuedRecord counts the credential stored under k as issued, once.
-func (b *Book) issuedRecord(tx storage.Tx, k []byte) error {
-	if len(k) != len(credential.Serial{}) {
-		return nil
-	}
-	s := credential.Serial(k)
+// issuedRecord counts the credential s as issued, once: rec as a watch
+// delivered it, or read when rec is nil.
+func (b *Book) issuedRecord(tx storage.Tx, s credential.Serial, rec *credential.Record) error {
 	if b.cards[s] != nil || b.fleet.coupons[s] {
 		return nil
 	}
-	rec, err := credential.Load(tx, k)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
+	if rec == nil {
+		r, err := credential.Load(tx, s[:])
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec = &r
 	}
 	if rec.Kind == credential.KindCard || rec.Kind == credential.KindCoupon {
-		b.issued(s, &rec)
+		b.issued(s, rec)
 		b.events++
 	}
 	return nil
+}
+
+// learn keeps the record of coupon s as a watch delivered it (nil: s
+// changed in a way the watch did not show, or was deleted), so that its
+// redemptions are counted without reading it. Only what the figures use
+// is kept: the sealed code, the card ledger and recent marks are dropped.
+// Called with the Book's mu held.
+func (f *fleet) learn(s credential.Serial, rec *credential.Record) {
+	if rec == nil || rec.Kind != credential.KindCoupon {
+		delete(f.known, s)
+		return
+	}
+	if len(f.known) >= maxKnown {
+		clear(f.known)
+	}
+	r := *rec
+	r.SealedCode, r.Code, r.Rewards, r.Recent = nil, "", nil, nil
+	f.known[s] = &r
 }
 
 // reloadRefusals takes the day record stored under k, as another node
