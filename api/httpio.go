@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,14 +19,28 @@ const MaxBody = 64 << 10
 // decode reads a JSON body strictly: bounded size, no unknown fields, no
 // trailing data.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	defer putBodyBuf(buf)
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBody)); err != nil {
 		return bodyError(err)
 	}
+	body := buf.Bytes()                                      // no decoder keeps it: they copy what they take
 	if fb, ok := v.(flatBody); ok && quickDecode(body, fb) { // quickjson.go
 		return nil
 	}
 	return decodeStrict(body, v)
+}
+
+// bodyBufs are the buffers request bodies are read into: a new one per
+// request was a tenth of the bytes the HTTP layer allocated.
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBodyBuf(b *bytes.Buffer) {
+	if b.Cap() > 16<<10 {
+		return // a rare big body: let it go rather than keep it
+	}
+	b.Reset()
+	bodyBufs.Put(b)
 }
 
 // decodeStrict decodes body into v: checkJSON's refusals, then
