@@ -12,6 +12,7 @@ import (
 	"github.com/stampseal/stampseal/internal/service"
 	"github.com/stampseal/stampseal/internal/testserver"
 	"github.com/stampseal/stampseal/issuer"
+	"github.com/stampseal/stampseal/storage"
 )
 
 // The benchmarks below drive the whole handler (svc.Handler, as serve
@@ -120,8 +121,10 @@ func BenchmarkServeRedeemParallel(b *testing.B) {
 		codes <- c
 	}
 	close(codes)
+	db := s.svc.Store.(*storage.Bolt)
 	b.ReportAllocs()
 	b.SetParallelism(32) // 64 goroutines on a 2-core machine
+	commits0, writes0 := db.GroupCommits()
 	b.ResetTimer()
 	cpu0 := processCPU(b)
 	b.RunParallel(func(pb *testing.PB) {
@@ -143,6 +146,8 @@ func BenchmarkServeRedeemParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "redeems/s")
 	reportCPU(b, cpu0)
+	commits, writes := db.GroupCommits()
+	b.ReportMetric(float64(writes-writes0)/float64(commits-commits0), "writes/commit")
 }
 
 func processCPU(b *testing.B) time.Duration {
