@@ -60,6 +60,10 @@ func TestAThrottledKeysGuessesAreRefusedAndItsRealCodesServed(t *testing.T) {
 	if _, err := v.Redeem(req("k1", coupons[0].Code, "")); err != nil {
 		t.Errorf("a real coupon from the throttled key = %v; want it served", err)
 	}
+	// A scanner that ends every code with CR/LF is not guessing.
+	if _, err := v.Redeem(req("k1", coupons[0].Code+"\r\n", "")); err != nil {
+		t.Errorf("a real coupon with the scanner's CR/LF from the throttled key = %v; want it served", err)
+	}
 	if _, err := v.Verify(req("k2", "hello", "")); errors.As(err, &throttled) {
 		t.Errorf("garbage from another key = %v; want it decided, not throttled", err)
 	}

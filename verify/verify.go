@@ -385,6 +385,6 @@ func Guessable(req Request) bool {
 	if req.Code == "" {
 		return true
 	}
-	_, err := credential.Parse(req.Code)
+	_, err := credential.Parse(TrimScan(req.Code))
 	return err != nil
 }
