@@ -356,6 +356,11 @@ func readEvent(tx storage.Tx, seq uint64) (event, error) {
 	if raw == nil {
 		return event{}, fmt.Errorf("journal entry %d: %w", seq, storage.ErrNotFound)
 	}
+	return decodeEvent(seq, raw)
+}
+
+// decodeEvent decodes the journal entry raw stored at seq.
+func decodeEvent(seq uint64, raw []byte) (event, error) {
 	var r eventRecord
 	if err := eventDec.Unmarshal(raw, &r); err != nil {
 		return event{}, fmt.Errorf("journal entry %d: %w", seq, err)

@@ -45,10 +45,11 @@ func DecodeJournalEvent(seq uint64, raw []byte) (JournalEvent, error) {
 // events have no gaps: a rolled-back transaction rolls its numbers back.
 func ReadJournal(tx storage.Tx, after uint64, fn func(JournalEvent) error) (uint64, error) {
 	for seq := after + 1; ; seq++ {
-		if tx.Get(storage.History, seqKey(seq)) == nil {
+		raw := tx.Get(storage.History, seqKey(seq))
+		if raw == nil {
 			return seq - 1, nil
 		}
-		e, err := readEvent(tx, seq)
+		e, err := decodeEvent(seq, raw)
 		if err != nil {
 			return seq - 1, err
 		}
