@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stampseal/stampseal/access"
+	"github.com/stampseal/stampseal/internal/benchcpu"
 	"github.com/stampseal/stampseal/internal/service"
 	"github.com/stampseal/stampseal/internal/testserver"
 	"github.com/stampseal/stampseal/issuer"
@@ -98,7 +98,7 @@ func BenchmarkServeVerify(b *testing.B) {
 	r := s.request("/v1/verify", body)
 	w := &benchWriter{h: http.Header{}}
 	b.ReportAllocs()
-	cpu0 := processCPU(b)
+	cpu := benchcpu.Start(b)
 	for b.Loop() {
 		body.Reset(raw)
 		r.ContentLength = int64(len(raw))
@@ -109,7 +109,7 @@ func BenchmarkServeVerify(b *testing.B) {
 			b.Fatalf("status %d", w.status)
 		}
 	}
-	reportCPU(b, cpu0)
+	cpu.Report(b)
 }
 
 // BenchmarkServeRedeemParallel is verify's BenchmarkRedeemParallel through
@@ -126,7 +126,7 @@ func BenchmarkServeRedeemParallel(b *testing.B) {
 	b.SetParallelism(32) // 64 goroutines on a 2-core machine
 	commits0, writes0 := db.GroupCommits()
 	b.ResetTimer()
-	cpu0 := processCPU(b)
+	cpu := benchcpu.Start(b)
 	b.RunParallel(func(pb *testing.PB) {
 		body := &benchBody{}
 		r := s.request("/v1/redeem", body)
@@ -145,21 +145,7 @@ func BenchmarkServeRedeemParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "redeems/s")
-	reportCPU(b, cpu0)
+	cpu.Report(b)
 	commits, writes := db.GroupCommits()
 	b.ReportMetric(float64(writes-writes0)/float64(commits-commits0), "writes/commit")
-}
-
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU adds the process's CPU time per operation since cpu0 (the
-// figure stampseal bench prints as "server CPU").
-func reportCPU(b *testing.B, cpu0 time.Duration) {
-	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stampseal/stampseal/credential"
+	"github.com/stampseal/stampseal/internal/benchcpu"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/verify"
 )
@@ -18,13 +19,13 @@ func BenchmarkBareSignature(b *testing.B) {
 	c := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: time.Hour})
 	code, _ := credential.Parse(c.Code)
 	b.ReportAllocs()
-	cpu0 := processCPU(b)
+	cpu := benchcpu.Start(b)
 	for b.Loop() {
 		if err := w.ring.Verify("bakery-1", code.KeyID, code.Signature, code.Signed); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, cpu0)
+	cpu.Report(b)
 }
 
 // BenchmarkBareSignatureParallel is the signature-bound limit measured
@@ -114,7 +115,7 @@ func BenchmarkRedeemParallel(b *testing.B) {
 	b.SetParallelism(32) // 64 goroutines on this 2-core machine
 	commits0, writes0 := w.db.GroupCommits()
 	b.ResetTimer()
-	cpu0 := processCPU(b)
+	cpu := benchcpu.Start(b)
 	var n int
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -125,7 +126,7 @@ func BenchmarkRedeemParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "redeems/s")
-	reportCPU(b, cpu0)
+	cpu.Report(b)
 	commits, writes := w.db.GroupCommits()
 	b.ReportMetric(float64(writes-writes0)/float64(commits-commits0), "writes/commit")
 }

@@ -9,13 +9,13 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/stampseal/stampseal/client"
+	"github.com/stampseal/stampseal/internal/benchcpu"
 	"github.com/stampseal/stampseal/internal/etcdtest"
 	"github.com/stampseal/stampseal/internal/service"
 	"github.com/stampseal/stampseal/internal/testserver"
@@ -79,7 +79,7 @@ func measure(b *testing.B, op func(worker int) error) {
 	lat := make([]time.Duration, b.N)
 	var wg sync.WaitGroup
 	b.ResetTimer()
-	cpu0 := processCPU(b)
+	cpu := benchcpu.Start(b) // the whole process: clients, nodes and etcd members alike
 	start := time.Now()
 	for w := range benchWorkers {
 		wg.Go(func() {
@@ -99,23 +99,11 @@ func measure(b *testing.B, op func(worker int) error) {
 	}
 	wg.Wait()
 	took := time.Since(start)
-	cpu := processCPU(b) - cpu0
+	cpu.Report(b)
 	b.StopTimer()
 	slices.Sort(lat)
 	b.ReportMetric(float64(b.N)/took.Seconds(), "ops/s")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
-}
-
-// processCPU is the CPU time this process (clients, nodes and etcd
-// members alike) has used: per operation, it compares the cases on a
-// machine shared with other work, where the rates depend on the load.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // fleetWithCoupons starts n nodes over the cluster (node i a client of
