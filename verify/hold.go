@@ -177,7 +177,7 @@ func (v *Verifier) Reserve(req ReserveRequest) (Reservation, error) {
 		v.emit(fraud.OpReserve, &req.Request, p, err, now, outcome{})
 		return Reservation{}, err
 	}
-	idem := remember(req.Merchant, req.APIKey, scoped("reserve", req.IdempotencyKey), fingerprint("reserve", p.serial.String(), req.TTL.String()))
+	idem := remember(req.Merchant, req.APIKey, scoped("reserve", req.IdempotencyKey), "reserve", p.serial.String(), req.TTL.String())
 	out, retry, err := write(v, idem, reservationSlot, func(tx storage.Tx, o journal, keep func(*Reservation) *answer) (Reservation, error) {
 		rec, err := v.ledger(tx, p, now)
 		t := o.trail(p.serial)
@@ -279,7 +279,7 @@ func (v *Verifier) Confirm(req HoldAction) (Redemption, error) {
 		serial credential.Serial
 		reg    string
 	)
-	idem := remember(req.Merchant, req.APIKey, scoped("confirm", req.IdempotencyKey), fingerprint("confirm", req.Reservation))
+	idem := remember(req.Merchant, req.APIKey, scoped("confirm", req.IdempotencyKey), "confirm", req.Reservation)
 	out, retry, err := write(v, idem, redemptionSlot, func(tx storage.Tx, o journal, keep func(*Redemption) *answer) (Redemption, error) {
 		again = false
 		h, hseq, rec, err := o.findHold(tx, req.Merchant, req.Reservation)

@@ -40,7 +40,7 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 		v.emit(fraud.OpRedeem, &req, p, err, now, outcome{})
 		return Redemption{}, err
 	}
-	idem := remember(req.Merchant, req.APIKey, req.IdempotencyKey, fingerprint("redeem", p.serial.String()))
+	idem := remember(req.Merchant, req.APIKey, req.IdempotencyKey, "redeem", p.serial.String())
 	var before *Use
 	out, retry, err := write(v, idem, redemptionSlot, func(tx storage.Tx, o journal, keep func(*Redemption) *answer) (Redemption, error) {
 		before = nil

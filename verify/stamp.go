@@ -47,7 +47,7 @@ func (v *Verifier) Stamp(req StampRequest) (StampResult, error) {
 		v.emit(fraud.OpStamp, &req.Request, card, err, now, outcome{})
 		return StampResult{}, err
 	}
-	idem := remember(req.Merchant, req.APIKey, req.IdempotencyKey, fingerprint("stamp", card.serial.String(), fmt.Sprint(req.Stamps)))
+	idem := remember(req.Merchant, req.APIKey, req.IdempotencyKey, "stamp", card.serial.String(), fmt.Sprint(req.Stamps))
 	rewards, err := v.signRewards(card, req.Stamps, now)
 	if err != nil {
 		return StampResult{}, err
@@ -149,7 +149,7 @@ func (v *Verifier) Claim(req ClaimRequest) (StampResult, error) {
 		return StampResult{}, err
 	}
 	stamps := int(punch.code.Claims.Count)
-	idem := remember(req.Merchant, req.APIKey, req.IdempotencyKey, fingerprint("claim", card.serial.String(), punch.serial.String()))
+	idem := remember(req.Merchant, req.APIKey, req.IdempotencyKey, "claim", card.serial.String(), punch.serial.String())
 	var before *Use
 	out, retry, err := write(v, idem, stampSlot, func(tx storage.Tx, o journal, keep func(*StampResult) *answer) (StampResult, error) {
 		before = nil
