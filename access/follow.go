@@ -2,7 +2,6 @@ package access
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/stampseal/stampseal/storage"
 )
@@ -13,20 +12,15 @@ import (
 // it. It turns the cache on once the watch runs and off again when ctx
 // ends. On any other backend Follow does nothing.
 func (s *Service) Follow(ctx context.Context) error {
-	sh, ok := s.store.(storage.Shared)
-	if !ok {
-		return nil
-	}
-	if err := sh.Watch(ctx, storage.APIKeys, s.ForgetStored); err != nil {
-		return fmt.Errorf("follow API keys: %w", err)
+	if shared, err := storage.Follow(ctx, s.store, storage.APIKeys, s.ForgetStored); !shared || err != nil {
+		return err
 	}
 	s.KeepKeysCached()
-	go func() {
-		<-ctx.Done()
+	context.AfterFunc(ctx, func() {
 		s.cache.mu.Lock()
 		s.cache.off = true
 		s.cache.mu.Unlock()
 		s.ForgetAll()
-	}()
+	})
 	return nil
 }

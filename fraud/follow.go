@@ -3,7 +3,6 @@ package fraud
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/stampseal/stampseal/storage"
@@ -18,19 +17,12 @@ import (
 // transactions, and a card's last use reaches the detectors with the event
 // (Event.Previous).
 func (m *Monitor) Follow(ctx context.Context) error {
-	sh, ok := m.store.(storage.Shared)
-	if !ok {
-		return nil
-	}
-	err := sh.Watch(ctx, storage.Places, func(key []byte) {
+	_, err := storage.Follow(ctx, m.store, storage.Places, func(key []byte) {
 		if err := m.reloadPlace(key); err != nil {
 			m.log.Error("fraud: reload a shop or key placement", "err", err)
 		}
 	})
-	if err != nil {
-		return fmt.Errorf("follow shops: %w", err)
-	}
-	return nil
+	return err
 }
 
 // reloadPlace reads one entry of storage.Places again, or all of them for

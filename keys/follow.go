@@ -2,7 +2,6 @@ package keys
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/stampseal/stampseal/storage"
 )
@@ -15,11 +14,7 @@ import (
 // signature. On any other backend Follow does nothing: this ring makes
 // every change itself.
 func (r *Ring) Follow(ctx context.Context) error {
-	sh, ok := r.store.(storage.Shared)
-	if !ok {
-		return nil
-	}
-	err := sh.Watch(ctx, storage.Keysets, func(key []byte) {
+	shared, err := storage.Follow(ctx, r.store, storage.Keysets, func(key []byte) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.gen++
@@ -29,19 +24,18 @@ func (r *Ring) Follow(ctx context.Context) error {
 		}
 		delete(r.cache, string(key))
 	})
-	if err != nil {
-		return fmt.Errorf("follow keysets: %w", err)
+	if !shared || err != nil {
+		return err
 	}
 	r.mu.Lock()
 	r.off = false
 	r.mu.Unlock()
-	go func() {
-		<-ctx.Done()
+	context.AfterFunc(ctx, func() {
 		r.mu.Lock()
 		r.off = true
 		clear(r.cache)
 		r.mu.Unlock()
-	}()
+	})
 	return nil
 }
 

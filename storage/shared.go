@@ -1,6 +1,9 @@
 package storage
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // Shared is a Backend that several stampseal nodes write at once (etcd).
 //
@@ -20,6 +23,23 @@ type Shared interface {
 	// at a time. After a lost connection the backend calls fn with a nil key,
 	// meaning "anything in b may have changed": drop the whole cache.
 	Watch(ctx context.Context, b Bucket, fn func(key []byte)) error
+}
+
+// Follow calls fn, through store's Watch, with the key of every change any
+// node makes to bucket b from now until ctx ends (nil: anything may have
+// changed). It reports false, having done nothing, for a store only this
+// node writes: a cache over it is kept in step by the node's own changes.
+// Callers that turn a cache on run their "off again" with
+// context.AfterFunc(ctx, ...).
+func Follow(ctx context.Context, store Backend, b Bucket, fn func(key []byte)) (bool, error) {
+	sh, ok := store.(Shared)
+	if !ok {
+		return false, nil
+	}
+	if err := sh.Watch(ctx, b, fn); err != nil {
+		return true, fmt.Errorf("follow %s: %w", b, err)
+	}
+	return true, nil
 }
 
 // IsShared reports whether b is written by other nodes too.

@@ -34,12 +34,8 @@ type ledgerCache struct {
 // through its watch, and turns the cache on, until ctx ends. On any other
 // backend it does nothing.
 func (v *Verifier) Follow(ctx context.Context) error {
-	sh, ok := v.store.(storage.Shared)
-	if !ok {
-		return nil
-	}
 	c := &v.cache
-	err := sh.Watch(ctx, storage.Blocklist, func(k []byte) {
+	shared, err := storage.Follow(ctx, v.store, storage.Blocklist, func(k []byte) {
 		c.mu.Lock()
 		if c.loading {
 			c.pending = append(c.pending, bytes.Clone(k))
@@ -53,8 +49,8 @@ func (v *Verifier) Follow(ctx context.Context) error {
 			c.mu.Unlock()
 		}
 	})
-	if err != nil {
-		return fmt.Errorf("follow blocks: %w", err)
+	if !shared || err != nil {
+		return err
 	}
 	c.mu.Lock()
 	c.loading = true
@@ -62,12 +58,11 @@ func (v *Verifier) Follow(ctx context.Context) error {
 	if err := v.reloadBlock(nil); err != nil {
 		return err
 	}
-	go func() {
-		<-ctx.Done()
+	context.AfterFunc(ctx, func() {
 		c.mu.Lock()
 		c.on = false
 		c.mu.Unlock()
-	}()
+	})
 	return nil
 }
 
