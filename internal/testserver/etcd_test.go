@@ -23,11 +23,5 @@ func TestFleetOnEtcd(t *testing.T) {
 		stores = append(stores, s) // closed by its node
 	}
 	f := testserver.StartFleet(t, stores)
-	t.Run("100 redemptions of a coupon of max_uses 1 over 3 nodes", func(t *testing.T) { raceForOneCoupon(t, f, 1) })
-	t.Run("100 redemptions of a coupon of max_uses 3 over 3 nodes", func(t *testing.T) { raceForOneCoupon(t, f, 3) })
-	t.Run("one card stamped through 3 nodes at once", func(t *testing.T) { stampOneCardEverywhere(t, f, 95) })
-	t.Run("a block, a compromised key and a revoked API key reach every node", func(t *testing.T) { changesReachEveryNode(t, f) })
-	t.Run("one card at two nodes is one copied-card alert", func(t *testing.T) { oneCardAtTwoNodes(t, f) })
-	t.Run("the owner's figures count every node's work", func(t *testing.T) { figuresCountEveryNode(t, f) })
-	t.Run("shops placed on one node are known to every node's detectors", func(t *testing.T) { shopsReachEveryNode(t, f) })
+	fleetCases(t, f)
 }

@@ -368,6 +368,12 @@ func figuresCountEveryNode(t *testing.T, f *testserver.Fleet) {
 func TestFleetOnASharedLedger(t *testing.T) {
 	store := sharedtest.Open(t)
 	f := testserver.StartFleet(t, []storage.Shared{store.Node(), store.Node(), store.Node()})
+	fleetCases(t, f)
+}
+
+// fleetCases are what a fleet of three nodes must show on any shared
+// backend (the shared bbolt test store and a real etcd cluster alike).
+func fleetCases(t *testing.T, f *testserver.Fleet) {
 	t.Run("100 redemptions of a coupon of max_uses 1 over 3 nodes", func(t *testing.T) { raceForOneCoupon(t, f, 1) })
 	t.Run("100 redemptions of a coupon of max_uses 3 over 3 nodes", func(t *testing.T) { raceForOneCoupon(t, f, 3) })
 	t.Run("one card stamped through 3 nodes at once", func(t *testing.T) { stampOneCardEverywhere(t, f, 95) })
