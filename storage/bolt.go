@@ -50,9 +50,10 @@ type Bolt struct {
 	mu         sync.Mutex
 	pending    []*call
 	running    bool
-	lastCommit time.Duration  // how long the last commit took
-	closed     bool           // Update refuses from Close on
-	wg         sync.WaitGroup // the committer goroutine, for Close
+	lastCommit time.Duration     // how long the last commit took
+	runnable   [1]metrics.Sample // the committer's reading of the run queue (gather)
+	closed     bool              // Update refuses from Close on
+	wg         sync.WaitGroup    // the committer goroutine, for Close
 
 	commits, writes atomic.Uint64 // group-commit counters, for metrics
 	observe         atomic.Pointer[func(writes int, took time.Duration)]
@@ -178,7 +179,7 @@ func (s *Bolt) commitLoop() {
 // runtime.Gosched instead spins the committer through the run queue and
 // costs more CPU than it saves.
 func (s *Bolt) gather(deadline time.Time) {
-	for idle := 0; idle < 2 && othersRunnable() && time.Now().Before(deadline); {
+	for idle := 0; idle < 2 && s.othersRunnable() && time.Now().Before(deadline); {
 		n := s.queued()
 		if n >= maxBatch {
 			return
@@ -200,11 +201,13 @@ func (s *Bolt) queued() int {
 
 // othersRunnable reports whether any goroutine of this process is waiting
 // for a CPU. The runtime counts them under its scheduler lock: about a
-// quarter of a microsecond.
-func othersRunnable() bool {
-	sample := [1]metrics.Sample{{Name: "/sched/goroutines/runnable:goroutines"}}
-	metrics.Read(sample[:])
-	return sample[0].Value.Kind() == metrics.KindUint64 && sample[0].Value.Uint64() > 0
+// tenth of a microsecond. Only the committer calls it, so it reuses one
+// sample.
+func (s *Bolt) othersRunnable() bool {
+	s.runnable[0].Name = "/sched/goroutines/runnable:goroutines"
+	metrics.Read(s.runnable[:])
+	v := s.runnable[0].Value
+	return v.Kind() == metrics.KindUint64 && v.Uint64() > 0
 }
 
 // commit runs calls in one transaction. A call whose fn fails is taken out
