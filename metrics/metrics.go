@@ -82,7 +82,11 @@ func New() *Metrics {
 	m.verdicts = newVerdicts()
 	m.reg.MustRegister(m.verdicts)
 	m.reg.MustRegister(m.issued, m.decisions, m.httpDur, m.alerts, m.openAlerts, m.commitDur, m.commitSize,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		// The scheduler's metrics include go_sched_latencies_seconds: how
+		// long goroutines waited for a CPU, the server's own share of a
+		// request's tail (stampseal bench prints it).
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsScheduler)),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

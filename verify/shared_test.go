@@ -3,6 +3,7 @@ package verify_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"sync"
@@ -30,14 +31,28 @@ var sharedLedger bool
 // TestMain runs the package's tests twice: on the embedded ledger, and
 // again with every ledger shared, so that both ways of deciding meet every
 // rule the tests pin.
+//
+// A profiling run (-test.cpuprofile and the like) makes one pass only: the
+// second would write over the first pass's profile.
 func TestMain(m *testing.M) {
+	flag.Parse()
 	code := m.Run()
-	if code == 0 {
+	if code == 0 && !profiling() {
 		fmt.Println("--- the same tests on a shared ledger (per-serial records, no index)")
 		sharedLedger = true
 		code = m.Run()
 	}
 	os.Exit(code)
+}
+
+// profiling tells whether the test binary was asked to write a profile.
+func profiling() bool {
+	for _, name := range []string{"test.cpuprofile", "test.memprofile", "test.blockprofile", "test.mutexprofile", "test.trace"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // node is one stampseal node's verifying stack over a shared store: its

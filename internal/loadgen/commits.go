@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -22,11 +23,19 @@ type commitStats struct {
 	sum           float64
 	buckets       map[float64]uint64 // upper bound in seconds: cumulative count
 	cpu           float64            // the server process's CPU seconds; 0 if not shown
+	waits         histogram          // how long the server's goroutines waited for a CPU; empty if not shown
+}
+
+// histogram is a Prometheus histogram: its count and cumulative buckets.
+type histogram struct {
+	count   uint64
+	buckets map[float64]uint64 // upper bound in seconds: cumulative count
 }
 
 const commitMetric = "stampseal_storage_commit_duration_seconds"
 const batchMetric = "stampseal_storage_commit_batch_writes"
 const cpuMetric = "process_cpu_seconds_total"
+const waitMetric = "go_sched_latencies_seconds"
 
 // scrapeCommits reads the commit histograms from the server's /metrics.
 func scrapeCommits(api *client.Client) (commitStats, error) {
@@ -56,6 +65,13 @@ func parseCommits(r io.Reader) (commitStats, error) {
 	if cpu := fams[cpuMetric]; cpu != nil && len(cpu.Metric) == 1 {
 		s.cpu = cpu.Metric[0].GetCounter().GetValue()
 	}
+	if w := fams[waitMetric]; w != nil && len(w.Metric) == 1 {
+		h := w.Metric[0].GetHistogram()
+		s.waits = histogram{count: h.GetSampleCount(), buckets: map[float64]uint64{}}
+		for _, b := range h.Bucket {
+			s.waits.buckets[b.GetUpperBound()] = b.GetCumulativeCount()
+		}
+	}
 	return s, nil
 }
 
@@ -84,4 +100,34 @@ func (s commitStats) reportCPU(w io.Writer, before commitStats, requests int) {
 	}
 	fmt.Fprintf(w, "server CPU: %s per request (%.2fs over %d requests)\n",
 		fmtDur(time.Duration((s.cpu-before.cpu)/float64(requests)*float64(time.Second))), s.cpu-before.cpu, requests)
+}
+
+// reportWaits prints how often the server's goroutines waited long for a
+// CPU between before and s: runnable, not running. Long waits are the
+// server's own share of a request's tail (a busy core, background bursts,
+// the garbage collector), whatever the disk does. The Go runtime's buckets
+// are coarse, so the shares are given at its bounds of about 1, 10 and
+// 100 ms.
+func (s commitStats) reportWaits(w io.Writer, before commitStats) {
+	n := s.waits.count - before.waits.count
+	if n == 0 {
+		return
+	}
+	bounds := make([]float64, 0, len(s.waits.buckets))
+	for b := range s.waits.buckets {
+		if b >= 0.0005 && b < 1 {
+			bounds = append(bounds, b)
+		}
+	}
+	slices.Sort(bounds)
+	fmt.Fprintf(w, "server goroutines waiting for a CPU (%d waits):", n)
+	for i, b := range bounds {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		over := n - (s.waits.buckets[b] - before.waits.buckets[b])
+		fmt.Fprintf(w, "%s over %s: %.3f%%", sep, fmtDur(time.Duration(b*float64(time.Second))), 100*float64(over)/float64(n))
+	}
+	fmt.Fprintln(w)
 }

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +62,51 @@ func TestServerCPUPerRequest(t *testing.T) {
 func TestCommitScrapeOfAServerWithoutTheMetricFails(t *testing.T) {
 	if _, err := parseCommits(strings.NewReader("# TYPE other counter\nother 1\n")); err == nil {
 		t.Error("parseCommits found commit figures in an exposition without them")
+	}
+}
+
+func TestServerWaitsForACPU(t *testing.T) {
+	exposition := func(buckets string, count int) string {
+		return "# TYPE " + commitMetric + " histogram\n" +
+			commitMetric + "_bucket{le=\"+Inf\"} 0\n" + commitMetric + "_sum 0\n" + commitMetric + "_count 0\n" +
+			"# TYPE " + batchMetric + " histogram\n" + batchMetric + "_bucket{le=\"+Inf\"} 0\n" + batchMetric + "_sum 0\n" + batchMetric + "_count 0\n" +
+			"# TYPE " + waitMetric + " histogram\n" + buckets +
+			waitMetric + "_bucket{le=\"+Inf\"} " + strconv.Itoa(count) + "\n" + waitMetric + "_sum 1\n" + waitMetric + "_count " + strconv.Itoa(count) + "\n"
+	}
+	parse := func(text string) commitStats {
+		s, err := parseCommits(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	bucket := func(le string, n int) string {
+		return waitMetric + "_bucket{le=\"" + le + "\"} " + strconv.Itoa(n) + "\n"
+	}
+	// The Go runtime's bounds: 10,000 waits, of which 100 over 0.9 ms, 10
+	// over 10.5 ms and 1 over 117 ms.
+	before := parse(exposition(bucket("8.2e-05", 50)+bucket("0.000917504", 60)+bucket("0.01048576", 70)+bucket("0.117440512", 80), 80))
+	after := parse(exposition(bucket("8.2e-05", 8050)+bucket("0.000917504", 9960)+bucket("0.01048576", 10060)+bucket("0.117440512", 10079), 10080))
+	var out strings.Builder
+	after.reportWaits(&out, before)
+	want := "server goroutines waiting for a CPU (10000 waits): over 918µs: 1.000%, over 10.49ms: 0.100%, over 117.44ms: 0.010%\n"
+	if out.String() != want {
+		t.Errorf("reportWaits:\n got %q\nwant %q", out.String(), want)
+	}
+}
+
+func TestTheServersMetricsShowCPUWaits(t *testing.T) {
+	srv := httptest.NewServer(metrics.New().Handler())
+	defer srv.Close()
+	api, err := client.New(srv.URL, client.WithHTTPClient(srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := scrapeCommits(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.waits.buckets) == 0 {
+		t.Fatalf("/metrics shows no %s", waitMetric)
 	}
 }

@@ -62,6 +62,7 @@ func (c *Config) report(stdout io.Writer, mode string, elapsed time.Duration, na
 		if after, err := scrapeCommits(b.api); err == nil {
 			after.report(stdout, commitsBefore, elapsed)
 			after.reportCPU(stdout, commitsBefore, total)
+			after.reportWaits(stdout, commitsBefore)
 		}
 	}
 	if firstErr != nil {
