@@ -13,12 +13,7 @@ import (
 
 func TestCommitReportReadsTheServersHistogram(t *testing.T) {
 	m := metrics.New()
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
-	api, err := client.New(srv.URL, client.WithHTTPClient(srv.Client()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := metricsOf(t, m)
 	before, err := scrapeCommits(api)
 	if err != nil {
 		t.Fatal(err)
@@ -96,17 +91,23 @@ func TestServerWaitsForACPU(t *testing.T) {
 }
 
 func TestTheServersMetricsShowCPUWaits(t *testing.T) {
-	srv := httptest.NewServer(metrics.New().Handler())
-	defer srv.Close()
-	api, err := client.New(srv.URL, client.WithHTTPClient(srv.Client()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := scrapeCommits(api)
+	s, err := scrapeCommits(metricsOf(t, metrics.New()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(s.waits.buckets) == 0 {
 		t.Fatalf("/metrics shows no %s", waitMetric)
 	}
+}
+
+// metricsOf serves m's /metrics over HTTP and returns a client of it.
+func metricsOf(t *testing.T, m *metrics.Metrics) *client.Client {
+	t.Helper()
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(srv.Close)
+	api, err := client.New(srv.URL, client.WithHTTPClient(srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
 }
