@@ -45,6 +45,29 @@ var listStatuses = map[string]bool{StatusActive: true, StatusRedeemed: true, Sta
 
 var errListFull = errors.New("page full")
 
+// listChunk is how many of a merchant's credentials List judges together.
+const listChunk = 64
+
+// listRow is a credential of the merchant List has yet to judge.
+type listRow struct {
+	serial credential.Serial
+	rec    credential.Record
+}
+
+// prefetchRows reads the trails and block records of rows in one request
+// on a shared ledger (the embedded one keeps trails in memory).
+func (v *Verifier) prefetchRows(tx storage.Tx, rows []listRow) {
+	if v.idx != nil || len(rows) == 0 {
+		return
+	}
+	keys := make([]storage.Key, 0, 2*len(rows))
+	for _, r := range rows {
+		keys = append(keys, storage.Key{Bucket: storage.Trails, Key: r.serial[:]},
+			storage.Key{Bucket: storage.Blocklist, Key: []byte(hex.EncodeToString(r.serial[:]))})
+	}
+	storage.Prefetch(tx, keys...)
+}
+
 // List returns a page of the merchant's credentials in serial order and
 // the cursor of the next page ("" on the last). Codes are never listed.
 func (v *Verifier) List(q ListQuery) (page []Listed, next string, err error) {
@@ -68,34 +91,51 @@ func (v *Verifier) List(q ListQuery) (page []Listed, next string, err error) {
 	now := v.now()
 	page = []Listed{}
 	err = v.store.View(func(tx storage.Tx) error {
-		return tx.Scan(storage.Credentials, nil, func(k, raw []byte) error {
+		// Rows of the merchant are judged a chunk at a time, so that a
+		// shared ledger reads the chunk's trails and blocks in one request.
+		var chunk []listRow
+		judge := func() error {
+			v.prefetchRows(tx, chunk)
+			for _, r := range chunk {
+				t, err := v.trailOf(tx, r.serial, v.committed(r.serial))
+				if err != nil {
+					return err
+				}
+				l := listed(tx, r.serial, r.rec, t.uses, now)
+				if q.Status != "" && l.Status != q.Status {
+					continue
+				}
+				if len(page) == q.Limit {
+					next = page[len(page)-1].Serial
+					return errListFull
+				}
+				page = append(page, l)
+			}
+			chunk = chunk[:0]
+			return nil
+		}
+		err := tx.Scan(storage.Credentials, nil, func(k, raw []byte) error {
 			if len(k) != len(credential.Serial{}) || (after != nil && bytes.Compare(k, after) <= 0) {
 				return nil
 			}
-			var s credential.Serial
-			copy(s[:], k)
-			rec, err := credential.Load(tx, k)
+			rec, err := credential.Decode(raw)
 			if err != nil {
 				return err
 			}
 			if rec.Merchant != q.Merchant || (q.Kind != "" && rec.Kind != kind) {
 				return nil
 			}
-			t, err := v.trailOf(tx, s, v.committed(s))
-			if err != nil {
-				return err
+			r := listRow{rec: rec}
+			copy(r.serial[:], k)
+			if chunk = append(chunk, r); len(chunk) == listChunk {
+				return judge()
 			}
-			l := listed(tx, s, rec, t.uses, now)
-			if q.Status != "" && l.Status != q.Status {
-				return nil
-			}
-			if len(page) == q.Limit {
-				next = page[len(page)-1].Serial
-				return errListFull
-			}
-			page = append(page, l)
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return judge()
 	})
 	if errors.Is(err, errListFull) {
 		err = nil
