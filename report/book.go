@@ -282,19 +282,20 @@ func (b *Book) markDirty(merchant string, n int32) {
 	b.dirty[merchant][n] = true
 }
 
-// follow reads the journal from where the Book left off, then the alerts
-// and the blocklist.
 // The catch-up is background work: every yieldEvery events it steps aside
 // while requests wait for a CPU, for at most yieldFor. A second of journal
-// is tens of milliseconds of decoding; done in one go on a busy core, it
-// made every request queued behind it wait (a 120 ms p99 at 3,400
-// redemptions/s, 17-28 ms without it). At these bounds it still folds
-// more than 10,000 events a second on a saturated core.
+// is tens of milliseconds of decoding; runtime.Gosched only moved it to the
+// back of the queue it shared with requests. Stepping aside took the
+// redeem p99 at 3,400/s from 19.7-150 ms to 18.6-23.1 ms (docs/performance.md),
+// and at these bounds it still folds more than 10,000 events a second on a
+// saturated core.
 const (
 	yieldEvery = 16
 	yieldFor   = time.Millisecond
 )
 
+// follow reads the journal from where the Book left off, then the alerts
+// and the blocklist.
 func (b *Book) follow(tx storage.Tx) error {
 	var err error
 	if b.fleet != nil {

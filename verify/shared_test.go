@@ -310,31 +310,7 @@ func BenchmarkRedeemParallelEtcd(b *testing.B) {
 	if sharedLedger {
 		b.Skip("run once")
 	}
-	cluster := etcdtest.New(b)
-	store, err := etcdstore.Open(etcdstore.Config{Endpoints: cluster.Endpoints(), Prefix: cluster.Prefix(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	text, _ := keys.NewMasterKeyText()
-	aead, _ := keys.ParseMasterKey(text)
-	ring := keys.NewRing(store, aead)
-	if err := ring.Create("bakery-1"); err != nil {
-		b.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	if err := ring.Follow(ctx); err != nil { // keysets cached, as a node's are
-		b.Fatal(err)
-	}
-	iss := issuer.New(store, ring)
-	v, err := verify.New(store, ring)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := v.Follow(ctx); err != nil { // the blocklist cached, as a node's is
-		b.Fatal(err)
-	}
+	_, iss, v := etcdNode(b, "bakery-1")
 	codes := make(chan string, b.N)
 	for n := b.N; n > 0; {
 		got, err := iss.Coupons(issuer.CouponRequest{Merchant: "bakery-1", Offer: "free coffee", ValidFor: time.Hour, Count: min(n, 100)})
@@ -396,25 +372,7 @@ func TestListOnEtcdReadsAChunkInOneRequest(t *testing.T) {
 	if sharedLedger {
 		return // it builds its own etcd ledger: the first pass ran it whole
 	}
-	cluster := etcdtest.New(t)
-	store, err := etcdstore.Open(etcdstore.Config{Endpoints: cluster.Endpoints(), Prefix: cluster.Prefix(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	text, _ := keys.NewMasterKeyText()
-	aead, _ := keys.ParseMasterKey(text)
-	ring := keys.NewRing(store, aead)
-	for _, m := range []string{"bakery-1", "bakery-2"} {
-		if err := ring.Create(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	iss := issuer.New(store, ring)
-	v, err := verify.New(store, ring)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, iss, v := etcdNode(t, "bakery-1", "bakery-2")
 	mine, err := iss.Coupons(issuer.CouponRequest{Merchant: "bakery-1", Offer: "free coffee", ValidFor: time.Hour, Count: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -472,4 +430,37 @@ func TestListOnEtcdReadsAChunkInOneRequest(t *testing.T) {
 	if n := reads - reads0; n > 8 {
 		t.Errorf("listing 100 credentials in %d pages took %d etcd reads, want at most 8", pages, n)
 	}
+}
+
+// etcdNode is one node's verifying stack over a fresh embedded 3-member
+// etcd cluster, with keysets and the blocklist cached as a node's are.
+func etcdNode(tb testing.TB, merchants ...string) (*etcdstore.Store, *issuer.Issuer, *verify.Verifier) {
+	tb.Helper()
+	cluster := etcdtest.New(tb)
+	store, err := etcdstore.Open(etcdstore.Config{Endpoints: cluster.Endpoints(), Prefix: cluster.Prefix(tb)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	text, _ := keys.NewMasterKeyText()
+	aead, _ := keys.ParseMasterKey(text)
+	ring := keys.NewRing(store, aead)
+	for _, m := range merchants {
+		if err := ring.Create(m); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	tb.Cleanup(stop)
+	if err := ring.Follow(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	v, err := verify.New(store, ring)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := v.Follow(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return store, issuer.New(store, ring), v
 }

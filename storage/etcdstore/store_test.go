@@ -479,24 +479,21 @@ func TestWatchSeesAnotherNodesChange(t *testing.T) {
 	if err := b.Update(func(tx storage.Tx) error { return tx.Delete(storage.APIKeys, []byte("hash-1")) }); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"hash-1", "hash-1"} {
+	expectReports(t, "watch", keys, "hash-1", "hash-1")
+	expectReports(t, "value watch", changes, `hash-1="revoked"`, `hash-1=""`)
+}
+
+// expectReports waits for each of wants, in order, on reports.
+func expectReports(t *testing.T, what string, reports <-chan string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
 		select {
-		case got := <-keys:
+		case got := <-reports:
 			if got != want {
-				t.Fatalf("watch reported key %q, want %q", got, want)
+				t.Fatalf("%s reported %s, want %s", what, got, want)
 			}
 		case <-time.After(10 * time.Second):
-			t.Fatalf("watch saw no change of %s", want)
-		}
-	}
-	for _, want := range []string{`hash-1="revoked"`, `hash-1=""`} {
-		select {
-		case got := <-changes:
-			if got != want {
-				t.Fatalf("value watch reported %s, want %s", got, want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("value watch saw no change %s", want)
+			t.Fatalf("%s saw no change %s", what, want)
 		}
 	}
 }
