@@ -314,6 +314,16 @@ func (t boltTx) Scan(b Bucket, prefix []byte, fn func(k, v []byte) error) error 
 	return nil
 }
 
+func (t boltTx) ScanFrom(b Bucket, from []byte, fn func(k, v []byte) error) error {
+	c := t.bucket(b).Cursor()
+	for k, v := c.Seek(from); k != nil; k, v = c.Next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (t boltTx) Sequence(b Bucket) (uint64, error) { return t.bucket(b).NextSequence() }
 
 func (t boltTx) OnEnd(fn func(committed bool)) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,6 +126,31 @@ func TestScanPrefixAndJSON(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestScanFromStartsAtTheKeyAndRunsToTheBucketsEnd(t *testing.T) {
+	s, _ := openTemp(t)
+	if err := s.Update(func(tx Tx) error {
+		for _, k := range []string{"a/1", "a/2", "b/1", "c"} {
+			if err := tx.Put(Programs, []byte(k), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return tx.Put(Merchants, []byte("d"), []byte("other bucket"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	from := func(key string) (keys []string) {
+		s.View(func(tx Tx) error {
+			return tx.ScanFrom(Programs, []byte(key), func(k, _ []byte) error { keys = append(keys, string(k)); return nil })
+		})
+		return keys
+	}
+	for key, want := range map[string]string{"a/2": "a/2 b/1 c", "a/10": "a/2 b/1 c", "b/1\x00": "c", "d": "", "": "a/1 a/2 b/1 c"} {
+		if got := strings.Join(from(key), " "); got != want {
+			t.Errorf("ScanFrom(%q) = %q, want %q", key, got, want)
+		}
+	}
 }
 
 func TestBackupIsAnOpenableSnapshot(t *testing.T) {

@@ -56,6 +56,10 @@ type Tx interface {
 	// Scan calls fn for every key with the prefix, in key order, until fn
 	// returns an error (which Scan returns). Slices are valid only inside fn.
 	Scan(b Bucket, prefix []byte, fn func(key, value []byte) error) error
+	// ScanFrom calls fn for every key at or after from, in key order, to
+	// the end of the bucket or until fn returns an error (which ScanFrom
+	// returns): a page that starts at a cursor reads nothing before it.
+	ScanFrom(b Bucket, from []byte, fn func(key, value []byte) error) error
 	// Sequence returns the next value of a per-bucket counter.
 	Sequence(b Bucket) (uint64, error)
 	// OnEnd registers fn to run when this write transaction ends: with

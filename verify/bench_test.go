@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -163,4 +164,47 @@ func BenchmarkStampParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "stamps/s")
+}
+
+// BenchmarkListPage lists a page of 100 of a merchant's 20,000 coupons:
+// the first page, and the page after a cursor near the end, which costs
+// about as much when a page starts at its cursor.
+func BenchmarkListPage(b *testing.B) {
+	w := newWorld(b, "bakery-1")
+	listPages(b, w.iss, w.v, 20000, issuer.MaxBatch, nil)
+}
+
+// listPages mints total coupons of bakery-1, batch at a time, then
+// benchmarks listing 100 of them from the start and from a cursor with
+// all but 200 before it. requests, when set, counts the backend's reads.
+func listPages(b *testing.B, iss *issuer.Issuer, v *verify.Verifier, total, batch int, requests func() uint64) {
+	var serials []string
+	for len(serials) < total {
+		got, err := iss.Coupons(issuer.CouponRequest{Merchant: "bakery-1", Offer: "free coffee", ValidFor: time.Hour, Count: batch})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range got {
+			serials = append(serials, c.Serial)
+		}
+	}
+	slices.Sort(serials)
+	deep := len(serials) - 200
+	for _, bc := range []struct{ name, after string }{{"first", ""}, {fmt.Sprintf("after %d", deep), serials[deep-1]}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var reads0 uint64
+			if requests != nil {
+				reads0 = requests()
+			}
+			for b.Loop() {
+				page, _, err := v.List(verify.ListQuery{Merchant: "bakery-1", After: bc.after, Limit: 100})
+				if err != nil || len(page) != 100 {
+					b.Fatal(len(page), err)
+				}
+			}
+			if requests != nil {
+				b.ReportMetric(float64(requests()-reads0)/float64(b.N), "reads/op")
+			}
+		})
+	}
 }

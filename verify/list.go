@@ -114,8 +114,10 @@ func (v *Verifier) List(q ListQuery) (page []Listed, next string, err error) {
 			chunk = chunk[:0]
 			return nil
 		}
-		err := tx.Scan(storage.Credentials, nil, func(k, raw []byte) error {
-			if len(k) != len(credential.Serial{}) || (after != nil && bytes.Compare(k, after) <= 0) {
+		// A page starts at its cursor: page n reads no row of the pages
+		// before it.
+		err := tx.ScanFrom(storage.Credentials, after, func(k, raw []byte) error {
+			if len(k) != len(credential.Serial{}) || bytes.Equal(k, after) {
 				return nil
 			}
 			rec, err := credential.Decode(raw)

@@ -337,6 +337,16 @@ func BenchmarkRedeemParallelEtcd(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "redeems/s")
 }
 
+// BenchmarkListPageEtcd is BenchmarkListPage over an embedded 3-member
+// etcd cluster, with 5,000 coupons.
+func BenchmarkListPageEtcd(b *testing.B) {
+	if sharedLedger {
+		b.Skip("run once")
+	}
+	store, iss, v := etcdNode(b, "bakery-1")
+	listPages(b, iss, v, 5000, 100, func() uint64 { reads, _ := store.Requests(); return reads })
+}
+
 // BenchmarkRawEtcdTxn is the reference for BenchmarkRedeemParallelEtcd: 64
 // callers each commit one compare-and-put Txn on a key of their own (what
 // a redemption's commit is, without its reads), on the same kind of

@@ -559,12 +559,23 @@ func (t *tx) Delete(b storage.Bucket, key []byte) error {
 const scanPage = 512
 
 func (t *tx) Scan(b storage.Bucket, prefix []byte, fn func(key, value []byte) error) error {
+	bp := t.s.bucketPrefix(b)
+	start := bp + string(prefix)
+	return t.scan(bp, start, clientv3.GetPrefixRangeEnd(start), fn)
+}
+
+func (t *tx) ScanFrom(b storage.Bucket, from []byte, fn func(key, value []byte) error) error {
+	bp := t.s.bucketPrefix(b)
+	return t.scan(bp, bp+string(from), clientv3.GetPrefixRangeEnd(bp), fn)
+}
+
+// scan calls fn for the keys in [start, end) of the bucket prefixed bp,
+// merging this transaction's own writes, and records the range for the
+// commit's compares.
+func (t *tx) scan(bp, start, end string, fn func(key, value []byte) error) error {
 	if t.err != nil {
 		return t.err
 	}
-	bp := t.s.bucketPrefix(b)
-	start := bp + string(prefix)
-	end := clientv3.GetPrefixRangeEnd(start)
 	// This transaction's own writes in the range, merged in key order.
 	var mine []string
 	for k := range t.writes {

@@ -211,10 +211,34 @@ func TestScanPages(t *testing.T) {
 			t.Fatalf("scan out of order at %d: %s after %s", i, got[i], got[i-1])
 		}
 	}
+	// A scan from a cursor starts there and runs over pages to the
+	// bucket's end, with the transaction's own writes in their places.
+	rollback := errors.New("roll back")
+	var from []string
+	err := s.Update(func(tx storage.Tx) error {
+		from = nil
+		if err := tx.Put(storage.Audit, []byte("k00700x"), []byte("mine")); err != nil {
+			return err
+		}
+		if err := tx.Delete(storage.Audit, []byte("k00701")); err != nil {
+			return err
+		}
+		if err := tx.ScanFrom(storage.Audit, []byte("k00650"), func(k, _ []byte) error { from = append(from, string(k)); return nil }); err != nil {
+			return err
+		}
+		return rollback
+	})
+	if !errors.Is(err, rollback) {
+		t.Fatal(err)
+	}
+	if len(from) != n-650 || from[0] != "k00650" || from[len(from)-1] != fmt.Sprintf("k%05d", n-1) ||
+		from[50] != "k00700" || from[51] != "k00700x" || from[52] != "k00702" {
+		t.Errorf("ScanFrom(k00650) over %d keys: %d keys, %v .. %v", n, len(from), from[:min(3, len(from))], from[max(0, len(from)-3):])
+	}
 	// Stopping early returns the function's error.
 	stop := errors.New("stop")
 	seen := 0
-	err := s.View(func(tx storage.Tx) error {
+	err = s.View(func(tx storage.Tx) error {
 		return tx.Scan(storage.Audit, nil, func(_, _ []byte) error { seen++; return stop })
 	})
 	if !errors.Is(err, stop) || seen != 1 {
