@@ -48,11 +48,24 @@ func IsShared(b Backend) bool {
 	return ok
 }
 
-// Key names one key of one bucket.
+// Key names one key of one bucket, for a Prefetch. New and Follows say
+// what the caller knows of the key's existence: a backend that mirrors
+// buckets (etcd) may trust them in a write transaction's first attempt,
+// because its commit checks every key the attempt read.
 type Key struct {
 	Bucket Bucket
 	Key    []byte
+	// New: the key is most likely absent (an idempotency key on its first
+	// use).
+	New bool
+	// Follows names a bucket whose same key is always written before this
+	// one: a serial's trail follows its issuance record.
+	Follows Bucket
 }
+
+// Mirrored lists the buckets a shared backend may keep a copy of for write
+// transactions: what a redemption reads first.
+var Mirrored = []Bucket{Credentials, Trails}
 
 // Prefetcher is a Tx that can read several keys in one request to its
 // backend (etcd: one round trip instead of one per key).

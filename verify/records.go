@@ -67,11 +67,12 @@ func (v *Verifier) prefetch(tx storage.Tx, idem *answer, serials ...credential.S
 	keys := make([]storage.Key, 0, 2*len(serials)+1)
 	for _, s := range serials {
 		if s != (credential.Serial{}) {
-			keys = append(keys, storage.Key{Bucket: storage.Trails, Key: s[:]}, storage.Key{Bucket: storage.Credentials, Key: s[:]})
+			keys = append(keys, storage.Key{Bucket: storage.Trails, Key: s[:], Follows: storage.Credentials},
+				storage.Key{Bucket: storage.Credentials, Key: s[:]})
 		}
 	}
 	if idem != nil {
-		keys = append(keys, storage.Key{Bucket: storage.Answers, Key: idem.Key[:]})
+		keys = append(keys, storage.Key{Bucket: storage.Answers, Key: idem.Key[:], New: true})
 	}
 	storage.Prefetch(tx, keys...)
 }

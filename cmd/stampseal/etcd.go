@@ -22,11 +22,17 @@ import (
 type etcdFlags struct {
 	endpoints string
 	prefix    string
+	mirror    int
 }
 
 func (e *etcdFlags) register(fs *flag.FlagSet, endpointsFlag string) {
 	fs.StringVar(&e.endpoints, endpointsFlag, "", "etcd client URLs, comma-separated (http://10.0.0.1:2379,...): keep the ledger in that cluster instead of <data>/stampseal.db; every node on one cluster and prefix shares it")
 	fs.StringVar(&e.prefix, "etcd-prefix", etcdstore.DefaultPrefix, "key prefix of the ledger in etcd (one cluster can hold several ledgers)")
+}
+
+// registerMirror adds the node's mirror size (serve only).
+func (e *etcdFlags) registerMirror(fs *flag.FlagSet) {
+	fs.IntVar(&e.mirror, "etcd-mirror", etcdstore.DefaultMirror, "how many issuance records and trails this node keeps a watched copy of, so that redeeming a recent credential sends one etcd transaction and no read (0: none)")
 }
 
 // config checks the flags: every endpoint a URL with a host.
@@ -43,7 +49,11 @@ func (e *etcdFlags) config(endpointsFlag string) (etcdstore.Config, error) {
 	if !strings.HasPrefix(e.prefix, "/") || strings.Trim(e.prefix, "/") == "" {
 		return etcdstore.Config{}, fmt.Errorf("--etcd-prefix %q: want a path such as /stampseal", e.prefix)
 	}
-	return etcdstore.Config{Endpoints: eps, Prefix: e.prefix}, nil
+	mirror := e.mirror
+	if mirror == 0 {
+		mirror = -1 // a tool, or --etcd-mirror 0: no copy
+	}
+	return etcdstore.Config{Endpoints: eps, Prefix: e.prefix, Mirror: mirror}, nil
 }
 
 // openStore opens the ledger: in etcd when --etcd-endpoints is set, else

@@ -41,6 +41,10 @@ func TestLostQuorumIsUnavailableAndRecovers(t *testing.T) {
 	if k := <-keys; string(k) != "serial" {
 		t.Fatalf("watch saw %q", k)
 	}
+	if err := s.Update(func(tx storage.Tx) error { return tx.Put(storage.Trails, []byte("t1"), []byte("before")) }); err != nil {
+		t.Fatal(err)
+	}
+	waitMirrored(t, s, storage.Trails, "t1", "before")
 
 	c.Stop(1)
 	c.Stop(2)
@@ -92,4 +96,16 @@ func TestLostQuorumIsUnavailableAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(false)
+	// The mirror's watches were lost too: it starts anew, without what it
+	// held before, and follows again.
+	for _, _, held := etcdstore.MirrorHolds(s, storage.Trails, "t1"); held; _, _, held = etcdstore.MirrorHolds(s, storage.Trails, "t1") {
+		if time.Now().After(deadline) {
+			t.Fatal("the mirror still holds what it had before the outage")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Update(func(tx storage.Tx) error { return tx.Put(storage.Trails, []byte("t2"), []byte("after")) }); err != nil {
+		t.Fatal(err)
+	}
+	waitMirrored(t, s, storage.Trails, "t2", "after")
 }

@@ -49,6 +49,9 @@ type Config struct {
 	// migration Txn); MaxTxnOps when 0. Writes are not split: a cluster
 	// whose --max-txn-ops is 128 refuses a transaction writing more keys.
 	MaxTxnOps int
+	// Mirror is how many keys of storage.Mirrored this node keeps a copy
+	// of (mirror.go); DefaultMirror when 0, none when negative.
+	Mirror int
 }
 
 func (c *Config) defaults() error {
@@ -74,6 +77,9 @@ func (c *Config) defaults() error {
 	if c.MaxTxnOps <= 0 {
 		c.MaxTxnOps = MaxTxnOps
 	}
+	if c.Mirror == 0 {
+		c.Mirror = DefaultMirror
+	}
 	return nil
 }
 
@@ -88,6 +94,9 @@ type Store struct {
 	seq   map[storage.Bucket]*seqBlock
 
 	observe atomic.Pointer[Observer]
+
+	mirror     *mirror // nil when Config.Mirror is negative
+	stopMirror context.CancelFunc
 
 	reads, txns atomic.Uint64 // requests sent, for benchmarks
 }
@@ -113,10 +122,19 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cli: cli, cfg: cfg, seq: map[storage.Bucket]*seqBlock{}}
+	s := &Store{cli: cli, cfg: cfg, seq: map[storage.Bucket]*seqBlock{}, stopMirror: func() {}}
 	if err := s.checkLayout(); err != nil {
 		cli.Close()
 		return nil, err
+	}
+	if cfg.Mirror > 0 {
+		ctx, stop := context.WithCancel(context.Background())
+		if err := s.startMirror(ctx, cfg.Mirror); err != nil {
+			stop()
+			cli.Close()
+			return nil, err
+		}
+		s.stopMirror = stop
 	}
 	return s, nil
 }
@@ -172,7 +190,10 @@ func (s *Store) Requests() (reads, txns uint64) { return s.reads.Load(), s.txns.
 func (s *Store) Observe(o Observer) { s.observe.Store(&o) }
 
 // Close closes the client; Updates in flight fail.
-func (s *Store) Close() error { return s.cli.Close() }
+func (s *Store) Close() error {
+	s.stopMirror()
+	return s.cli.Close()
+}
 
 // Ping reads from a quorum: nil when the cluster answers within ctx (and
 // the OpTimeout).
@@ -217,6 +238,7 @@ func (s *Store) Update(fn func(storage.Tx) error) error {
 	defer func() { s.unlockStripes(held) }()
 	for attempt := 0; ; attempt++ {
 		t := s.newTx(true)
+		t.guess = attempt == 0
 		err := fn(t)
 		if t.err == nil && err == nil {
 			err = t.commit()
@@ -373,6 +395,9 @@ type tx struct {
 	s     *Store
 	write bool
 	rev   int64 // the snapshot's revision; 0 until the first read
+	// guess lets Prefetch take keys from the mirror: a write transaction's
+	// first attempt.
+	guess bool
 	// linear makes the first read linearizable (View). An Update reads
 	// from its member's copy (serializable): its commit's compares, sent
 	// through the leader, catch anything that copy had not seen yet.
@@ -480,9 +505,9 @@ func (t *tx) Prefetch(keys ...storage.Key) {
 	for _, k := range keys {
 		full := t.s.key(k.Bucket, k.Key)
 		_, written := t.writes[full]
-		_, read := t.reads[full]
+		_, isRead := t.reads[full]
 		_, fetched := t.ahead[full]
-		if !written && !read && !fetched && !slices.Contains(want, full) {
+		if !written && !isRead && !fetched && !t.fromMirror(k, full) && !slices.Contains(want, full) {
 			want = append(want, full)
 		}
 	}
@@ -656,8 +681,8 @@ func (t *tx) end(committed bool) {
 // commit sends the buffered writes in one Txn guarded by compares on all
 // that was read. A failed compare returns errRetry.
 func (t *tx) commit() error {
-	if t.rev == 0 && len(t.writes) == 0 {
-		return nil // read nothing from etcd, wrote nothing
+	if t.rev == 0 && len(t.reads) == 0 && len(t.writes) == 0 {
+		return nil // read nothing, wrote nothing
 	}
 	// A read-only decision still sends its compares (a Txn without writes
 	// is answered by the leader's read index, not a raft entry): its

@@ -29,11 +29,31 @@ func (s *Store) WatchValues(ctx context.Context, b storage.Bucket, fn func(key, 
 	if err != nil {
 		return classify(err)
 	}
-	go s.follow(ctx, bp, resp.Header.Revision+1, fn)
+	go s.follow(ctx, bp, resp.Header.Revision+1, stream{
+		events: func(evs []*clientv3.Event, _ int64) {
+			for _, ev := range evs {
+				var v []byte
+				if ev.Type == clientv3.EventTypePut {
+					v = ev.Kv.Value
+				}
+				fn(ev.Kv.Key[len(bp):], v)
+			}
+		},
+		back: func(int64) { fn(nil, nil) },
+	})
 	return nil
 }
 
-func (s *Store) follow(ctx context.Context, bp string, from int64, fn func(key, value []byte)) {
+// stream is what follow tells of a watch: each response's events and the
+// revision it reached; that it was lost (optional); that it is back from
+// a revision read anew, after which anything may have changed.
+type stream struct {
+	events func(evs []*clientv3.Event, rev int64)
+	lost   func()
+	back   func(from int64)
+}
+
+func (s *Store) follow(ctx context.Context, bp string, from int64, st stream) {
 	pause := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
@@ -42,19 +62,16 @@ func (s *Store) follow(ctx context.Context, bp string, from int64, fn func(key, 
 			if resp.CompactRevision != 0 || resp.Canceled || resp.Err() != nil {
 				break
 			}
-			for _, ev := range resp.Events {
-				var v []byte
-				if ev.Type == clientv3.EventTypePut {
-					v = ev.Kv.Value
-				}
-				fn(ev.Kv.Key[len(bp):], v)
-			}
+			st.events(resp.Events, resp.Header.Revision)
 			from = resp.Header.Revision + 1
 			pause = 50 * time.Millisecond
 		}
 		cancel()
 		if ctx.Err() != nil {
 			return
+		}
+		if st.lost != nil {
+			st.lost()
 		}
 		// Start again from now, then say that anything may have changed:
 		// a change made between the two is seen by the new watch.
@@ -75,6 +92,6 @@ func (s *Store) follow(ctx context.Context, bp string, from int64, fn func(key, 
 		if ctx.Err() != nil {
 			return
 		}
-		fn(nil, nil)
+		st.back(from)
 	}
 }

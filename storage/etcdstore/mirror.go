@@ -1,0 +1,175 @@
+package etcdstore
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/stampseal/stampseal/storage"
+)
+
+// DefaultMirror is how many keys a store mirrors when Config.Mirror is 0.
+const DefaultMirror = 100_000
+
+// The mirror is this node's copy of the keys of storage.Mirrored changed
+// since it began to follow them (one watch per bucket). A write
+// transaction's first attempt takes from it what its Prefetch asks for, so
+// that a redemption sends one Txn and no read.
+//
+// Nothing depends on the mirror being up to date. Every key an attempt
+// takes from it is compared at commit, as a key read from etcd is: an
+// entry that the watch has not brought up to date yet makes the attempt
+// lose, and the next attempt reads etcd. A stale mirror costs a retry,
+// never a wrong decision. It holds at most max keys, dropping the oldest
+// changes first.
+type mirror struct {
+	max     int
+	buckets []string // the prefixes of the mirrored buckets
+
+	mu    sync.RWMutex
+	down  int   // watches lost and not back yet; the mirror serves only when 0
+	since int64 // every key changed after this revision is here, if not dropped
+	keys  map[string]mirrored
+	order []aged // changes, oldest first, to drop by
+
+	served atomic.Uint64 // keys an attempt took from the mirror
+}
+
+type mirrored struct {
+	read          // the value and its ModRevision; modRev 0: deleted
+	created int64 // the value's CreateRevision
+	at      int64 // the revision of the change
+}
+
+type aged struct {
+	key string
+	at  int64
+}
+
+// startMirror follows storage.Mirrored from the revision now until ctx
+// ends.
+func (s *Store) startMirror(ctx context.Context, max int) error {
+	rctx, cancel := s.opContext()
+	resp, err := s.cli.Get(rctx, s.cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	cancel()
+	if err != nil {
+		return classify(err)
+	}
+	m := &mirror{max: max, since: resp.Header.Revision, keys: map[string]mirrored{}}
+	for _, b := range storage.Mirrored {
+		m.buckets = append(m.buckets, s.bucketPrefix(b))
+	}
+	for _, bp := range m.buckets {
+		go s.follow(ctx, bp, m.since+1, stream{events: m.apply, lost: m.lost, back: m.back})
+	}
+	s.mirror = m
+	return nil
+}
+
+func (m *mirror) apply(evs []*clientv3.Event, _ int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, ev := range evs {
+		kv := ev.Kv
+		e := mirrored{at: kv.ModRevision}
+		if ev.Type == clientv3.EventTypePut {
+			e.read = read{value: kv.Value, modRev: kv.ModRevision}
+			e.created = kv.CreateRevision
+		}
+		k := string(kv.Key)
+		m.keys[k] = e
+		m.order = append(m.order, aged{k, e.at})
+	}
+	for i := 0; len(m.keys) > m.max; i++ {
+		a := m.order[i]
+		if e, ok := m.keys[a.key]; ok && e.at == a.at {
+			delete(m.keys, a.key)
+			m.since = max(m.since, a.at)
+		}
+		if len(m.keys) <= m.max {
+			m.order = m.order[i+1:]
+		}
+	}
+	if len(m.order) > 2*m.max+1024 {
+		// Keys changed again and again leave old places behind.
+		m.order = slices.DeleteFunc(m.order, func(a aged) bool { return m.keys[a.key].at != a.at })
+	}
+}
+
+// lost stops the mirror from serving: changes are being missed.
+func (m *mirror) lost() {
+	m.mu.Lock()
+	m.down++
+	m.mu.Unlock()
+}
+
+// back starts the mirror anew from revision from: what it held may have
+// changed while its watch was away.
+func (m *mirror) back(from int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.down = max(0, m.down-1)
+	m.keys, m.order = map[string]mirrored{}, nil
+	m.since = max(m.since, from-1)
+}
+
+// lookup returns key's entry, or that key is absent because follows (the
+// same key of the bucket key's follows, "" for none) was created while the
+// mirror followed both buckets: a change of key since would be here.
+func (m *mirror) lookup(key, follows string) (read, bool) {
+	if !m.mirrors(key) || follows != "" && !m.mirrors(follows) {
+		return read{}, false
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.down > 0 {
+		return read{}, false
+	}
+	if e, ok := m.keys[key]; ok {
+		return e.read, true
+	}
+	if e, ok := m.keys[follows]; ok && follows != "" && e.modRev != 0 && e.created > m.since {
+		return read{}, true
+	}
+	return read{}, false
+}
+
+func (m *mirror) mirrors(key string) bool {
+	return slices.ContainsFunc(m.buckets, func(bp string) bool { return len(key) > len(bp) && key[:len(bp)] == bp })
+}
+
+// fromMirror puts k in t.ahead from what this node knows, without a read:
+// only in a write transaction's first attempt, whose commit checks it. A
+// key the caller says is new is taken as absent.
+func (t *tx) fromMirror(k storage.Key, full string) bool {
+	m := t.s.mirror
+	if !t.guess || m == nil {
+		return false
+	}
+	if k.New {
+		t.ahead[full] = read{}
+		return true
+	}
+	var follows string
+	if k.Follows != "" {
+		follows = t.s.key(k.Follows, k.Key)
+	}
+	r, ok := m.lookup(full, follows)
+	if ok {
+		t.ahead[full] = r
+		m.served.Add(1)
+	}
+	return ok
+}
+
+// MirrorServed reports how many keys write transactions took from the
+// mirror instead of reading them from etcd.
+func (s *Store) MirrorServed() uint64 {
+	if s.mirror == nil {
+		return 0
+	}
+	return s.mirror.served.Load()
+}

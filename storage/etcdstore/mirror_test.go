@@ -1,0 +1,155 @@
+package etcdstore_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stampseal/stampseal/storage"
+	"github.com/stampseal/stampseal/storage/etcdstore"
+)
+
+// waitMirrored waits until s's mirror holds b/key with value.
+func waitMirrored(t *testing.T, s *etcdstore.Store, b storage.Bucket, key, value string) int64 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if v, rev, ok := etcdstore.MirrorHolds(s, b, key); ok && string(v) == value {
+			return rev
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirror did not get %s/%s=%s within 5 s", b, key, value)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// redemptionKeys are what a redemption of serial prefetches: its trail,
+// its issuance record, and the record of a new idempotency key.
+func redemptionKeys(serial, idem string) []storage.Key {
+	return []storage.Key{
+		{Bucket: storage.Trails, Key: []byte(serial), Follows: storage.Credentials},
+		{Bucket: storage.Credentials, Key: []byte(serial)},
+		{Bucket: storage.Answers, Key: []byte(idem), New: true},
+	}
+}
+
+// redeem is a redemption in miniature: issued and not used yet, it marks
+// the trail and remembers the answer; else it refuses (writes nothing).
+// It returns what each attempt saw of the trail.
+func redeem(s *etcdstore.Store, serial, idem, by string) (seen []string, err error) {
+	err = s.Update(func(tx storage.Tx) error {
+		storage.Prefetch(tx, redemptionKeys(serial, idem)...)
+		trail := tx.Get(storage.Trails, []byte(serial))
+		seen = append(seen, string(trail))
+		if tx.Get(storage.Credentials, []byte(serial)) == nil || trail != nil || tx.Get(storage.Answers, []byte(idem)) != nil {
+			return nil
+		}
+		if err := tx.Put(storage.Trails, []byte(serial), []byte(by)); err != nil {
+			return err
+		}
+		return tx.Put(storage.Answers, []byte(idem), []byte(by))
+	})
+	return seen, err
+}
+
+// A node redeeming a credential issued since it started sends one Txn
+// and no read: the issuance record comes from its mirror, the trail is
+// known absent (the record was created in the mirror's sight), the
+// idempotency key is taken as new. Another node sees the write.
+func TestMirrorLetsARedemptionSendOneTxnAndNoRead(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	a, b := open(t, prefix, 0), open(t, prefix, 1)
+	if err := b.Update(func(tx storage.Tx) error { return tx.Put(storage.Credentials, []byte("s1"), []byte("issued")) }); err != nil {
+		t.Fatal(err)
+	}
+	waitMirrored(t, a, storage.Credentials, "s1", "issued")
+	reads0, txns0 := a.Requests()
+	served0 := a.MirrorServed()
+	seen, err := redeem(a, "s1", "sale-1", "till-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads, txns := a.Requests()
+	if reads != reads0 || txns != txns0+1 || len(seen) != 1 || seen[0] != "" {
+		t.Errorf("redemption from the mirror: %d reads, %d Txns, attempts saw %q; want 0, 1, one attempt seeing no trail", reads-reads0, txns-txns0, seen)
+	}
+	if n := a.MirrorServed() - served0; n != 2 {
+		t.Errorf("the mirror served %d keys, want 2 (record and trail)", n)
+	}
+	if got := get(t, b, storage.Trails, "s1"); got != "till-a" {
+		t.Errorf("another node reads the trail as %q, want till-a", got)
+	}
+	// The second redemption, once the mirror has the trail, is refused
+	// from the mirror alone: one Txn of compares, no read.
+	waitMirrored(t, a, storage.Trails, "s1", "till-a")
+	reads0, _ = a.Requests()
+	if seen, err := redeem(a, "s1", "sale-2", "till-a"); err != nil || len(seen) != 1 || seen[0] != "till-a" {
+		t.Errorf("second redemption: attempts saw %q, %v; want one seeing till-a", seen, err)
+	}
+	if reads, _ := a.Requests(); reads != reads0 {
+		t.Errorf("a refusal from the mirror sent %d reads, want 0", reads-reads0)
+	}
+}
+
+// A mirror that lags behind another node's write makes the first attempt
+// lose at commit; the second reads etcd and refuses. Nothing is
+// double-spent, and a mirror that knows nothing reads as before.
+func TestAStaleMirrorCostsARetryNeverADoubleSpend(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	a, b := open(t, prefix, 0), open(t, prefix, 1)
+	if err := a.Update(func(tx storage.Tx) error { return tx.Put(storage.Credentials, []byte("s2"), []byte("issued")) }); err != nil {
+		t.Fatal(err)
+	}
+	if seen, err := redeem(b, "s2", "sale-b", "till-b"); err != nil || seen[len(seen)-1] != "" {
+		t.Fatalf("redemption on b: saw %q, %v", seen, err)
+	}
+	// a's watch brings b's trail; put the old (absent) trail back, as a
+	// watch that has not caught up yet would hold it.
+	waitMirrored(t, a, storage.Trails, "s2", "till-b")
+	etcdstore.PlantInMirror(a, storage.Trails, "s2", nil, 0)
+	seen, err := redeem(a, "s2", "sale-a", "till-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0] != "" || seen[1] != "till-b" {
+		t.Errorf("attempts on the stale mirror saw %q, want [\"\" till-b]: a lost first attempt, then etcd's trail", seen)
+	}
+	if got := get(t, b, storage.Trails, "s2"); got != "till-b" {
+		t.Errorf("trail after the race: %q, want till-b (one use)", got)
+	}
+	if got := get(t, b, storage.Answers, "sale-a"); got != "" {
+		t.Errorf("the refused redemption left an answer %q", got)
+	}
+
+	// A credential issued before the node started is not in its mirror:
+	// its redemption reads etcd.
+	c := open(t, prefix, 2)
+	reads0, _ := c.Requests()
+	if seen, err := redeem(c, "s2", "sale-c", "till-c"); err != nil || len(seen) != 1 || seen[0] != "till-b" {
+		t.Errorf("redemption on a node started after the issue: saw %q, %v", seen, err)
+	}
+	if reads, _ := c.Requests(); reads == reads0 {
+		t.Error("a node that never saw the credential decided without reading it")
+	}
+}
+
+// A negative Config.Mirror turns the mirror off: every attempt reads.
+func TestNoMirrorReadsEveryTime(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	s, err := etcdstore.Open(etcdstore.Config{Endpoints: cluster.Endpoints(), Prefix: prefix, Mirror: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Update(func(tx storage.Tx) error { return tx.Put(storage.Credentials, []byte("s3"), []byte("issued")) }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // a mirror, were there one, would have it by now
+	reads0, _ := s.Requests()
+	if _, err := redeem(s, "s3", "sale-1", "till-1"); err != nil {
+		t.Fatal(err)
+	}
+	if reads, _ := s.Requests(); reads != reads0+1 || s.MirrorServed() != 0 {
+		t.Errorf("without a mirror: %d reads, %d served; want 1 and 0", reads-reads0, s.MirrorServed())
+	}
+}
