@@ -22,6 +22,9 @@ func (m Meter) Report(b *testing.B) {
 	b.ReportMetric(float64(used(b)-m.start)/float64(b.N)/1e3, "cpu-µs/op")
 }
 
+// Used is the CPU time since Start.
+func (m Meter) Used(b testing.TB) time.Duration { return used(b) - m.start }
+
 // used is the user and system time this process has used.
 func used(b testing.TB) time.Duration {
 	var ru syscall.Rusage
