@@ -37,8 +37,13 @@ type Book struct {
 	alerts    map[string]bool   // storage keys of alerts counted
 	blocks    map[string]string // blocked serial -> merchant
 	dirty     map[string]map[int32]bool
-	events    int    // journal events and observed events folded in, for the rebuild command
-	fleet     *fleet // on a shared backend (fleet.go); nil otherwise
+	events    int // journal events and observed events folded in, for the rebuild command
+	// known and knownBefore hold recent coupons' records, without their
+	// codes, as the Book met them at issuance, so that their redemptions
+	// are counted without reading them again (learn). What the figures
+	// use of a record does not change after issuance.
+	known, knownBefore map[credential.Serial]*credential.Record
+	fleet              *fleet // on a shared backend (fleet.go); nil otherwise
 }
 
 // merchantBook is one merchant's days, the number of its cards, and the
@@ -67,7 +72,7 @@ func WithClock(now func() time.Time) Option { return func(b *Book) { b.now = now
 // storage.Report.
 func Open(store storage.Backend, opts ...Option) (*Book, error) {
 	b := &Book{store: store, now: time.Now, wake: make(chan struct{}, 1),
-		merchants: map[string]*merchantBook{}, cards: map[credential.Serial]*card{},
+		merchants: map[string]*merchantBook{}, cards: map[credential.Serial]*card{}, known: map[credential.Serial]*credential.Record{},
 		alerts: map[string]bool{}, blocks: map[string]string{}, dirty: map[string]map[int32]bool{}}
 	for _, o := range opts {
 		o(b)
@@ -229,6 +234,7 @@ func (b *Book) loadIssued(tx storage.Tx) error {
 		if err != nil {
 			return err
 		}
+		b.learn(credential.Serial(k), &rec)
 		b.issued(credential.Serial(k), &rec)
 		b.events++
 		return nil
@@ -255,6 +261,7 @@ func (b *Book) fold(tx storage.Tx, ev *fraud.Event) error {
 		if _, known := b.cards[serial]; known && rec.Kind == credential.KindCard {
 			return nil // met in the journal before its issuance event: counted when the Book was built
 		}
+		b.learn(serial, &rec)
 		b.issued(serial, &rec)
 		b.events++
 		return nil
@@ -451,10 +458,8 @@ func (b *Book) record(tx storage.Tx, serial string) (*credential.Record, error) 
 	if err != nil {
 		return nil, nil
 	}
-	if b.fleet != nil {
-		if rec := b.fleet.known[s]; rec != nil {
-			return rec, nil // as a watch delivered it (fleet.go)
-		}
+	if rec := b.knownRecord(s); rec != nil {
+		return rec, nil
 	}
 	rec, err := credential.Load(tx, s[:])
 	if errors.Is(err, storage.ErrNotFound) {
@@ -465,6 +470,36 @@ func (b *Book) record(tx storage.Tx, serial string) (*credential.Record, error) 
 	}
 	return &rec, nil
 }
+
+// learn keeps the record of coupon s (nil: s changed in a way the caller
+// did not see, or was deleted) for its redemptions. Only what the figures
+// use is kept: the sealed code, the card ledger and recent marks are
+// dropped. The latest maxKnown/2 to maxKnown records are kept: two
+// generations, the older dropped whole when the newer is full. Called
+// with mu held.
+func (b *Book) learn(s credential.Serial, rec *credential.Record) {
+	if rec == nil || rec.Kind != credential.KindCoupon {
+		delete(b.known, s)
+		delete(b.knownBefore, s)
+		return
+	}
+	if len(b.known) >= maxKnown/2 {
+		b.knownBefore, b.known = b.known, make(map[credential.Serial]*credential.Record, maxKnown/2)
+	}
+	r := *rec
+	r.SealedCode, r.Code, r.Rewards, r.Recent = nil, "", nil, nil
+	b.known[s] = &r
+}
+
+func (b *Book) knownRecord(s credential.Serial) *credential.Record {
+	if r := b.known[s]; r != nil {
+		return r
+	}
+	return b.knownBefore[s]
+}
+
+// maxKnown bounds the coupon records kept.
+const maxKnown = 50_000
 
 // alertHead is the part of a stored alert the Book reads.
 type alertHead struct {

@@ -25,6 +25,7 @@ type shop struct {
 	iss   *issuer.Issuer
 	v     *verify.Verifier
 	book  *report.Book
+	ring  *keys.Ring
 	clock atomic.Pointer[time.Time]
 }
 
@@ -44,7 +45,7 @@ func newShop(t *testing.T) *shop {
 	if err := ring.Create("bakery"); err != nil {
 		t.Fatal(err)
 	}
-	s.db = db
+	s.db, s.ring = db, ring
 	if s.book, err = report.Open(db); err != nil {
 		t.Fatal(err)
 	}
@@ -240,5 +241,65 @@ func TestVoidsAreTakenBack(t *testing.T) {
 	again, _ := rebuilt.Stats("bakery", day0, day0)
 	if !reflect.DeepEqual(again, after) {
 		t.Errorf("rebuilt after voids:\n got %+v\nwant %+v", again, after)
+	}
+}
+
+// countingStore counts the issuance records read through it.
+type countingStore struct {
+	storage.Backend
+	records atomic.Int64
+}
+
+func (c *countingStore) View(fn func(storage.Tx) error) error {
+	return c.Backend.View(func(tx storage.Tx) error { return fn(countingTx{tx, &c.records}) })
+}
+
+type countingTx struct {
+	storage.Tx
+	records *atomic.Int64
+}
+
+func (t countingTx) Get(b storage.Bucket, k []byte) []byte {
+	if b == storage.Credentials {
+		t.records.Add(1)
+	}
+	return t.Tx.Get(b, k)
+}
+
+// The Book keeps the coupons it saw issued, so that counting their
+// redemptions reads no issuance record again.
+func TestRedemptionsOfCouponsSeenIssuedReadNoRecord(t *testing.T) {
+	s := newShop(t)
+	cs := &countingStore{Backend: s.db}
+	book, err := report.Open(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.book = book
+	if s.v, err = verify.New(s.db, s.ring, verify.WithClock(s.now), verify.WithObserver(book)); err != nil {
+		t.Fatal(err)
+	}
+	coupons, err := s.iss.Coupons(issuer.CouponRequest{Merchant: "bakery", Offer: "croissant", Count: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range coupons {
+		s.issued(c)
+	}
+	if err := book.CatchUp(); err != nil {
+		t.Fatal(err)
+	}
+	read := cs.records.Load()
+	for _, c := range coupons {
+		if _, err := s.v.Redeem(verify.Request{Merchant: "bakery", Code: c.Code, Register: "till-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := s.stats(0, 0)
+	if st.CouponsIssued != 20 || st.CouponsRedeemed != 20 {
+		t.Fatalf("figures: %d coupons issued, %d redeemed; want 20 and 20", st.CouponsIssued, st.CouponsRedeemed)
+	}
+	if n := cs.records.Load() - read; n != 0 {
+		t.Errorf("counting 20 redemptions read %d issuance records, want 0", n)
 	}
 }

@@ -35,10 +35,9 @@ import (
 
 // fleet is the Book's state on a shared backend.
 type fleet struct {
-	applied map[uint64]bool                          // journal events folded in
-	coupons map[credential.Serial]bool               // coupons counted as issued
-	known   map[credential.Serial]*credential.Record // recent coupon records a watch delivered, without their codes
-	stored  map[string]map[int32]refusalRecord       // refusals as storage.Report holds them
+	applied map[uint64]bool                    // journal events folded in
+	coupons map[credential.Serial]bool         // coupons counted as issued
+	stored  map[string]map[int32]refusalRecord // refusals as storage.Report holds them
 
 	mu      sync.Mutex // guards the queues below, filled by the watches
 	events  []watched
@@ -55,12 +54,9 @@ type watched struct {
 	raw []byte
 }
 
-// maxKnown bounds the coupon records kept; past it they start over.
-const maxKnown = 50_000
-
 func newFleet() *fleet {
 	return &fleet{applied: map[uint64]bool{}, coupons: map[credential.Serial]bool{},
-		stored: map[string]map[int32]refusalRecord{}, known: map[credential.Serial]*credential.Record{}, lost: true}
+		stored: map[string]map[int32]refusalRecord{}, lost: true}
 }
 
 // Follow makes the Book count what every node of a shared backend does,
@@ -182,7 +178,7 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 				recs[i] = &rec
 			}
 		}
-		f.learn(s, recs[i])
+		b.learn(s, recs[i]) // as the watch delivered it
 		if recs[i] == nil && b.cards[s] == nil && !f.coupons[s] {
 			want = append(want, storage.Key{Bucket: storage.Credentials, Key: r.key})
 		}
@@ -226,7 +222,7 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 	// The issuance records the events name (what a redemption was worth).
 	want = want[:0]
 	for i := range found {
-		if f.known[found[i].Serial] == nil {
+		if b.knownRecord(found[i].Serial) == nil {
 			want = append(want, storage.Key{Bucket: storage.Credentials, Key: found[i].Serial[:]})
 		}
 	}
@@ -266,24 +262,6 @@ func (b *Book) issuedRecord(tx storage.Tx, s credential.Serial, rec *credential.
 		b.events++
 	}
 	return nil
-}
-
-// learn keeps the record of coupon s as a watch delivered it (nil: s
-// changed in a way the watch did not show, or was deleted), so that its
-// redemptions are counted without reading it. Only what the figures use
-// is kept: the sealed code, the card ledger and recent marks are dropped.
-// Called with the Book's mu held.
-func (f *fleet) learn(s credential.Serial, rec *credential.Record) {
-	if rec == nil || rec.Kind != credential.KindCoupon {
-		delete(f.known, s)
-		return
-	}
-	if len(f.known) >= maxKnown {
-		clear(f.known)
-	}
-	r := *rec
-	r.SealedCode, r.Code, r.Rewards, r.Recent = nil, "", nil, nil
-	f.known[s] = &r
 }
 
 // reloadRefusals takes the day record stored under k, as another node
