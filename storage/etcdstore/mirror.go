@@ -79,10 +79,49 @@ func (m *mirror) apply(evs []*clientv3.Event, _ int64) {
 			e.read = read{value: kv.Value, modRev: kv.ModRevision}
 			e.created = kv.CreateRevision
 		}
-		k := string(kv.Key)
-		m.keys[k] = e
-		m.order = append(m.order, aged{k, e.at})
+		m.put(string(kv.Key), e)
 	}
+	m.trim()
+}
+
+// wrote records what a Txn of this node committed at revision rev ahead
+// of the watch, so that the node's next write about the same key (a
+// card's next stamp) finds it instead of losing its first attempt.
+func (m *mirror) wrote(t *tx, rev int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, c := range t.writes {
+		if !m.mirrors(k) {
+			continue
+		}
+		e := mirrored{at: rev}
+		if !c.deleted {
+			e.read = read{value: c.value, modRev: rev}
+			old, had := m.keys[k]
+			switch r, seen := t.reads[k]; {
+			case seen && r.modRev == 0:
+				e.created = rev // absent when read, and the commit checked it
+			case had && old.modRev != 0:
+				e.created = old.created
+			}
+		}
+		m.put(k, e)
+	}
+	m.trim()
+}
+
+// put sets k's entry unless the mirror holds a later change of k (the
+// watch and this node's commits may bring changes out of order).
+func (m *mirror) put(k string, e mirrored) {
+	if old, ok := m.keys[k]; ok && old.at > e.at {
+		return
+	}
+	m.keys[k] = e
+	m.order = append(m.order, aged{k, e.at})
+}
+
+// trim drops the oldest changes past max.
+func (m *mirror) trim() {
 	for i := 0; len(m.keys) > m.max; i++ {
 		a := m.order[i]
 		if e, ok := m.keys[a.key]; ok && e.at == a.at {

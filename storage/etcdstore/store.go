@@ -730,6 +730,9 @@ func (t *tx) commit() error {
 	if !resp.Succeeded {
 		return errRetry
 	}
+	if t.s.mirror != nil && len(t.writes) > 0 {
+		t.s.mirror.wrote(t, resp.Header.Revision)
+	}
 	return nil
 }
 
