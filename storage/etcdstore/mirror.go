@@ -69,7 +69,7 @@ func (s *Store) startMirror(ctx context.Context, max int) error {
 	return nil
 }
 
-func (m *mirror) apply(evs []*clientv3.Event, _ int64) {
+func (m *mirror) apply(evs []*clientv3.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, ev := range evs {
@@ -170,10 +170,11 @@ func (m *mirror) lookup(key, follows string) (read, bool) {
 	if e, ok := m.keys[key]; ok {
 		return e.read, true
 	}
-	if e, ok := m.keys[follows]; ok && follows != "" && e.modRev != 0 && e.created > m.since {
-		return read{}, true
+	if follows == "" {
+		return read{}, false
 	}
-	return read{}, false
+	e, ok := m.keys[follows]
+	return read{}, ok && e.modRev != 0 && e.created > m.since
 }
 
 func (m *mirror) mirrors(key string) bool {

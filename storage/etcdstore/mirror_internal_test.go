@@ -15,8 +15,8 @@ func put(key string, created, rev int64) *clientv3.Event {
 // only where nothing it dropped could have been that key.
 func TestMirrorDropsTheOldestAndVouchesOnlyForWhatItSaw(t *testing.T) {
 	m := &mirror{max: 2, since: 10, keys: map[string]mirrored{}, buckets: []string{"/p/credentials/", "/p/trails/"}}
-	m.apply([]*clientv3.Event{put("/p/credentials/a", 11, 11), put("/p/credentials/b", 12, 12)}, 12)
-	m.apply([]*clientv3.Event{put("/p/credentials/c", 13, 13)}, 13)
+	m.apply([]*clientv3.Event{put("/p/credentials/a", 11, 11), put("/p/credentials/b", 12, 12)})
+	m.apply([]*clientv3.Event{put("/p/credentials/c", 13, 13)})
 	if _, ok := m.keys["/p/credentials/a"]; ok || len(m.keys) != 2 || m.since != 11 {
 		t.Fatalf("after 3 keys in a mirror of 2: %d keys, a held %v, since %d; want b and c, since 11", len(m.keys), ok, m.since)
 	}
@@ -39,14 +39,14 @@ func TestMirrorDropsTheOldestAndVouchesOnlyForWhatItSaw(t *testing.T) {
 		}
 	}
 	// A credential created before the mirror's horizon vouches for nothing.
-	m.apply([]*clientv3.Event{put("/p/credentials/old", 5, 14)}, 14)
+	m.apply([]*clientv3.Event{put("/p/credentials/old", 5, 14)})
 	if _, ok := m.lookup("/p/trails/old", "/p/credentials/old"); ok {
 		t.Error("a record created before the mirror began vouched that its trail is absent")
 	}
 	// One key changed again and again does not grow the mirror's queue
 	// without bound.
 	for rev := int64(15); rev < 5000; rev++ {
-		m.apply([]*clientv3.Event{put("/p/trails/busy", 15, rev)}, rev)
+		m.apply([]*clientv3.Event{put("/p/trails/busy", 15, rev)})
 	}
 	if len(m.keys) != 2 || len(m.order) > 2*m.max+1024 {
 		t.Errorf("after 5,000 changes of one key: %d keys, %d queued; want 2 and at most %d", len(m.keys), len(m.order), 2*m.max+1024)
@@ -61,7 +61,7 @@ func TestMirrorDropsTheOldestAndVouchesOnlyForWhatItSaw(t *testing.T) {
 	if _, ok := m.lookup("/p/trails/busy", ""); ok || m.since != 5999 {
 		t.Errorf("a mirror back from a lost watch: held its old keys %v, since %d; want none, 5999", ok, m.since)
 	}
-	m.apply([]*clientv3.Event{put("/p/credentials/new", 6001, 6001)}, 6001)
+	m.apply([]*clientv3.Event{put("/p/credentials/new", 6001, 6001)})
 	if _, ok := m.lookup("/p/trails/new", "/p/credentials/new"); !ok {
 		t.Error("a mirror back from a lost watch does not serve again")
 	}

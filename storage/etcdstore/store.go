@@ -698,6 +698,11 @@ func (t *tx) commit() error {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(r[0]), "<", t.rev+1).WithRange(r[1]))
 	}
 	if len(cmps) > max {
+		if t.rev == 0 {
+			// All taken from the mirror: there is no snapshot to guard a
+			// bucket by, so the next attempt reads.
+			return errRetry
+		}
 		// Too many point reads: guard each bucket read by one range compare.
 		cmps = t.bucketCompares()
 	}

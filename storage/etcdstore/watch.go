@@ -30,7 +30,7 @@ func (s *Store) WatchValues(ctx context.Context, b storage.Bucket, fn func(key, 
 		return classify(err)
 	}
 	go s.follow(ctx, bp, resp.Header.Revision+1, stream{
-		events: func(evs []*clientv3.Event, _ int64) {
+		events: func(evs []*clientv3.Event) {
 			for _, ev := range evs {
 				var v []byte
 				if ev.Type == clientv3.EventTypePut {
@@ -44,11 +44,11 @@ func (s *Store) WatchValues(ctx context.Context, b storage.Bucket, fn func(key, 
 	return nil
 }
 
-// stream is what follow tells of a watch: each response's events and the
-// revision it reached; that it was lost (optional); that it is back from
-// a revision read anew, after which anything may have changed.
+// stream is what follow tells of a watch: each response's events; that it
+// was lost (optional); that it is back from a revision read anew, after
+// which anything may have changed.
 type stream struct {
-	events func(evs []*clientv3.Event, rev int64)
+	events func(evs []*clientv3.Event)
 	lost   func()
 	back   func(from int64)
 }
@@ -62,7 +62,7 @@ func (s *Store) follow(ctx context.Context, bp string, from int64, st stream) {
 			if resp.CompactRevision != 0 || resp.Canceled || resp.Err() != nil {
 				break
 			}
-			st.events(resp.Events, resp.Header.Revision)
+			st.events(resp.Events)
 			from = resp.Header.Revision + 1
 			pause = 50 * time.Millisecond
 		}
