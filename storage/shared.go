@@ -12,7 +12,10 @@ import (
 // it needs inside its transaction (the backend aborts and re-runs the
 // transaction when anything it read was changed by another node before it
 // committed), and a node caches only what cannot go stale or what Watch
-// invalidates (keysets, API keys, the blocklist). OnEnd still runs once the
+// invalidates (keysets, API keys, the blocklist). The backend's own mirror
+// of the Mirrored buckets (etcdstore) is the one exception: a write
+// transaction's first attempt may read from it, and its commit checks what
+// it read there as it checks any read. OnEnd still runs once the
 // transaction is durable (or was abandoned), but concurrently with other
 // transactions of this node and without any order against other nodes.
 type Shared interface {
