@@ -14,6 +14,11 @@ import (
 // DefaultMirror is how many keys a store mirrors when Config.Mirror is 0.
 const DefaultMirror = 100_000
 
+// mirrorBytesPerKey bounds the mirror's keys and values together, on
+// average per key it may hold: a mirror of n keys holds at most n KiB,
+// however large some records grow.
+const mirrorBytesPerKey = 1024
+
 // The mirror is this node's copy of the keys of storage.Mirrored changed
 // since it began to follow them (one watch per bucket). A write
 // transaction's first attempt takes from it what its Prefetch asks for, so
@@ -34,6 +39,7 @@ type mirror struct {
 	since int64 // every key changed after this revision is here, if not dropped
 	keys  map[string]mirrored
 	order []aged // changes, oldest first, to drop by
+	bytes int    // of the keys and values held
 
 	served atomic.Uint64 // keys an attempt took from the mirror
 }
@@ -113,25 +119,30 @@ func (m *mirror) wrote(t *tx, rev int64) {
 // put sets k's entry unless the mirror holds a later change of k (the
 // watch and this node's commits may bring changes out of order).
 func (m *mirror) put(k string, e mirrored) {
-	if old, ok := m.keys[k]; ok && old.at > e.at {
+	old, ok := m.keys[k]
+	if ok && old.at > e.at {
 		return
 	}
+	if ok {
+		m.bytes -= len(k) + len(old.value)
+	}
 	m.keys[k] = e
+	m.bytes += len(k) + len(e.value)
 	m.order = append(m.order, aged{k, e.at})
 }
 
-// trim drops the oldest changes past max.
+// trim drops the oldest changes past max keys or their bytes.
 func (m *mirror) trim() {
-	for i := 0; len(m.keys) > m.max; i++ {
+	i := 0
+	for ; i < len(m.order) && (len(m.keys) > m.max || m.bytes > m.max*mirrorBytesPerKey); i++ {
 		a := m.order[i]
 		if e, ok := m.keys[a.key]; ok && e.at == a.at {
 			delete(m.keys, a.key)
+			m.bytes -= len(a.key) + len(e.value)
 			m.since = max(m.since, a.at)
 		}
-		if len(m.keys) <= m.max {
-			m.order = m.order[i+1:]
-		}
 	}
+	m.order = m.order[i:]
 	if len(m.order) > 2*m.max+1024 {
 		// Keys changed again and again leave old places behind.
 		m.order = slices.DeleteFunc(m.order, func(a aged) bool { return m.keys[a.key].at != a.at })
@@ -151,7 +162,7 @@ func (m *mirror) back(from int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.down = max(0, m.down-1)
-	m.keys, m.order = map[string]mirrored{}, nil
+	m.keys, m.order, m.bytes = map[string]mirrored{}, nil, 0
 	m.since = max(m.since, from-1)
 }
 

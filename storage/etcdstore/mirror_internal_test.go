@@ -1,6 +1,7 @@
 package etcdstore
 
 import (
+	"fmt"
 	"testing"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -8,7 +9,11 @@ import (
 )
 
 func put(key string, created, rev int64) *clientv3.Event {
-	return &clientv3.Event{Type: clientv3.EventTypePut, Kv: &mvccpb.KeyValue{Key: []byte(key), Value: []byte("v"), CreateRevision: created, ModRevision: rev}}
+	return putValue(key, make([]byte, 1), created, rev)
+}
+
+func putValue(key string, value []byte, created, rev int64) *clientv3.Event {
+	return &clientv3.Event{Type: clientv3.EventTypePut, Kv: &mvccpb.KeyValue{Key: []byte(key), Value: value, CreateRevision: created, ModRevision: rev}}
 }
 
 // The mirror keeps its newest max keys, and vouches for an absent key
@@ -64,5 +69,29 @@ func TestMirrorDropsTheOldestAndVouchesOnlyForWhatItSaw(t *testing.T) {
 	m.apply([]*clientv3.Event{put("/p/credentials/new", 6001, 6001)})
 	if _, ok := m.lookup("/p/trails/new", "/p/credentials/new"); !ok {
 		t.Error("a mirror back from a lost watch does not serve again")
+	}
+}
+
+// Records that grow large cannot make the mirror outgrow its bytes: it
+// holds at most a KiB per key it may hold, dropping the oldest first.
+func TestMirrorKeepsToItsBytes(t *testing.T) {
+	m := &mirror{max: 10, keys: map[string]mirrored{}, buckets: []string{"/p/credentials/"}}
+	for rev := int64(1); rev <= 20; rev++ {
+		m.apply([]*clientv3.Event{putValue(fmt.Sprintf("/p/credentials/%02d", rev), make([]byte, 3000), rev, rev)})
+		if m.bytes > m.max*mirrorBytesPerKey {
+			t.Fatalf("after %d records of 3,000 bytes the mirror holds %d bytes, over %d", rev, m.bytes, m.max*mirrorBytesPerKey)
+		}
+	}
+	if _, ok := m.keys["/p/credentials/20"]; !ok || len(m.keys) != 3 || m.since != 17 {
+		t.Errorf("the mirror holds %d records (the newest: %v), since %d; want the newest 3, since 17", len(m.keys), ok, m.since)
+	}
+	// Replacing a record counts its new size, not both.
+	m.apply([]*clientv3.Event{putValue("/p/credentials/20", make([]byte, 10), 20, 21)})
+	want := 0
+	for k, e := range m.keys {
+		want += len(k) + len(e.value)
+	}
+	if m.bytes != want {
+		t.Errorf("bytes counted %d, held %d", m.bytes, want)
 	}
 }
