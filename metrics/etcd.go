@@ -10,6 +10,7 @@ import (
 // commit took (a quorum's fsync and a round trip) and how often a
 // transaction lost to another writer and ran again.
 type Etcd struct {
+	reg       prometheus.Registerer
 	txn       prometheus.Histogram
 	conflicts prometheus.Counter
 }
@@ -17,6 +18,7 @@ type Etcd struct {
 // NewEtcd registers the etcd collectors; only a node on etcd has them.
 func (m *Metrics) NewEtcd() *Etcd {
 	e := &Etcd{
+		reg: m.reg,
 		txn: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: "etcd", Name: "txn_duration_seconds",
 			Help:    "Time for one etcd Txn carrying a transaction's writes to commit (or fail its compares).",
@@ -36,3 +38,18 @@ func (e *Etcd) Txn(d time.Duration) { e.txn.Observe(d.Seconds()) }
 
 // Conflict counts one transaction run again.
 func (e *Etcd) Conflict() { e.conflicts.Inc() }
+
+// Mirror exposes the node's mirror of issuance records and per-serial
+// records (etcdstore): how many keys it holds, and how many keys write
+// transactions took from it instead of reading etcd.
+func (e *Etcd) Mirror(keys, served func() float64) {
+	e.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "etcd", Name: "mirror_keys",
+			Help: "Keys the node's mirror holds (issuance records and per-serial records).",
+		}, keys),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "etcd", Name: "mirror_served_total",
+			Help: "Keys first attempts of write transactions took from the mirror instead of reading them from etcd.",
+		}, served))
+}

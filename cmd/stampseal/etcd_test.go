@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -107,6 +108,10 @@ func TestMigrateThenServeTwoNodesOnEtcd(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(exposition), "stampseal_etcd_txn_duration_seconds_count ") || !strings.Contains(string(exposition), "stampseal_etcd_conflicts_total ") {
 		t.Errorf("/metrics on etcd has no txn histogram or conflict counter")
+	}
+	// Node a's redemption wrote the serial's record: its mirror holds it.
+	if !regexp.MustCompile(`(?m)^stampseal_etcd_mirror_keys [1-9]`).Match(exposition) || !strings.Contains(string(exposition), "stampseal_etcd_mirror_served_total ") {
+		t.Errorf("/metrics on etcd: no mirror holding the redeemed serial's record, or no mirror counter")
 	}
 
 	// A node's backup is a bbolt ledger that restore takes.

@@ -14,4 +14,7 @@ func (s *Service) instrumentEtcd(store any) {
 	s.API.Health = e.Ping
 	m := s.Metrics.NewEtcd()
 	e.Observe(etcdstore.Observer{Txn: m.Txn, Conflict: m.Conflict})
+	if e.Mirrors() {
+		m.Mirror(func() float64 { return float64(e.MirrorKeys()) }, func() float64 { return float64(e.MirrorServed()) })
+	}
 }

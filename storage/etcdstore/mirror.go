@@ -216,6 +216,19 @@ func (t *tx) fromMirror(k storage.Key, full string) bool {
 	return ok
 }
 
+// Mirrors reports whether the store keeps a mirror (Config.Mirror).
+func (s *Store) Mirrors() bool { return s.mirror != nil }
+
+// MirrorKeys reports how many keys the mirror holds.
+func (s *Store) MirrorKeys() int {
+	if s.mirror == nil {
+		return 0
+	}
+	s.mirror.mu.RLock()
+	defer s.mirror.mu.RUnlock()
+	return len(s.mirror.keys)
+}
+
 // MirrorServed reports how many keys write transactions took from the
 // mirror instead of reading them from etcd.
 func (s *Store) MirrorServed() uint64 {
