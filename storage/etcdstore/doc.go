@@ -21,6 +21,13 @@
 // from its own copy), and the Gets that follow are answered from memory. A
 // key fetched but never got is not compared at commit.
 //
+// The first attempt of an Update need not read them at all: the store's
+// mirror (mirror.go) follows the buckets of storage.Mirrored and answers
+// a Prefetch from what this node has seen, and a key the caller marks New
+// is taken as absent. What an attempt took there is compared at commit
+// like any read, so a mirror behind the cluster costs one more attempt,
+// never a wrong decision.
+//
 // Where it differs from the bbolt backend:
 //
 //   - Update's function runs once per attempt and may run many times under
