@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,7 +41,9 @@ func TestFleetCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(keys.MasterKeyEnv, mk) // every node the same, as in a fleet
-	flags := []string{"--etcd-endpoints", strings.Join(cluster.Endpoints(), ",")}
+	// Stamps here run far faster than a till's: the reward limit (one a
+	// second per register key, 100 at once) is not what this test is about.
+	flags := []string{"--etcd-endpoints", strings.Join(cluster.Endpoints(), ","), "--reward-rate", "1000", "--reward-burst", "100000"}
 	dir := t.TempDir()
 	startNode := func(i int) *server {
 		return startServerLog(t, filepath.Join(dir, fmt.Sprintf("node%d", i)), filepath.Join(dir, fmt.Sprintf("node%d.log", i)), flags...)
@@ -106,6 +109,9 @@ func TestFleetCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 		problems := run.problems
 		run.mu.Unlock()
 		if len(problems) > 0 {
+			for i := range nodes {
+				t.Logf("node %d's failures:%s", i, failuresLogged(filepath.Join(dir, fmt.Sprintf("node%d.log", i))))
+			}
 			t.Fatalf("round %d: unexpected answers (%d), first: %s", round, len(problems), problems[0])
 		}
 		extraUses, extraStamps := run.checkLedger(srv, reader, round, false)
@@ -118,4 +124,16 @@ func TestFleetCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 			t.Fatalf("round %d: no request was acknowledged: the test tested nothing", round)
 		}
 	}
+}
+
+// failuresLogged returns the lines of a node's log that answered 500.
+func failuresLogged(path string) string {
+	raw, _ := os.ReadFile(path)
+	var out strings.Builder
+	for l := range strings.Lines(string(raw)) {
+		if strings.Contains(l, `"status":500`) {
+			out.WriteString("\n" + strings.TrimSpace(l))
+		}
+	}
+	return out.String()
 }

@@ -202,6 +202,7 @@ func (t *tx) fromMirror(k storage.Key, full string) bool {
 	}
 	if k.New {
 		t.ahead[full] = read{}
+		t.guessed = true
 		return true
 	}
 	var follows string
@@ -211,6 +212,7 @@ func (t *tx) fromMirror(k storage.Key, full string) bool {
 	r, ok := m.lookup(full, follows)
 	if ok {
 		t.ahead[full] = r
+		t.guessed = true
 		m.served.Add(1)
 	}
 	return ok

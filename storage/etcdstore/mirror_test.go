@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -244,5 +245,41 @@ func TestMoreMirroredKeysThanATxnComparesAreReadAgain(t *testing.T) {
 	}
 	if got := get(t, s, storage.Audit, "seen"); got != "3" {
 		t.Errorf("write after the second run: %q, want 3", got)
+	}
+}
+
+// A mirror may be ahead of the member a transaction reads the rest from:
+// a serial's record naming a journal entry the member has not applied
+// yet. A function that fails on such a mix is run again, reading, instead
+// of failing the request.
+func TestAnAttemptThatFailsOnTheMirrorRunsAgainReading(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	s := open(t, prefix, 0)
+	if err := s.Update(func(tx storage.Tx) error { return tx.Put(storage.Trails, []byte("s4"), []byte("first use: h1")) }); err != nil {
+		t.Fatal(err)
+	}
+	waitMirrored(t, s, storage.Trails, "s4", "first use: h1")
+	// As the watch from a member ahead would deliver it: a use whose
+	// journal entry this node's member does not have.
+	etcdstore.PlantInMirror(s, storage.Trails, "s4", []byte("first use: h2"), 1<<40)
+	var seen []string
+	err := s.Update(func(tx storage.Tx) error {
+		storage.Prefetch(tx, storage.Key{Bucket: storage.Trails, Key: []byte("s4")})
+		trail := string(tx.Get(storage.Trails, []byte("s4")))
+		seen = append(seen, trail)
+		entry := strings.TrimPrefix(trail, "first use: ")
+		if tx.Get(storage.History, []byte(entry)) == nil && entry != "h1" {
+			return fmt.Errorf("journal entry %s: %w", entry, storage.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil || len(seen) != 2 || seen[1] != "first use: h1" {
+		t.Errorf("attempts saw %q and ended with %v; want the mirror's copy, then etcd's, and no error", seen, err)
+	}
+	// Without the mirror, an attempt's error is the caller's at once.
+	runs := 0
+	failure := errors.New("refused by the function")
+	if err := s.Update(func(tx storage.Tx) error { runs++; return failure }); !errors.Is(err, failure) || runs != 1 {
+		t.Errorf("a function failing without the mirror: %v after %d runs, want its error after 1", err, runs)
 	}
 }

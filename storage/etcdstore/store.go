@@ -240,10 +240,17 @@ func (s *Store) Update(fn func(storage.Tx) error) error {
 		t := s.newTx(true)
 		t.guess = attempt == 0
 		err := fn(t)
-		if t.err == nil && err == nil {
+		switch {
+		case t.err == nil && err == nil:
 			err = t.commit()
-		} else if t.err != nil {
+		case t.err != nil:
 			err = t.err
+		case t.guessed:
+			// What the mirror gave may be newer than the member's copy the
+			// rest was read from (a serial's record naming a journal entry
+			// the member has not applied yet): the function may have failed
+			// on that mix, so it runs again, reading.
+			err = fmt.Errorf("%w: %w", errRetry, err)
 		}
 		if err == nil {
 			t.end(true)
@@ -396,8 +403,8 @@ type tx struct {
 	write bool
 	rev   int64 // the snapshot's revision; 0 until the first read
 	// guess lets Prefetch take keys from the mirror: a write transaction's
-	// first attempt.
-	guess bool
+	// first attempt. guessed says it did.
+	guess, guessed bool
 	// linear makes the first read linearizable (View). An Update reads
 	// from its member's copy (serializable): its commit's compares, sent
 	// through the leader, catch anything that copy had not seen yet.
