@@ -1,7 +1,6 @@
 package report_test
 
 import (
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sync/atomic"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/fraud"
+	"github.com/stampseal/stampseal/internal/testledger"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/report"
@@ -20,7 +20,6 @@ import (
 // shop is a real ledger with a clock that the test moves day by day.
 type shop struct {
 	t     *testing.T
-	path  string
 	db    *storage.Bolt
 	iss   *issuer.Issuer
 	v     *verify.Verifier
@@ -32,20 +31,11 @@ type shop struct {
 var day0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 
 func newShop(t *testing.T) *shop {
-	s := &shop{t: t, path: filepath.Join(t.TempDir(), "stampseal.db")}
+	s := &shop{t: t}
 	s.clock.Store(&day0)
-	db, err := storage.OpenBolt(s.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	master, _ := keys.NewMasterKeyText()
-	aead, _ := keys.ParseMasterKey(master)
-	ring := keys.NewRing(db, aead)
-	if err := ring.Create("bakery"); err != nil {
-		t.Fatal(err)
-	}
+	db, ring := testledger.Open(t, "bakery")
 	s.db, s.ring = db, ring
+	var err error
 	if s.book, err = report.Open(db); err != nil {
 		t.Fatal(err)
 	}

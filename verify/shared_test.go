@@ -17,6 +17,7 @@ import (
 	"github.com/stampseal/stampseal/fraud"
 	"github.com/stampseal/stampseal/internal/etcdtest"
 	"github.com/stampseal/stampseal/internal/sharedtest"
+	"github.com/stampseal/stampseal/internal/testledger"
 	"github.com/stampseal/stampseal/issuer"
 	"github.com/stampseal/stampseal/keys"
 	"github.com/stampseal/stampseal/storage"
@@ -452,14 +453,7 @@ func etcdNode(tb testing.TB, merchants ...string) (*etcdstore.Store, *issuer.Iss
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
-	text, _ := keys.NewMasterKeyText()
-	aead, _ := keys.ParseMasterKey(text)
-	ring := keys.NewRing(store, aead)
-	for _, m := range merchants {
-		if err := ring.Create(m); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	ring := testledger.Ring(tb, store, merchants...)
 	ctx, stop := context.WithCancel(context.Background())
 	tb.Cleanup(stop)
 	if err := ring.Follow(ctx); err != nil {

@@ -21,6 +21,13 @@ func Open(t testing.TB, merchants ...string) (*storage.Bolt, *keys.Ring) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return db, Ring(t, db, merchants...)
+}
+
+// Ring returns a key ring on store under a new master key, with a keyset
+// for each of merchants: on any backend (etcd too).
+func Ring(t testing.TB, store storage.Backend, merchants ...string) *keys.Ring {
+	t.Helper()
 	text, err := keys.NewMasterKeyText()
 	if err != nil {
 		t.Fatal(err)
@@ -29,11 +36,11 @@ func Open(t testing.TB, merchants ...string) (*storage.Bolt, *keys.Ring) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring := keys.NewRing(db, master)
+	ring := keys.NewRing(store, master)
 	for _, m := range merchants {
 		if err := ring.Create(m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return db, ring
+	return ring
 }
