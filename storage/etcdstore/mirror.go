@@ -58,13 +58,11 @@ type aged struct {
 // startMirror follows storage.Mirrored from the revision now until ctx
 // ends.
 func (s *Store) startMirror(ctx context.Context, max int) error {
-	rctx, cancel := s.opContext()
-	resp, err := s.cli.Get(rctx, s.cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-	cancel()
+	rev, err := s.revision()
 	if err != nil {
-		return classify(err)
+		return err
 	}
-	m := &mirror{max: max, since: resp.Header.Revision, keys: map[string]mirrored{}}
+	m := &mirror{max: max, since: rev, keys: map[string]mirrored{}}
 	for _, b := range storage.Mirrored {
 		m.buckets = append(m.buckets, s.bucketPrefix(b))
 	}

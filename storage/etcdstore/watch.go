@@ -23,13 +23,11 @@ func (s *Store) WatchValues(ctx context.Context, b storage.Bucket, fn func(key, 
 	bp := s.bucketPrefix(b)
 	// The revision now: the watch starts right after it, so that no change
 	// made after Watch returns is missed however late the stream opens.
-	rctx, cancel := s.opContext()
-	resp, err := s.cli.Get(rctx, bp, clientv3.WithPrefix(), clientv3.WithCountOnly())
-	cancel()
+	rev, err := s.revision()
 	if err != nil {
-		return classify(err)
+		return err
 	}
-	go s.follow(ctx, bp, resp.Header.Revision+1, stream{
+	go s.follow(ctx, bp, rev+1, stream{
 		events: func(evs []*clientv3.Event) {
 			for _, ev := range evs {
 				var v []byte
@@ -76,11 +74,8 @@ func (s *Store) follow(ctx context.Context, bp string, from int64, st stream) {
 		// Start again from now, then say that anything may have changed:
 		// a change made between the two is seen by the new watch.
 		for ctx.Err() == nil {
-			rctx, cancel := s.opContext()
-			resp, err := s.cli.Get(rctx, bp, clientv3.WithPrefix(), clientv3.WithCountOnly())
-			cancel()
-			if err == nil {
-				from = resp.Header.Revision + 1
+			if rev, err := s.revision(); err == nil {
+				from = rev + 1
 				break
 			}
 			select {
@@ -94,4 +89,16 @@ func (s *Store) follow(ctx context.Context, bp string, from int64, st stream) {
 		}
 		st.back(from)
 	}
+}
+
+// revision is the cluster's revision now, read from a quorum: one key's
+// read, not a count of a bucket, which etcd would make by walking it.
+func (s *Store) revision() (int64, error) {
+	ctx, cancel := s.opContext()
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.key(storage.Meta, layoutKey), clientv3.WithKeysOnly())
+	if err != nil {
+		return 0, classify(err)
+	}
+	return resp.Header.Revision, nil
 }
