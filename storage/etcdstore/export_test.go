@@ -1,6 +1,10 @@
 package etcdstore
 
-import "github.com/stampseal/stampseal/storage"
+import (
+	"math"
+
+	"github.com/stampseal/stampseal/storage"
+)
 
 // MirrorHolds returns what s's mirror holds under b/key, if anything.
 func MirrorHolds(s *Store, b storage.Bucket, key string) (value []byte, modRev int64, ok bool) {
@@ -10,12 +14,13 @@ func MirrorHolds(s *Store, b storage.Bucket, key string) (value []byte, modRev i
 	return e.value, e.modRev, ok
 }
 
-// PlantInMirror overwrites s's mirror entry under b/key with an old copy,
-// as a watch that has not caught up leaves it.
+// PlantInMirror sets s's mirror entry under b/key to an old copy, as a
+// watch that has not caught up leaves it; no change the watch brings
+// later replaces it.
 func PlantInMirror(s *Store, b storage.Bucket, key string, value []byte, modRev int64) {
 	s.mirror.mu.Lock()
 	defer s.mirror.mu.Unlock()
 	e := s.mirror.keys[s.key(b, []byte(key))]
-	e.read = read{value: value, modRev: modRev}
+	e.read, e.at = read{value: value, modRev: modRev}, math.MaxInt64
 	s.mirror.keys[s.key(b, []byte(key))] = e
 }
