@@ -58,16 +58,17 @@ func BenchmarkFleetOnEtcd(b *testing.B) {
 	for nodes := 1; nodes <= 3; nodes++ {
 		b.Run(fmt.Sprintf("stampseal nodes=%d", nodes), func(b *testing.B) {
 			tills, codes, stores := fleetWithCoupons(b, cluster, nodes, b.N)
-			reads0, txns0 := requests(stores)
+			reads0, txns0, watched0 := requests(stores)
 			var next atomic.Int64
 			measure(b, func(w int) error {
 				i := next.Add(1) - 1
 				_, err := tills[w%len(tills)].Redeem(context.Background(), client.RedeemRequest{Code: client.Code{Code: codes[i]}, Register: "bench"})
 				return err
 			})
-			reads, txns := requests(stores)
+			reads, txns, watched := requests(stores)
 			b.ReportMetric(float64(reads-reads0)/float64(b.N), "etcd-reads/op")
 			b.ReportMetric(float64(txns-txns0)/float64(b.N), "etcd-txns/op")
+			b.ReportMetric(float64(watched-watched0)/float64(b.N), "watch-msgs/op")
 		})
 	}
 }
@@ -171,11 +172,12 @@ func fleetWithCoupons(b *testing.B, cluster *etcdtest.Cluster, n, count int) ([]
 	return tills, codes, stores
 }
 
-// requests sums the reads and Txns the stores sent.
-func requests(stores []*etcdstore.Store) (reads, txns uint64) {
+// requests sums the reads and Txns the stores sent, and the watch
+// messages they received (over all nodes).
+func requests(stores []*etcdstore.Store) (reads, txns, watched uint64) {
 	for _, s := range stores {
 		r, t := s.Requests()
-		reads, txns = reads+r, txns+t
+		reads, txns, watched = reads+r, txns+t, watched+s.WatchResponses()
 	}
-	return reads, txns
+	return reads, txns, watched
 }

@@ -28,6 +28,11 @@
 // like any read, so a mirror behind the cluster costs one more attempt,
 // never a wrong decision.
 //
+// The node hears other nodes' changes through one watch over its whole
+// prefix (watch.go): Watch, WatchValues and the mirror subscribe to buckets
+// of it, so that one commit reaches the node as one message however many of
+// its parts follow the buckets it changed.
+//
 // Where it differs from the bbolt backend:
 //
 //   - Update's function runs once per attempt and may run many times under

@@ -1,7 +1,6 @@
 package etcdstore
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,7 +19,7 @@ const DefaultMirror = 100_000
 const mirrorBytesPerKey = 1024
 
 // The mirror is this node's copy of the keys of storage.Mirrored changed
-// since it began to follow them (one watch per bucket). A write
+// since it began to follow them. A write
 // transaction's first attempt takes from it what its Prefetch asks for, so
 // that a redemption sends one Txn and no read.
 //
@@ -35,7 +34,7 @@ type mirror struct {
 	buckets []string // the prefixes of the mirrored buckets
 
 	mu    sync.RWMutex
-	down  int   // watches lost and not back yet; the mirror serves only when 0
+	down  int   // 1 while the watch is lost; the mirror serves only when 0
 	since int64 // every key changed after this revision is here, if not dropped
 	keys  map[string]mirrored
 	order []aged // changes, oldest first, to drop by
@@ -55,19 +54,23 @@ type aged struct {
 	at  int64
 }
 
-// startMirror follows storage.Mirrored from the revision now until ctx
-// ends.
-func (s *Store) startMirror(ctx context.Context, max int) error {
-	rev, err := s.revision()
-	if err != nil {
-		return err
-	}
-	m := &mirror{max: max, since: rev, keys: map[string]mirrored{}}
+// startMirror follows storage.Mirrored from now until the store closes.
+func (s *Store) startMirror(max int) error {
+	m := &mirror{max: max, keys: map[string]mirrored{}}
 	for _, b := range storage.Mirrored {
 		m.buckets = append(m.buckets, s.bucketPrefix(b))
 	}
-	for _, bp := range m.buckets {
-		go s.follow(ctx, bp, m.since+1, stream{events: m.apply, lost: m.lost, back: m.back})
+	// Held until since is set: the hub may deliver a change as soon as the
+	// mirror joins.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	since, down, err := s.hub.join(s.life, s, m.buckets, stream{events: m.apply, lost: m.lost, back: m.back})
+	if err != nil {
+		return err
+	}
+	m.since = since
+	if down {
+		m.down = 1
 	}
 	s.mirror = m
 	return nil

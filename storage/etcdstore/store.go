@@ -95,8 +95,10 @@ type Store struct {
 
 	observe atomic.Pointer[Observer]
 
-	mirror     *mirror // nil when Config.Mirror is negative
-	stopMirror context.CancelFunc
+	hub    hub             // the node's one watch, started by its first subscriber
+	mirror *mirror         // nil when Config.Mirror is negative
+	life   context.Context // ends when the store closes
+	stop   context.CancelFunc
 
 	reads, txns atomic.Uint64 // requests sent, for benchmarks
 }
@@ -122,19 +124,17 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cli: cli, cfg: cfg, seq: map[storage.Bucket]*seqBlock{}, stopMirror: func() {}}
+	s := &Store{cli: cli, cfg: cfg, seq: map[storage.Bucket]*seqBlock{}}
+	s.life, s.stop = context.WithCancel(context.Background())
 	if err := s.checkLayout(); err != nil {
-		cli.Close()
+		s.Close()
 		return nil, err
 	}
 	if cfg.Mirror > 0 {
-		ctx, stop := context.WithCancel(context.Background())
-		if err := s.startMirror(ctx, cfg.Mirror); err != nil {
-			stop()
-			cli.Close()
+		if err := s.startMirror(cfg.Mirror); err != nil {
+			s.Close()
 			return nil, err
 		}
-		s.stopMirror = stop
 	}
 	return s, nil
 }
@@ -186,12 +186,16 @@ func (s *Store) Prefix() string { return s.cfg.Prefix }
 // Requests reports how many reads and Txns this store has sent to etcd.
 func (s *Store) Requests() (reads, txns uint64) { return s.reads.Load(), s.txns.Load() }
 
+// WatchResponses reports how many watch responses (messages from etcd,
+// each one revision's changes or several) this store has received.
+func (s *Store) WatchResponses() uint64 { return s.hub.responses.Load() }
+
 // Observe makes the store report commits and conflicts to o.
 func (s *Store) Observe(o Observer) { s.observe.Store(&o) }
 
 // Close closes the client; Updates in flight fail.
 func (s *Store) Close() error {
-	s.stopMirror()
+	s.stop()
 	return s.cli.Close()
 }
 

@@ -610,3 +610,51 @@ func TestBackupIsABoltLedgerAndMigrateCopiesOneIn(t *testing.T) {
 		t.Errorf("Migrate with replace: %v", err)
 	}
 }
+
+// A node hears every bucket it follows through one watch: a Txn that
+// changes two followed buckets reaches it as one message, each follower
+// hears only its bucket, and a follower whose context ended hears nothing.
+func TestOneWatchCarriesEveryFollowedBucket(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	a, b := open(t, prefix, 0), open(t, prefix, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	journal, trails := make(chan string, 10), make(chan string, 10)
+	for bucket, ch := range map[storage.Bucket]chan string{storage.History: journal, storage.Trails: trails} {
+		if err := a.WatchValues(ctx, bucket, func(k, v []byte) { ch <- fmt.Sprintf("%s=%s", k, v) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone, leave := context.WithCancel(ctx)
+	var late atomic.Int32
+	if err := a.Watch(gone, storage.Trails, func([]byte) { late.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	leave()
+	// a's own mirror follows Trails and Credentials on the same watch.
+	before := a.WatchResponses()
+	if err := b.Update(func(tx storage.Tx) error {
+		if err := tx.Put(storage.History, []byte("seq-1"), []byte("redeemed")); err != nil {
+			return err
+		}
+		return tx.Put(storage.Trails, []byte("serial-1"), []byte("used once"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	expectReports(t, "journal watch", journal, "seq-1=redeemed")
+	expectReports(t, "trail watch", trails, "serial-1=used once")
+	waitMirrored(t, a, storage.Trails, "serial-1", "used once")
+	if got := a.WatchResponses() - before; got != 1 {
+		t.Errorf("the node received %d watch messages for one Txn, want 1", got)
+	}
+	if n := late.Load(); n != 0 {
+		t.Errorf("a follower whose context ended heard %d changes", n)
+	}
+	select {
+	case got := <-journal:
+		t.Errorf("the journal's follower heard %s too", got)
+	case got := <-trails:
+		t.Errorf("the trails' follower heard %s too", got)
+	default:
+	}
+}

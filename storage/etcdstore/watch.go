@@ -2,6 +2,9 @@ package etcdstore
 
 import (
 	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -21,13 +24,7 @@ func (s *Store) Watch(ctx context.Context, b storage.Bucket, fn func(key []byte)
 // put, nil for a delete.
 func (s *Store) WatchValues(ctx context.Context, b storage.Bucket, fn func(key, value []byte)) error {
 	bp := s.bucketPrefix(b)
-	// The revision now: the watch starts right after it, so that no change
-	// made after Watch returns is missed however late the stream opens.
-	rev, err := s.revision()
-	if err != nil {
-		return err
-	}
-	go s.follow(ctx, bp, rev+1, stream{
+	_, _, err := s.hub.join(ctx, s, []string{bp}, stream{
 		events: func(evs []*clientv3.Event) {
 			for _, ev := range evs {
 				var v []byte
@@ -39,28 +36,135 @@ func (s *Store) WatchValues(ctx context.Context, b storage.Bucket, fn func(key, 
 		},
 		back: func(int64) { fn(nil, nil) },
 	})
-	return nil
+	return err
 }
 
-// stream is what follow tells of a watch: each response's events; that it
-// was lost (optional); that it is back from a revision read anew, after
-// which anything may have changed.
+// stream is what a subscriber of the hub hears: the changes of its buckets
+// in one watch response; that the watch was lost (optional); that it is
+// back from a revision read anew, after which anything may have changed.
 type stream struct {
 	events func(evs []*clientv3.Event)
 	lost   func()
 	back   func(from int64)
 }
 
-func (s *Store) follow(ctx context.Context, bp string, from int64, st stream) {
+// A node follows the ledger with one etcd watch over the store's whole
+// prefix, the hub, and every part of the node that follows a bucket (key
+// rings, API keys, the blocklist, the owner's figures, the mirror)
+// subscribes to it. A change then reaches the node once however many parts
+// follow its bucket: a redemption's journal event and serial record, which
+// the owner's figures and the mirror both follow, arrive in one message.
+// With a watch per bucket and part, each node received several messages
+// per redemption, and a fleet spent its CPU on them.
+type hub struct {
+	mu      sync.Mutex
+	subs    []*subscriber
+	running bool
+	seen    int64 // every change up to this revision was dispatched
+	down    bool  // the watch is lost and not back yet
+
+	responses atomic.Uint64 // received, for benchmarks and tests
+}
+
+type subscriber struct {
+	prefixes []string // of the buckets it follows
+	st       stream
+	done     <-chan struct{}
+}
+
+// join subscribes st to the changes under prefixes from now until ctx (or
+// the store) ends, starting the hub's watch on the first call. It returns
+// the revision after which every change reaches st, and whether the watch
+// is lost now (st then hears of its return).
+func (h *hub) join(ctx context.Context, s *Store, prefixes []string, st stream) (since int64, down bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.running {
+		// The revision now: the watch starts right after it, so that no
+		// change made after join returns is missed however late the stream
+		// opens.
+		rev, err := s.revision()
+		if err != nil {
+			return 0, false, err
+		}
+		h.running, h.seen = true, rev
+		go h.follow(s, rev+1)
+	}
+	h.subs = append(h.subs, &subscriber{prefixes: prefixes, st: st, done: ctx.Done()})
+	return h.seen, h.down, nil
+}
+
+// dispatch gives each subscriber the events of one response under its
+// prefixes. It holds h.mu, so a subscriber joins between two responses.
+func (h *hub) dispatch(resp *clientv3.WatchResponse) {
+	h.responses.Add(1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.subs = slices.DeleteFunc(h.subs, (*subscriber).ended)
+	for _, sub := range h.subs {
+		var mine []*clientv3.Event
+		for _, ev := range resp.Events {
+			if sub.follows(ev.Kv.Key) {
+				mine = append(mine, ev)
+			}
+		}
+		if len(mine) > 0 {
+			sub.st.events(mine)
+		}
+	}
+	h.seen = resp.Header.Revision
+}
+
+func (h *hub) lost() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.down = true
+	for _, sub := range h.subs {
+		if sub.st.lost != nil && !sub.ended() {
+			sub.st.lost()
+		}
+	}
+}
+
+func (h *hub) back(from int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.down, h.seen = false, from-1
+	for _, sub := range h.subs {
+		if !sub.ended() {
+			sub.st.back(from)
+		}
+	}
+}
+
+func (sub *subscriber) ended() bool {
+	select {
+	case <-sub.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (sub *subscriber) follows(key []byte) bool {
+	return slices.ContainsFunc(sub.prefixes, func(p string) bool {
+		return len(key) > len(p) && string(key[:len(p)]) == p
+	})
+}
+
+// follow runs the hub's watch from revision from until the store closes,
+// starting it again whenever it is lost.
+func (h *hub) follow(s *Store, from int64) {
+	ctx := s.life
 	pause := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		ch := s.cli.Watch(wctx, bp, clientv3.WithPrefix(), clientv3.WithRev(from))
+		ch := s.cli.Watch(wctx, s.cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(from))
 		for resp := range ch {
 			if resp.CompactRevision != 0 || resp.Canceled || resp.Err() != nil {
 				break
 			}
-			st.events(resp.Events)
+			h.dispatch(&resp)
 			from = resp.Header.Revision + 1
 			pause = 50 * time.Millisecond
 		}
@@ -68,9 +172,7 @@ func (s *Store) follow(ctx context.Context, bp string, from int64, st stream) {
 		if ctx.Err() != nil {
 			return
 		}
-		if st.lost != nil {
-			st.lost()
-		}
+		h.lost()
 		// Start again from now, then say that anything may have changed:
 		// a change made between the two is seen by the new watch.
 		for ctx.Err() == nil {
@@ -87,7 +189,7 @@ func (s *Store) follow(ctx context.Context, bp string, from int64, st stream) {
 		if ctx.Err() != nil {
 			return
 		}
-		st.back(from)
+		h.back(from)
 	}
 }
 
