@@ -55,6 +55,27 @@ func open(t testing.TB, prefix string, endpoint int) *etcdstore.Store {
 	return s
 }
 
+// put is one key's new value.
+type put struct {
+	b          storage.Bucket
+	key, value string
+}
+
+// putAll writes puts on s in one transaction.
+func putAll(t testing.TB, s storage.Backend, puts ...put) {
+	t.Helper()
+	if err := s.Update(func(tx storage.Tx) error {
+		for _, p := range puts {
+			if err := tx.Put(p.b, []byte(p.key), []byte(p.value)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func get(t testing.TB, s storage.Backend, b storage.Bucket, key string) string {
 	t.Helper()
 	var v []byte
@@ -492,14 +513,7 @@ func TestWatchSeesAnotherNodesChange(t *testing.T) {
 	if err := a.WatchValues(ctx, storage.APIKeys, func(k, v []byte) { changes <- fmt.Sprintf("%s=%q", k, v) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Update(func(tx storage.Tx) error {
-		if err := tx.Put(storage.Blocklist, []byte("other-bucket"), []byte("x")); err != nil {
-			return err
-		}
-		return tx.Put(storage.APIKeys, []byte("hash-1"), []byte("revoked"))
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putAll(t, b, put{storage.Blocklist, "other-bucket", "x"}, put{storage.APIKeys, "hash-1", "revoked"})
 	if err := b.Update(func(tx storage.Tx) error { return tx.Delete(storage.APIKeys, []byte("hash-1")) }); err != nil {
 		t.Fatal(err)
 	}
@@ -633,14 +647,7 @@ func TestOneWatchCarriesEveryFollowedBucket(t *testing.T) {
 	leave()
 	// a's own mirror follows Trails and Credentials on the same watch.
 	before := a.WatchResponses()
-	if err := b.Update(func(tx storage.Tx) error {
-		if err := tx.Put(storage.History, []byte("seq-1"), []byte("redeemed")); err != nil {
-			return err
-		}
-		return tx.Put(storage.Trails, []byte("serial-1"), []byte("used once"))
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putAll(t, b, put{storage.History, "seq-1", "redeemed"}, put{storage.Trails, "serial-1", "used once"})
 	expectReports(t, "journal watch", journal, "seq-1=redeemed")
 	expectReports(t, "trail watch", trails, "serial-1=used once")
 	waitMirrored(t, a, storage.Trails, "serial-1", "used once")
