@@ -23,8 +23,10 @@ type Shared interface {
 	// Watch calls fn with the key of every change (put or delete) made to
 	// bucket b by any node, this one included, from the moment Watch
 	// returns until ctx ends. Calls for one bucket come in commit order, one
-	// at a time. After a lost connection the backend calls fn with a nil key,
-	// meaning "anything in b may have changed": drop the whole cache.
+	// at a time. After a lost connection the backend reports the changes
+	// made meanwhile, late; when it can no longer tell them (etcd compacted
+	// them away), it calls fn with a nil key, meaning "anything in b may
+	// have changed": drop the whole cache.
 	Watch(ctx context.Context, b Bucket, fn func(key []byte)) error
 }
 

@@ -64,7 +64,7 @@ func (s *Store) startMirror(max int) error {
 	// mirror joins.
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	since, down, err := s.hub.join(s.life, s, m.buckets, stream{events: m.apply, lost: m.lost, back: m.back})
+	since, down, err := s.hub.join(s.life, s, m.buckets, stream{events: m.apply, lost: m.lost, resumed: m.resumed, back: m.back})
 	if err != nil {
 		return err
 	}
@@ -154,6 +154,15 @@ func (m *mirror) trim() {
 func (m *mirror) lost() {
 	m.mu.Lock()
 	m.down++
+	m.mu.Unlock()
+}
+
+// resumed lets the mirror serve again: its watch went on from where it
+// stopped, so what changed meanwhile reaches it (until then an entry may
+// be behind, which costs a retry, as ever).
+func (m *mirror) resumed() {
+	m.mu.Lock()
+	m.down = max(0, m.down-1)
 	m.mu.Unlock()
 }
 

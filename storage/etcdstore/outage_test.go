@@ -3,8 +3,11 @@ package etcdstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/stampseal/stampseal/internal/etcdtest"
 	"github.com/stampseal/stampseal/storage"
@@ -76,36 +79,92 @@ func TestLostQuorumIsUnavailableAndRecovers(t *testing.T) {
 	if got := get(t, s, storage.Blocklist, "serial"); got != "after" {
 		t.Fatalf("value after recovery %q, want after", got)
 	}
-	// The watch lost its leader: it reports nil (drop the cache), then
-	// follows changes again.
-	waitFor := func(nilKey bool) {
+	// The watch lost its leader and went on from where it stopped: it
+	// reports the changes, never a nil key (nothing was missed, no cache is
+	// dropped), and the mirror kept what it held.
+	waitKey := func(want string) {
 		t.Helper()
 		for {
 			select {
 			case k := <-keys:
-				if (k == nil) == nilKey {
+				if k == nil {
+					t.Fatal("the watch said anything may have changed; it resumed where it stopped")
+				}
+				if string(k) == want {
 					return
 				}
 			case <-time.After(30 * time.Second):
-				t.Fatalf("watch after recovery: no nil key=%v", nilKey)
+				t.Fatalf("watch after recovery: no change of %s", want)
 			}
 		}
 	}
-	waitFor(true)
-	if err := put("again"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(false)
-	// The mirror's watches were lost too: it starts anew, without what it
-	// held before, and follows again.
-	for _, _, held := etcdstore.MirrorHolds(s, storage.Trails, "t1"); held; _, _, held = etcdstore.MirrorHolds(s, storage.Trails, "t1") {
-		if time.Now().After(deadline) {
-			t.Fatal("the mirror still holds what it had before the outage")
-		}
-		time.Sleep(10 * time.Millisecond)
+	waitKey("serial")
+	if _, _, held := etcdstore.MirrorHolds(s, storage.Trails, "t1"); !held {
+		t.Error("the mirror dropped what it held before the outage")
 	}
 	if err := s.Update(func(tx storage.Tx) error { return tx.Put(storage.Trails, []byte("t2"), []byte("after")) }); err != nil {
 		t.Fatal(err)
 	}
 	waitMirrored(t, s, storage.Trails, "t2", "after")
+}
+
+// A node cut off from the cluster hears, once it is back, what other
+// nodes changed meanwhile; only if etcd compacted those changes away does
+// its watch say "anything may have changed", and its mirror start anew.
+func TestAWatchCutOffResumesOrStartsAnewAfterACompaction(t *testing.T) {
+	for _, compact := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compacted=%v", compact), func(t *testing.T) {
+			c := etcdtest.New(t) // its own cluster: this test stops a member
+			open := func(member int) *etcdstore.Store {
+				s, err := etcdstore.Open(etcdstore.Config{Endpoints: []string{c.Endpoint(member)}, OpTimeout: time.Second, RetryFor: time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			}
+			a, b := open(0), open(1)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			keys := make(chan []byte, 100)
+			if err := a.Watch(ctx, storage.Blocklist, func(k []byte) { keys <- k }); err != nil {
+				t.Fatal(err)
+			}
+			putAll(t, a, put{storage.Trails, "t1", "before"})
+			waitMirrored(t, a, storage.Trails, "t1", "before")
+
+			c.Stop(0) // a's member
+			putAll(t, b, put{storage.Blocklist, "serial", "blocked meanwhile"})
+			if compact {
+				// Compacted up to a later change: the block's revision is gone.
+				putAll(t, b, put{storage.Trails, "t9", "later"})
+				cli := c.Client(t)
+				resp, err := cli.Get(context.Background(), "any")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := cli.Compact(context.Background(), resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.Restart(0); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case k := <-keys:
+				switch {
+				case compact && k != nil:
+					t.Fatalf("after a compaction the watch reported %q, want nil (anything may have changed)", k)
+				case !compact && string(k) != "serial":
+					t.Fatalf("the watch reported %q, want the block made meanwhile", k)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the watch reported nothing after the member came back")
+			}
+			_, _, held := etcdstore.MirrorHolds(a, storage.Trails, "t1")
+			if held == compact {
+				t.Errorf("compacted=%v: the mirror holds what it had before: %v", compact, held)
+			}
+		})
+	}
 }

@@ -13,9 +13,11 @@ import (
 )
 
 // Watch calls fn with the key of every put or delete in bucket b by any
-// node, from the moment Watch returns until ctx ends. When the watch is
-// lost (its revision compacted away, no leader, the cluster gone) fn gets a
-// nil key once the watch is back: anything in b may have changed.
+// node, from the moment Watch returns until ctx ends. A watch lost for a
+// while (no leader, the member gone) goes on from where it stopped, and fn
+// gets the changes made meanwhile; only when etcd has compacted them away
+// does fn get a nil key once the watch is back: anything in b may have
+// changed.
 func (s *Store) Watch(ctx context.Context, b storage.Bucket, fn func(key []byte)) error {
 	return s.WatchValues(ctx, b, func(k, _ []byte) { fn(k) })
 }
@@ -40,12 +42,15 @@ func (s *Store) WatchValues(ctx context.Context, b storage.Bucket, fn func(key, 
 }
 
 // stream is what a subscriber of the hub hears: the changes of its buckets
-// in one watch response; that the watch was lost (optional); that it is
-// back from a revision read anew, after which anything may have changed.
+// in one watch response; that the watch was lost (optional); that it
+// resumed where it stopped, so that nothing was missed (optional); or that
+// it is back from a revision read anew, after which anything may have
+// changed (etcd no longer held what changed in between).
 type stream struct {
-	events func(evs []*clientv3.Event)
-	lost   func()
-	back   func(from int64)
+	events  func(evs []*clientv3.Event)
+	lost    func()
+	resumed func()
+	back    func(from int64)
 }
 
 // A node follows the ledger with one etcd watch over the store's whole
@@ -115,13 +120,34 @@ func (h *hub) dispatch(resp *clientv3.WatchResponse) {
 	h.seen = resp.Header.Revision
 }
 
+// lost tells the subscribers, once per outage, that changes may be
+// arriving late.
 func (h *hub) lost() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.down {
+		return
+	}
 	h.down = true
 	for _, sub := range h.subs {
 		if sub.st.lost != nil && !sub.ended() {
 			sub.st.lost()
+		}
+	}
+}
+
+// resumed tells the subscribers that the watch runs again from where it
+// stopped: what changed meanwhile follows.
+func (h *hub) resumed() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.down {
+		return
+	}
+	h.down = false
+	for _, sub := range h.subs {
+		if sub.st.resumed != nil && !sub.ended() {
+			sub.st.resumed()
 		}
 	}
 }
@@ -152,17 +178,32 @@ func (sub *subscriber) follows(key []byte) bool {
 	})
 }
 
-// follow runs the hub's watch from revision from until the store closes,
-// starting it again whenever it is lost.
+// follow runs the hub's watch from revision from until the store closes.
+// A lost watch (no leader, the member gone) starts again from where it
+// stopped: etcd keeps every change until it is compacted, so the
+// subscribers miss nothing and keep what they hold. Only when etcd no
+// longer has the changes after from does the watch start again from now,
+// and every subscriber hears that anything may have changed: a node's
+// owner's figures then read the whole ledger again, which a blip of the
+// cluster (a leader election) must not cause on every node.
 func (h *hub) follow(s *Store, from int64) {
 	ctx := s.life
 	pause := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-		ch := s.cli.Watch(wctx, s.cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(from))
+		ch := s.cli.Watch(wctx, s.cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithCreatedNotify())
+		compacted := false
 		for resp := range ch {
-			if resp.CompactRevision != 0 || resp.Canceled || resp.Err() != nil {
+			if resp.CompactRevision != 0 {
+				compacted = true
 				break
+			}
+			if resp.Canceled || resp.Err() != nil {
+				break
+			}
+			if resp.Created {
+				h.resumed() // from from on, what changed meanwhile comes first
+				continue
 			}
 			h.dispatch(&resp)
 			from = resp.Header.Revision + 1
@@ -173,6 +214,11 @@ func (h *hub) follow(s *Store, from int64) {
 			return
 		}
 		h.lost()
+		if !compacted {
+			sleep(ctx, pause)
+			pause = min(2*pause, time.Second)
+			continue
+		}
 		// Start again from now, then say that anything may have changed:
 		// a change made between the two is seen by the new watch.
 		for ctx.Err() == nil {
@@ -180,16 +226,21 @@ func (h *hub) follow(s *Store, from int64) {
 				from = rev + 1
 				break
 			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(pause):
-			}
+			sleep(ctx, pause)
 			pause = min(2*pause, time.Second)
 		}
 		if ctx.Err() != nil {
 			return
 		}
 		h.back(from)
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
 }
 
