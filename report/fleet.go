@@ -129,9 +129,9 @@ func (b *Book) poke() {
 }
 
 // followFleet folds in, on a shared backend, what the watches reported
-// since the last catch-up, or the whole ledger after a watch that could not
-// tell what it missed (or
-// when the Book is built). Called with b.mu held.
+// since the last catch-up, or the whole ledger after a watch that could
+// not tell what it missed (or when the Book is built). Called with b.mu
+// held.
 func (b *Book) followFleet(tx storage.Tx, all bool) error {
 	f := b.fleet
 	f.mu.Lock()
