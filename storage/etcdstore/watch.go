@@ -185,7 +185,8 @@ func (sub *subscriber) follows(key []byte) bool {
 // longer has the changes after from does the watch start again from now,
 // and every subscriber hears that anything may have changed: a node's
 // owner's figures then read the whole ledger again, which a blip of the
-// cluster (a leader election) must not cause on every node.
+// cluster (a member without a leader for a while) must not cause on every
+// node.
 func (h *hub) follow(s *Store, from int64) {
 	ctx := s.life
 	pause := 50 * time.Millisecond
