@@ -100,8 +100,9 @@ func (h *hub) join(ctx context.Context, s *Store, prefixes []string, st stream) 
 }
 
 // dispatch gives each subscriber the events of one response under its
-// prefixes. It holds h.mu, so a subscriber joins between two responses.
-func (h *hub) dispatch(resp *clientv3.WatchResponse) {
+// prefixes; every change up to revision seen has then been dispatched. It
+// holds h.mu, so a subscriber joins between two responses.
+func (h *hub) dispatch(resp *clientv3.WatchResponse, seen int64) {
 	h.responses.Add(1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -117,7 +118,7 @@ func (h *hub) dispatch(resp *clientv3.WatchResponse) {
 			sub.st.events(mine)
 		}
 	}
-	h.seen = resp.Header.Revision
+	h.seen = seen
 }
 
 // lost tells the subscribers, once per outage, that changes may be
@@ -206,8 +207,15 @@ func (h *hub) follow(s *Store, from int64) {
 				h.resumed() // from from on, what changed meanwhile comes first
 				continue
 			}
-			h.dispatch(&resp)
-			from = resp.Header.Revision + 1
+			if len(resp.Events) == 0 {
+				continue
+			}
+			// The last event's revision, not the header's: a catch-up
+			// response may carry only part of what its header's revision
+			// covers, the rest coming next, and a watch lost in between
+			// must go on from the first change it did not deliver.
+			from = resp.Events[len(resp.Events)-1].Kv.ModRevision + 1
+			h.dispatch(&resp, from-1)
 			pause = 50 * time.Millisecond
 		}
 		cancel()
