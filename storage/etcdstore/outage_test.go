@@ -126,7 +126,7 @@ func TestAWatchCutOffResumesOrStartsAnewAfterACompaction(t *testing.T) {
 			a, b := open(0), open(1)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			keys := make(chan []byte, 100)
+			keys := make(chan []byte, 2000)
 			if err := a.Watch(ctx, storage.Blocklist, func(k []byte) { keys <- k }); err != nil {
 				t.Fatal(err)
 			}
@@ -135,6 +135,13 @@ func TestAWatchCutOffResumesOrStartsAnewAfterACompaction(t *testing.T) {
 
 			c.Stop(0) // a's member
 			putAll(t, b, put{storage.Blocklist, "serial", "blocked meanwhile"})
+			// More revisions than etcd sends a watch that catches up in one
+			// response (1,000): the rest must follow.
+			const more = 1100
+			for i := range more {
+				putAll(t, b, put{storage.Trails, fmt.Sprintf("later-%04d", i), "x"})
+			}
+			putAll(t, b, put{storage.Blocklist, "last", "blocked after them"})
 			if compact {
 				// Compacted up to a later change: the block's revision is gone.
 				putAll(t, b, put{storage.Trails, "t9", "later"})
@@ -150,16 +157,26 @@ func TestAWatchCutOffResumesOrStartsAnewAfterACompaction(t *testing.T) {
 			if err := c.Restart(0); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case k := <-keys:
-				switch {
-				case compact && k != nil:
-					t.Fatalf("after a compaction the watch reported %q, want nil (anything may have changed)", k)
-				case !compact && string(k) != "serial":
-					t.Fatalf("the watch reported %q, want the block made meanwhile", k)
+			want := []string{"serial", "last"}
+			if compact {
+				want = []string{"<nil>"}
+			}
+			for _, w := range want {
+				select {
+				case k := <-keys:
+					got := string(k)
+					if k == nil {
+						got = "<nil>"
+					}
+					if got != w {
+						t.Fatalf("compacted=%v: the watch reported %s, want %s", compact, got, w)
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatalf("compacted=%v: the watch did not report %s after the member came back", compact, w)
 				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("the watch reported nothing after the member came back")
+			}
+			if !compact {
+				waitMirrored(t, a, storage.Trails, fmt.Sprintf("later-%04d", more-1), "x")
 			}
 			_, _, held := etcdstore.MirrorHolds(a, storage.Trails, "t1")
 			if held == compact {
