@@ -126,14 +126,13 @@ func (h *hub) dispatch(resp *clientv3.WatchResponse, seen int64) {
 func (h *hub) lost() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.down {
-		return
-	}
-	h.down = true
-	for _, sub := range h.subs {
-		if sub.st.lost != nil && !sub.ended() {
-			sub.st.lost()
-		}
+	if !h.down {
+		h.down = true
+		h.each(func(st *stream) {
+			if st.lost != nil {
+				st.lost()
+			}
+		})
 	}
 }
 
@@ -142,24 +141,31 @@ func (h *hub) lost() {
 func (h *hub) resumed() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.down {
-		return
-	}
-	h.down = false
-	for _, sub := range h.subs {
-		if sub.st.resumed != nil && !sub.ended() {
-			sub.st.resumed()
-		}
+	if h.down {
+		h.down = false
+		h.each(func(st *stream) {
+			if st.resumed != nil {
+				st.resumed()
+			}
+		})
 	}
 }
 
+// back tells the subscribers that the watch runs again from revision from,
+// after which anything may have changed.
 func (h *hub) back(from int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.down, h.seen = false, from-1
+	h.each(func(st *stream) { st.back(from) })
+}
+
+// each calls tell for every subscriber whose context has not ended. Called
+// with h.mu held.
+func (h *hub) each(tell func(st *stream)) {
 	for _, sub := range h.subs {
 		if !sub.ended() {
-			sub.st.back(from)
+			tell(&sub.st)
 		}
 	}
 }
