@@ -53,3 +53,17 @@ func (e *Etcd) Mirror(keys, served func() float64) {
 			Help: "Keys first attempts of write transactions took from the mirror instead of reading them from etcd.",
 		}, served))
 }
+
+// Watch exposes how often the node's etcd watch, once lost, resumed where
+// it stopped or had to start anew (each of those makes the node read its
+// whole ledger again: worth an alert).
+func (e *Etcd) Watch(resumed, anew func() float64) {
+	restarts := func(how string, n func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "etcd", Name: "watch_restarts_total",
+			Help:        "Times the node's watch of the ledger came back after it was lost: resumed where it stopped, or anew after a compaction took what it missed.",
+			ConstLabels: prometheus.Labels{"how": how},
+		}, n)
+	}
+	e.reg.MustRegister(restarts("resumed", resumed), restarts("anew", anew))
+}

@@ -113,6 +113,11 @@ func TestMigrateThenServeTwoNodesOnEtcd(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^stampseal_etcd_mirror_keys [1-9]`).Match(exposition) || !strings.Contains(string(exposition), "stampseal_etcd_mirror_served_total ") {
 		t.Errorf("/metrics on etcd: no mirror holding the redeemed serial's record, or no mirror counter")
 	}
+	for _, how := range []string{"resumed", "anew"} {
+		if !regexp.MustCompile(`(?m)^stampseal_etcd_watch_restarts_total\{how="` + how + `"\} \d+$`).Match(exposition) {
+			t.Errorf("/metrics on etcd: no watch restarts counter (%s)", how)
+		}
+	}
 
 	// A node's backup is a bbolt ledger that restore takes.
 	snapshot := fetchBackup(t, a, admin)

@@ -99,6 +99,9 @@ func TestLostQuorumIsUnavailableAndRecovers(t *testing.T) {
 		}
 	}
 	waitKey("serial")
+	if resumed, anew := s.WatchRestarts(); resumed == 0 || anew != 0 {
+		t.Errorf("watch restarts: %d resumed, %d anew; want at least 1 resumed, 0 anew", resumed, anew)
+	}
 	if _, _, held := etcdstore.MirrorHolds(s, storage.Trails, "t1"); !held {
 		t.Error("the mirror dropped what it held before the outage")
 	}
@@ -177,6 +180,9 @@ func TestAWatchCutOffResumesOrStartsAnewAfterACompaction(t *testing.T) {
 			}
 			if !compact {
 				waitMirrored(t, a, storage.Trails, fmt.Sprintf("later-%04d", more-1), "x")
+			}
+			if _, anew := a.WatchRestarts(); (anew == 1) != compact {
+				t.Errorf("compacted=%v: the watch started anew %d times", compact, anew)
 			}
 			_, _, held := etcdstore.MirrorHolds(a, storage.Trails, "t1")
 			if held == compact {

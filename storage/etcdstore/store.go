@@ -190,6 +190,15 @@ func (s *Store) Requests() (reads, txns uint64) { return s.reads.Load(), s.txns.
 // each one revision's changes or several) this store has received.
 func (s *Store) WatchResponses() uint64 { return s.hub.responses.Load() }
 
+// WatchRestarts reports how often the node's watch, once lost, went on
+// from where it stopped (resumed) and how often it had to start anew
+// because etcd had compacted what it missed: each of those makes the
+// node's caches and mirror start empty and its owner's figures read the
+// whole ledger again.
+func (s *Store) WatchRestarts() (resumed, anew uint64) {
+	return s.hub.resumes.Load(), s.hub.anew.Load()
+}
+
 // Observe makes the store report commits and conflicts to o.
 func (s *Store) Observe(o Observer) { s.observe.Store(&o) }
 

@@ -69,6 +69,9 @@ type hub struct {
 	down    bool  // the watch is lost and not back yet
 
 	responses atomic.Uint64 // received, for benchmarks and tests
+	// Restarts after a lost watch, for metrics: resumed from where it
+	// stopped, or anew (etcd had compacted what it missed).
+	resumes, anew atomic.Uint64
 }
 
 type subscriber struct {
@@ -143,6 +146,7 @@ func (h *hub) resumed() {
 	defer h.mu.Unlock()
 	if h.down {
 		h.down = false
+		h.resumes.Add(1)
 		h.each(func(st *stream) {
 			if st.resumed != nil {
 				st.resumed()
@@ -157,6 +161,7 @@ func (h *hub) back(from int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.down, h.seen = false, from-1
+	h.anew.Add(1)
 	h.each(func(st *stream) { st.back(from) })
 }
 
