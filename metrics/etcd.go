@@ -57,13 +57,15 @@ func (e *Etcd) Mirror(keys, served func() float64) {
 // Watch exposes how often the node's etcd watch, once lost, resumed where
 // it stopped or had to start anew (each of those makes the node read its
 // whole ledger again: worth an alert).
-func (e *Etcd) Watch(resumed, anew func() float64) {
-	restarts := func(how string, n func() float64) prometheus.Collector {
+func (e *Etcd) Watch(restarts func() (resumed, anew uint64)) {
+	counter := func(how string, n func() float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "etcd", Name: "watch_restarts_total",
 			Help:        "Times the node's watch of the ledger came back after it was lost: resumed where it stopped, or anew after a compaction took what it missed.",
 			ConstLabels: prometheus.Labels{"how": how},
 		}, n)
 	}
-	e.reg.MustRegister(restarts("resumed", resumed), restarts("anew", anew))
+	e.reg.MustRegister(
+		counter("resumed", func() float64 { r, _ := restarts(); return float64(r) }),
+		counter("anew", func() float64 { _, a := restarts(); return float64(a) }))
 }

@@ -14,7 +14,7 @@ func (s *Service) instrumentEtcd(store any) {
 	s.API.Health = e.Ping
 	m := s.Metrics.NewEtcd()
 	e.Observe(etcdstore.Observer{Txn: m.Txn, Conflict: m.Conflict})
-	m.Watch(func() float64 { r, _ := e.WatchRestarts(); return float64(r) }, func() float64 { _, a := e.WatchRestarts(); return float64(a) })
+	m.Watch(e.WatchRestarts)
 	if e.Mirrors() {
 		m.Mirror(func() float64 { return float64(e.MirrorKeys()) }, func() float64 { return float64(e.MirrorServed()) })
 	}

@@ -34,7 +34,7 @@ type mirror struct {
 	buckets []string // the prefixes of the mirrored buckets
 
 	mu    sync.RWMutex
-	down  int   // 1 while the watch is lost; the mirror serves only when 0
+	down  bool  // the watch is lost: the mirror serves nothing
 	since int64 // every key changed after this revision is here, if not dropped
 	keys  map[string]mirrored
 	order []aged // changes, oldest first, to drop by
@@ -68,10 +68,7 @@ func (s *Store) startMirror(max int) error {
 	if err != nil {
 		return err
 	}
-	m.since = since
-	if down {
-		m.down = 1
-	}
+	m.since, m.down = since, down
 	s.mirror = m
 	return nil
 }
@@ -153,7 +150,7 @@ func (m *mirror) trim() {
 // lost stops the mirror from serving: changes are being missed.
 func (m *mirror) lost() {
 	m.mu.Lock()
-	m.down++
+	m.down = true
 	m.mu.Unlock()
 }
 
@@ -162,7 +159,7 @@ func (m *mirror) lost() {
 // be behind, which costs a retry, as ever).
 func (m *mirror) resumed() {
 	m.mu.Lock()
-	m.down = max(0, m.down-1)
+	m.down = false
 	m.mu.Unlock()
 }
 
@@ -171,7 +168,7 @@ func (m *mirror) resumed() {
 func (m *mirror) back(from int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.down = max(0, m.down-1)
+	m.down = false
 	m.keys, m.order, m.bytes = map[string]mirrored{}, nil, 0
 	m.since = max(m.since, from-1)
 }
@@ -185,7 +182,7 @@ func (m *mirror) lookup(key, follows string) (read, bool) {
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if m.down > 0 {
+	if m.down {
 		return read{}, false
 	}
 	if e, ok := m.keys[key]; ok {

@@ -235,8 +235,7 @@ func (h *hub) follow(s *Store, from int64) {
 		}
 		h.lost()
 		if !compacted {
-			sleep(ctx, pause)
-			pause = min(2*pause, time.Second)
+			pause = backOff(ctx, pause)
 			continue
 		}
 		// Start again from now, then say that anything may have changed:
@@ -246,8 +245,7 @@ func (h *hub) follow(s *Store, from int64) {
 				from = rev + 1
 				break
 			}
-			sleep(ctx, pause)
-			pause = min(2*pause, time.Second)
+			pause = backOff(ctx, pause)
 		}
 		if ctx.Err() != nil {
 			return
@@ -256,12 +254,14 @@ func (h *hub) follow(s *Store, from int64) {
 	}
 }
 
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
+// backOff waits pause or until ctx ends, and returns the next pause:
+// twice as long, at most a second.
+func backOff(ctx context.Context, pause time.Duration) time.Duration {
 	select {
 	case <-ctx.Done():
-	case <-time.After(d):
+	case <-time.After(pause):
 	}
+	return min(2*pause, time.Second)
 }
 
 // revision is the cluster's revision now, read from a quorum: one key's
