@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
+
 	"github.com/stampseal/stampseal/credential"
 	"github.com/stampseal/stampseal/storage"
 	"github.com/stampseal/stampseal/verify"
@@ -23,8 +25,10 @@ import (
 // ledger itself, through the backend's watch:
 //
 //   - journal events: every new History key is folded in once (applied
-//     remembers which were), from the value the watch delivered where the
-//     backend delivers values (storage.ValueWatcher), else read again;
+//     remembers which were: a bit per sequence number, which come in
+//     blocks of one counter, so that the set stays small however long the
+//     node runs), from the value the watch delivered where the backend
+//     delivers values (storage.ValueWatcher), else read again;
 //   - issuances: every new issuance record in storage.Credentials, of any
 //     node, instead of this node's issue events; where the watch delivers
 //     the record, the coupon's is kept (known) for its redemptions, which
@@ -35,7 +39,7 @@ import (
 
 // fleet is the Book's state on a shared backend.
 type fleet struct {
-	applied map[uint64]bool                    // journal events folded in
+	applied *roaring64.Bitmap                  // journal events folded in
 	coupons map[credential.Serial]bool         // coupons counted as issued
 	stored  map[string]map[int32]refusalRecord // refusals as storage.Report holds them
 
@@ -55,7 +59,7 @@ type watched struct {
 }
 
 func newFleet() *fleet {
-	return &fleet{applied: map[uint64]bool{}, coupons: map[credential.Serial]bool{},
+	return &fleet{applied: roaring64.New(), coupons: map[credential.Serial]bool{},
 		stored: map[string]map[int32]refusalRecord{}, lost: true}
 }
 
@@ -194,14 +198,14 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 	}
 	want = want[:0]
 	for _, w := range events {
-		if !f.applied[w.seq] && w.raw == nil {
+		if w.raw == nil && !f.applied.Contains(w.seq) {
 			want = append(want, storage.Key{Bucket: storage.History, Key: binary.BigEndian.AppendUint64(nil, w.seq)})
 		}
 	}
 	storage.Prefetch(tx, want...)
 	var found []verify.JournalEvent
 	for _, w := range events {
-		if f.applied[w.seq] {
+		if f.applied.Contains(w.seq) {
 			continue
 		}
 		var e verify.JournalEvent
@@ -217,8 +221,11 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 		if err != nil {
 			return err
 		}
-		f.applied[w.seq] = true
+		f.applied.Add(w.seq)
 		found = append(found, e)
+	}
+	if len(found) > 0 {
+		f.applied.RunOptimize() // runs of sequence numbers: a few bytes each
 	}
 	// The issuance records the events name (what a redemption was worth).
 	want = want[:0]
