@@ -82,6 +82,7 @@ func Open(store storage.Backend, opts ...Option) (*Book, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	h := b.heard()
 	err := store.View(func(tx storage.Tx) error {
 		if err := b.loadIssued(tx); err != nil {
 			return err
@@ -89,7 +90,7 @@ func Open(store storage.Backend, opts ...Option) (*Book, error) {
 		if err := b.loadRefusals(tx); err != nil {
 			return err
 		}
-		return b.follow(tx)
+		return b.follow(tx, h)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rebuild the owner's figures: %w", err)
@@ -158,6 +159,7 @@ func (b *Book) CatchUp() error {
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	h := b.heard()
 	err := b.store.View(func(tx storage.Tx) error {
 		for i := range evs {
 			if i%yieldEvery == yieldEvery-1 {
@@ -167,7 +169,7 @@ func (b *Book) CatchUp() error {
 				return err
 			}
 		}
-		return b.follow(tx)
+		return b.follow(tx, h)
 	})
 	if err != nil {
 		return fmt.Errorf("catch up the owner's figures: %w", err)
@@ -301,12 +303,22 @@ const (
 	yieldFor   = time.Millisecond
 )
 
-// follow reads the journal from where the Book left off, then the alerts
-// and the blocklist.
-func (b *Book) follow(tx storage.Tx) error {
+// heard takes what the watches reported, on a shared backend, before a
+// catch-up opens its snapshot.
+func (b *Book) heard() heard {
+	if b.fleet == nil {
+		return heard{}
+	}
+	return b.fleet.take()
+}
+
+// follow reads the journal from where the Book left off (on a shared
+// backend: what the watches reported, h), then the alerts and the
+// blocklist.
+func (b *Book) follow(tx storage.Tx, h heard) error {
 	var err error
 	if b.fleet != nil {
-		err = b.followFleet(tx, false)
+		err = b.followFleet(tx, h)
 	} else {
 		b.journal, err = verify.ReadJournal(tx, b.journal, func(e verify.JournalEvent) error {
 			b.events++

@@ -132,20 +132,33 @@ func (b *Book) poke() {
 	}
 }
 
-// followFleet folds in, on a shared backend, what the watches reported
-// since the last catch-up, or the whole ledger after a watch that could
-// not tell what it missed (or when the Book is built). Called with b.mu
-// held.
-func (b *Book) followFleet(tx storage.Tx, all bool) error {
-	f := b.fleet
+// heard is what the watches reported since the last catch-up, taken
+// before the catch-up's snapshot: a watch reports a change once it is
+// committed, so the snapshot holds every change named here (taken inside
+// it, a change committed after the snapshot began was read as absent, and
+// lost, where the watch delivers keys without values).
+type heard struct {
+	events, records []watched
+	reports         [][]byte
+	all             bool // a watch could not tell what it missed: read everything
+}
+
+// take empties the queues.
+func (f *fleet) take() heard {
 	f.mu.Lock()
-	events, records, reports := f.events, f.records, f.reports
-	f.events, f.records, f.reports = nil, nil, nil
-	if f.lost {
-		all, f.lost = true, false
-	}
-	f.mu.Unlock()
-	if all {
+	defer f.mu.Unlock()
+	h := heard{events: f.events, records: f.records, reports: f.reports, all: f.lost}
+	f.events, f.records, f.reports, f.lost = nil, nil, nil, false
+	return h
+}
+
+// followFleet folds in, on a shared backend, what the watches reported
+// (h), or the whole ledger after a watch that could not tell what it
+// missed (or when the Book is built). Called with b.mu held.
+func (b *Book) followFleet(tx storage.Tx, h heard) error {
+	f := b.fleet
+	events, records, reports := h.events, h.records, h.reports
+	if h.all {
 		events, records, reports = nil, nil, nil
 		err := tx.Scan(storage.History, nil, func(k, v []byte) error {
 			if len(k) == 8 {
@@ -216,7 +229,7 @@ func (b *Book) followFleet(tx storage.Tx, all bool) error {
 			e, err = verify.JournalEventAt(tx, w.seq)
 		}
 		if errors.Is(err, storage.ErrNotFound) {
-			continue // reported by a watch, not yet in this snapshot: the next catch-up
+			continue // deleted since the watch reported it
 		}
 		if err != nil {
 			return err
