@@ -23,6 +23,7 @@ type etcdFlags struct {
 	endpoints string
 	prefix    string
 	mirror    int
+	inFlight  int
 }
 
 func (e *etcdFlags) register(fs *flag.FlagSet, endpointsFlag string) {
@@ -30,9 +31,11 @@ func (e *etcdFlags) register(fs *flag.FlagSet, endpointsFlag string) {
 	fs.StringVar(&e.prefix, "etcd-prefix", etcdstore.DefaultPrefix, "key prefix of the ledger in etcd (one cluster can hold several ledgers)")
 }
 
-// registerMirror adds the node's mirror size (serve only).
-func (e *etcdFlags) registerMirror(fs *flag.FlagSet) {
+// registerNode adds what only a serving node sets: its mirror's size and
+// how many Txns it keeps in flight.
+func (e *etcdFlags) registerNode(fs *flag.FlagSet) {
 	fs.IntVar(&e.mirror, "etcd-mirror", etcdstore.DefaultMirror, "how many issuance records and trails this node keeps a watched copy of, so that redeeming a recent credential sends one etcd transaction and no read (0: none)")
+	fs.IntVar(&e.inFlight, "etcd-in-flight", etcdstore.DefaultInFlight, "how many etcd transactions of writes this node keeps in flight; writes that become ready meanwhile share the next transaction where they touch no common key, so that under load a redemption costs a fraction of one (0: each write its own transaction, sent at once)")
 }
 
 // config checks the flags: every endpoint a URL with a host.
@@ -49,11 +52,14 @@ func (e *etcdFlags) config(endpointsFlag string) (etcdstore.Config, error) {
 	if !strings.HasPrefix(e.prefix, "/") || strings.Trim(e.prefix, "/") == "" {
 		return etcdstore.Config{}, fmt.Errorf("--etcd-prefix %q: want a path such as /stampseal", e.prefix)
 	}
-	mirror := e.mirror
+	mirror, inFlight := e.mirror, e.inFlight
 	if mirror == 0 {
 		mirror = -1 // a tool, or --etcd-mirror 0: no copy
 	}
-	return etcdstore.Config{Endpoints: eps, Prefix: e.prefix, Mirror: mirror}, nil
+	if inFlight == 0 {
+		inFlight = -1 // a tool, or --etcd-in-flight 0: one Txn per write
+	}
+	return etcdstore.Config{Endpoints: eps, Prefix: e.prefix, Mirror: mirror, InFlight: inFlight}, nil
 }
 
 // openStore opens the ledger: in etcd when --etcd-endpoints is set, else

@@ -30,7 +30,7 @@ func serve(args []string, stderr io.Writer) error {
 	df.register(fs)
 	var ef etcdFlags
 	ef.register(fs, "etcd-endpoints")
-	ef.registerMirror(fs)
+	ef.registerNode(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	maxInFlight := fs.Int("max-in-flight", 1024, "concurrent requests served; more are answered 503")
 	issueRate := fs.Float64("issue-rate", issuer.DefaultLimit.PerSecond, "credentials one API key may mint per second, sustained (more: 429 and an insider alert)")

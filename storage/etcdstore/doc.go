@@ -28,6 +28,14 @@
 // like any read, so a mirror behind the cluster costs one more attempt,
 // never a wrong decision.
 //
+// A node's write transactions that are ready while it has Config.InFlight
+// Txns in flight share the next Txn (batch.go): their compares and writes
+// together, when no key one of them writes is read or written by another.
+// Such transactions commute, so the shared Txn is serializable; when it
+// fails a compare, each member is sent again alone for its own answer.
+// Under load a redemption then costs etcd a fraction of a Txn: the raft
+// entry, WAL record, gRPC call, apply and watch message are shared.
+//
 // The node hears other nodes' changes through one watch over its whole
 // prefix (watch.go): Watch, WatchValues and the mirror subscribe to buckets
 // of it, so that one commit reaches the node as one message however many of

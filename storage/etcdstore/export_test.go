@@ -24,3 +24,28 @@ func PlantInMirror(s *Store, b storage.Bucket, key string, value []byte, modRev 
 	e.read, e.at = read{value: value, modRev: modRev}, math.MaxInt64
 	s.mirror.keys[s.key(b, []byte(key))] = e
 }
+
+// HoldCommits makes s's write transactions queue as if all its Txns were
+// in flight, until release, which sends what queued as a flight would on
+// landing: merged where the keys allow.
+func HoldCommits(s *Store) (release func()) {
+	b := s.batch
+	b.mu.Lock()
+	held := b.inFlight - b.flying
+	b.flying = b.inFlight
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		b.flying -= held - 1 // one flight sends the queue
+		batch := b.take()
+		b.mu.Unlock()
+		b.flush(batch)
+	}
+}
+
+// QueuedCommits is how many write transactions of s wait for a Txn.
+func QueuedCommits(s *Store) int {
+	s.batch.mu.Lock()
+	defer s.batch.mu.Unlock()
+	return len(s.batch.queue)
+}

@@ -26,6 +26,7 @@ const (
 	DefaultOpTimeout = 3 * time.Second
 	DefaultRetryFor  = 10 * time.Second
 	DefaultSeqBlock  = 1000
+	DefaultInFlight  = 2
 	// MaxTxnOps is etcd's default --max-txn-ops: the most compares, and
 	// the most writes, that one Txn may carry.
 	MaxTxnOps = 128
@@ -52,6 +53,11 @@ type Config struct {
 	// Mirror is how many keys of storage.Mirrored this node keeps a copy
 	// of (mirror.go); DefaultMirror when 0, none when negative.
 	Mirror int
+	// InFlight is how many Txns carrying write transactions this node
+	// keeps in flight at once; transactions ready meanwhile share the next
+	// one (batch.go). DefaultInFlight when 0; negative: every transaction
+	// is its own Txn, sent at once.
+	InFlight int
 }
 
 func (c *Config) defaults() error {
@@ -80,6 +86,9 @@ func (c *Config) defaults() error {
 	if c.Mirror == 0 {
 		c.Mirror = DefaultMirror
 	}
+	if c.InFlight == 0 {
+		c.InFlight = DefaultInFlight
+	}
 	return nil
 }
 
@@ -97,6 +106,7 @@ type Store struct {
 
 	hub    hub             // the node's one watch, started by its first subscriber
 	mirror *mirror         // nil when Config.Mirror is negative
+	batch  *batcher        // nil when Config.InFlight is negative
 	life   context.Context // ends when the store closes
 	stop   context.CancelFunc
 
@@ -125,6 +135,9 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cli: cli, cfg: cfg, seq: map[storage.Bucket]*seqBlock{}}
+	if cfg.InFlight > 0 {
+		s.batch = &batcher{s: s, inFlight: cfg.InFlight}
+	}
 	s.life, s.stop = context.WithCancel(context.Background())
 	if err := s.checkLayout(); err != nil {
 		s.Close()
@@ -704,6 +717,19 @@ func (t *tx) commit() error {
 	if t.rev == 0 && len(t.reads) == 0 && len(t.writes) == 0 {
 		return nil // read nothing, wrote nothing
 	}
+	cmps, err := t.compares()
+	if err != nil {
+		return err
+	}
+	if t.s.batch != nil && t.mergeable() {
+		return t.s.batch.commit(t, cmps)
+	}
+	return t.send(cmps)
+}
+
+// compares are what the commit checks: that nothing this transaction read
+// changed since.
+func (t *tx) compares() ([]clientv3.Cmp, error) {
 	// A read-only decision still sends its compares (a Txn without writes
 	// is answered by the leader's read index, not a raft entry): its
 	// serializable reads may have been behind another node's commit.
@@ -721,7 +747,7 @@ func (t *tx) commit() error {
 		if t.rev == 0 {
 			// All taken from the mirror: there is no snapshot to guard a
 			// bucket by, so the next attempt reads.
-			return errRetry
+			return nil, errRetry
 		}
 		// Too many point reads: guard each bucket read by one range compare.
 		cmps = t.bucketCompares()
@@ -733,6 +759,11 @@ func (t *tx) commit() error {
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
 		}
 	}
+	return cmps, nil
+}
+
+// ops are the transaction's writes as etcd operations.
+func (t *tx) ops() []clientv3.Op {
 	ops := make([]clientv3.Op, 0, len(t.writes))
 	for k, c := range t.writes {
 		if c.deleted {
@@ -741,24 +772,45 @@ func (t *tx) commit() error {
 			ops = append(ops, clientv3.OpPut(k, string(c.value)))
 		}
 	}
-	ctx, cancel := t.s.opContext()
+	return ops
+}
+
+// send commits the transaction alone: one Txn of its compares and writes.
+func (t *tx) send(cmps []clientv3.Cmp) error {
+	rev, err := t.s.txn(cmps, t.ops())
+	if err != nil {
+		return err
+	}
+	t.committed(rev)
+	return nil
+}
+
+// committed records in the mirror what the transaction wrote, at the
+// revision of the Txn that carried it.
+func (t *tx) committed(rev int64) {
+	if t.s.mirror != nil && len(t.writes) > 0 {
+		t.s.mirror.wrote(t, rev)
+	}
+}
+
+// txn sends one Txn and returns the revision it committed at; errRetry
+// when a compare failed.
+func (s *Store) txn(cmps []clientv3.Cmp, ops []clientv3.Op) (int64, error) {
+	ctx, cancel := s.opContext()
 	defer cancel()
 	start := time.Now()
-	t.s.txns.Add(1)
-	resp, err := t.s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
-	if o := t.s.observe.Load(); o != nil && o.Txn != nil {
+	s.txns.Add(1)
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if o := s.observe.Load(); o != nil && o.Txn != nil {
 		o.Txn(time.Since(start))
 	}
 	if err != nil {
-		return classify(err)
+		return 0, classify(err)
 	}
 	if !resp.Succeeded {
-		return errRetry
+		return 0, errRetry
 	}
-	if t.s.mirror != nil && len(t.writes) > 0 {
-		t.s.mirror.wrote(t, resp.Header.Revision)
-	}
-	return nil
+	return resp.Header.Revision, nil
 }
 
 // bucketCompares guards every bucket this transaction read by one range
