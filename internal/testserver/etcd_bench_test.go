@@ -31,7 +31,7 @@ const benchWorkers = 32
 // BenchmarkFleetOnEtcd measures durable redemptions over HTTP on 1, 2 and
 // 3 stampseal nodes sharing one 3-member etcd cluster (fsync on), beside a
 // raw etcd client loop of single-key transactions (compare a key is new,
-// put it: what one redemption's mark costs at the least) on the same
+// put it: what one redemption's mark costs in a Txn of its own) on the same
 // cluster. Each case reports its rate, its p99 latency and the CPU time
 // the whole process spent per operation. Run it briefly:
 //
