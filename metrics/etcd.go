@@ -12,6 +12,7 @@ import (
 type Etcd struct {
 	reg       prometheus.Registerer
 	txn       prometheus.Histogram
+	carried   prometheus.Histogram
 	conflicts prometheus.Counter
 }
 
@@ -24,17 +25,25 @@ func (m *Metrics) NewEtcd() *Etcd {
 			Help:    "Time for one etcd Txn carrying a transaction's writes to commit (or fail its compares).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
+		carried: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "etcd", Name: "txn_writers",
+			Help:    "Write transactions one etcd Txn carried: more than one where transactions ready together shared it (--etcd-in-flight).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+		}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "etcd", Name: "conflicts_total",
 			Help: "Transactions run again because another writer changed what they read.",
 		}),
 	}
-	m.reg.MustRegister(e.txn, e.conflicts)
+	m.reg.MustRegister(e.txn, e.carried, e.conflicts)
 	return e
 }
 
 // Txn records one commit's duration.
 func (e *Etcd) Txn(d time.Duration) { e.txn.Observe(d.Seconds()) }
+
+// Carried records how many write transactions one Txn carried.
+func (e *Etcd) Carried(n int) { e.carried.Observe(float64(n)) }
 
 // Conflict counts one transaction run again.
 func (e *Etcd) Conflict() { e.conflicts.Inc() }

@@ -106,8 +106,9 @@ func TestMigrateThenServeTwoNodesOnEtcd(t *testing.T) {
 	}
 	exposition, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(exposition), "stampseal_etcd_txn_duration_seconds_count ") || !strings.Contains(string(exposition), "stampseal_etcd_conflicts_total ") {
-		t.Errorf("/metrics on etcd has no txn histogram or conflict counter")
+	if !strings.Contains(string(exposition), "stampseal_etcd_txn_duration_seconds_count ") || !strings.Contains(string(exposition), "stampseal_etcd_conflicts_total ") ||
+		!regexp.MustCompile(`(?m)^stampseal_etcd_txn_writers_count [1-9]`).Match(exposition) {
+		t.Errorf("/metrics on etcd has no Txn duration or writers histogram, or no conflict counter")
 	}
 	// Node a's redemption wrote the serial's record: its mirror holds it.
 	if !regexp.MustCompile(`(?m)^stampseal_etcd_mirror_keys [1-9]`).Match(exposition) || !strings.Contains(string(exposition), "stampseal_etcd_mirror_served_total ") {

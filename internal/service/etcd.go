@@ -13,7 +13,7 @@ func (s *Service) instrumentEtcd(store any) {
 	}
 	s.API.Health = e.Ping
 	m := s.Metrics.NewEtcd()
-	e.Observe(etcdstore.Observer{Txn: m.Txn, Conflict: m.Conflict})
+	e.Observe(etcdstore.Observer{Txn: m.Txn, Carried: m.Carried, Conflict: m.Conflict})
 	m.Watch(e.WatchRestarts)
 	if e.Mirrors() {
 		m.Mirror(func() float64 { return float64(e.MirrorKeys()) }, func() float64 { return float64(e.MirrorServed()) })

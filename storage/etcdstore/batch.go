@@ -175,6 +175,7 @@ func (b *batcher) send(batch []*queued) {
 		ops = append(ops, q.t.ops()...)
 	}
 	rev, err := b.s.txn(cmps, ops)
+	b.s.carried(len(batch))
 	for _, q := range batch {
 		switch {
 		case err == nil:

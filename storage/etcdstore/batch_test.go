@@ -56,6 +56,10 @@ func TestWaitingTransactionsShareATxnOnlyWhenTheyTouchNoCommonKey(t *testing.T) 
 
 	t.Run("disjoint keys: one Txn", func(t *testing.T) {
 		before := txns()
+		var carried []int // what the metrics hear
+		var mu sync.Mutex
+		a.Observe(etcdstore.Observer{Carried: func(n int) { mu.Lock(); carried = append(carried, n); mu.Unlock() }})
+		defer a.Observe(etcdstore.Observer{})
 		release, wait := queue(t, a, putKey("d1"), putKey("d2"), putKey("d3"))
 		release()
 		for i, err := range wait() {
@@ -68,6 +72,11 @@ func TestWaitingTransactionsShareATxnOnlyWhenTheyTouchNoCommonKey(t *testing.T) 
 		}
 		if r1, r2, r3 := modRev("d1"), modRev("d2"), modRev("d3"); r1 != r2 || r2 != r3 {
 			t.Errorf("revisions %d, %d, %d: want one", r1, r2, r3)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(carried) != 1 || carried[0] != 3 {
+			t.Errorf("the observer heard Txns carrying %v write transactions, want [3]", carried)
 		}
 	})
 

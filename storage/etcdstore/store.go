@@ -117,6 +117,9 @@ type Store struct {
 type Observer struct {
 	// Txn is called after every Txn sent to etcd with how long it took.
 	Txn func(took time.Duration)
+	// Carried is called after every Txn of writes sent with how many
+	// write transactions it carried (more than 1: shared, batch.go).
+	Carried func(n int)
 	// Conflict is called every time an attempt lost to another writer.
 	Conflict func()
 }
@@ -778,6 +781,9 @@ func (t *tx) ops() []clientv3.Op {
 // send commits the transaction alone: one Txn of its compares and writes.
 func (t *tx) send(cmps []clientv3.Cmp) error {
 	rev, err := t.s.txn(cmps, t.ops())
+	if len(t.writes) > 0 {
+		t.s.carried(1)
+	}
 	if err != nil {
 		return err
 	}
@@ -790,6 +796,13 @@ func (t *tx) send(cmps []clientv3.Cmp) error {
 func (t *tx) committed(rev int64) {
 	if t.s.mirror != nil && len(t.writes) > 0 {
 		t.s.mirror.wrote(t, rev)
+	}
+}
+
+// carried tells the observer how many write transactions a Txn carried.
+func (s *Store) carried(n int) {
+	if o := s.observe.Load(); o != nil && o.Carried != nil {
+		o.Carried(n)
 	}
 }
 
