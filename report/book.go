@@ -69,7 +69,7 @@ func WithClock(now func() time.Time) Option { return func(b *Book) { b.now = now
 
 // Open builds the Book from the ledger in store: every issuance record,
 // the whole journal, alerts, blocks and the refusals kept in
-// storage.Report.
+// storage.Report. On a shared backend the first catch-up does.
 func Open(store storage.Backend, opts ...Option) (*Book, error) {
 	b := &Book{store: store, now: time.Now, wake: make(chan struct{}, 1),
 		merchants: map[string]*merchantBook{}, cards: map[credential.Serial]*card{}, known: map[credential.Serial]*credential.Record{},
@@ -78,7 +78,11 @@ func Open(store storage.Backend, opts ...Option) (*Book, error) {
 		o(b)
 	}
 	if storage.IsShared(store) {
+		// The first catch-up reads the whole ledger (the fleet starts
+		// lost): Follow's, before the node serves, or the first Stats.
+		// Reading it here too would read it twice as the node starts.
 		b.fleet = newFleet()
+		return b, nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -228,11 +232,11 @@ func (b *Book) cardOf(serial credential.Serial, merchant string) *card {
 
 // loadIssued counts every issuance record of the ledger.
 func (b *Book) loadIssued(tx storage.Tx) error {
-	return tx.Scan(storage.Credentials, nil, func(k, _ []byte) error {
+	return tx.Scan(storage.Credentials, nil, func(k, v []byte) error {
 		if len(k) != len(credential.Serial{}) {
 			return nil
 		}
-		rec, err := credential.Load(tx, k)
+		rec, err := credential.Decode(v)
 		if err != nil {
 			return err
 		}
