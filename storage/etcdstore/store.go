@@ -715,7 +715,8 @@ func (t *tx) end(committed bool) {
 }
 
 // commit sends the buffered writes in one Txn guarded by compares on all
-// that was read. A failed compare returns errRetry.
+// that was read, a Txn that other write transactions of this node may
+// share (batch.go). A failed compare returns errRetry.
 func (t *tx) commit() error {
 	if t.rev == 0 && len(t.reads) == 0 && len(t.writes) == 0 {
 		return nil // read nothing, wrote nothing
