@@ -1,14 +1,12 @@
 package report_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/stampseal/stampseal/internal/etcdtest"
 	"github.com/stampseal/stampseal/internal/testledger"
 	"github.com/stampseal/stampseal/issuer"
-	"github.com/stampseal/stampseal/report"
 	"github.com/stampseal/stampseal/storage/etcdstore"
 	"github.com/stampseal/stampseal/verify"
 )
@@ -52,15 +50,7 @@ func TestANodesFiguresStartFromOneReadOfTheLedger(t *testing.T) {
 
 	node := open()
 	before, _ := node.Requests()
-	book, err := report.Open(node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := book.Follow(ctx); err != nil {
-		t.Fatal(err)
-	}
+	book := followingBook(t, node)
 	after, _ := node.Requests()
 	now := time.Now()
 	st, err := book.Stats("bakery", now.AddDate(0, 0, -1), now.AddDate(0, 0, 1))

@@ -13,21 +13,29 @@ import (
 	"github.com/stampseal/stampseal/verify"
 )
 
+// followingBook opens the Book of a node on a shared store and follows
+// the store until the test ends, as a serving node does.
+func followingBook(t *testing.T, store storage.Shared) *report.Book {
+	t.Helper()
+	book, err := report.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := book.Follow(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return book
+}
+
 // On a shared ledger the Book reads the whole ledger again after a watch
 // that lost track (and twice as it starts); every journal event and
 // issuance still counts once, and what happens afterwards counts too.
 func TestFleetFiguresCountOnceAcrossALostWatch(t *testing.T) {
 	store := sharedtest.Open(t)
 	ring := testledger.Ring(t, store, "bakery")
-	book, err := report.Open(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := book.Follow(ctx); err != nil {
-		t.Fatal(err)
-	}
+	book := followingBook(t, store)
 	iss := issuer.New(store, ring)
 	v, err := verify.New(store, ring, verify.WithObserver(book))
 	if err != nil {
