@@ -86,7 +86,6 @@ func Open(store storage.Backend, opts ...Option) (*Book, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	h := b.heard()
 	err := store.View(func(tx storage.Tx) error {
 		if err := b.loadIssued(tx); err != nil {
 			return err
@@ -94,7 +93,7 @@ func Open(store storage.Backend, opts ...Option) (*Book, error) {
 		if err := b.loadRefusals(tx); err != nil {
 			return err
 		}
-		return b.follow(tx, h)
+		return b.follow(tx, heard{})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rebuild the owner's figures: %w", err)

@@ -30,8 +30,8 @@ func followingBook(t *testing.T, store storage.Shared) *report.Book {
 }
 
 // On a shared ledger the Book reads the whole ledger again after a watch
-// that lost track (and twice as it starts); every journal event and
-// issuance still counts once, and what happens afterwards counts too.
+// that lost track; every journal event and issuance still counts once,
+// and what happens afterwards counts too.
 func TestFleetFiguresCountOnceAcrossALostWatch(t *testing.T) {
 	store := sharedtest.Open(t)
 	ring := testledger.Ring(t, store, "bakery")

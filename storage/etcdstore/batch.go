@@ -84,15 +84,13 @@ func (b *batcher) take() []*queued {
 	ncmps, nops, size := 0, 0, 0
 	for _, q := range b.queue {
 		n := q.t.size()
-		if len(batch) > 0 && (!b.fits(q.t, written, read) || ncmps+len(q.t.reads) > max || nops+len(q.t.writes) > max || size+n > maxBatchBytes) {
+		if len(batch) > 0 && (!b.fits(q.t, written, read) || ncmps+len(q.cmps) > max || nops+len(q.t.writes) > max || size+n > maxBatchBytes) {
 			rest = append(rest, q)
 			continue
 		}
 		size += n
+		ncmps += len(q.cmps)
 		for k, r := range q.t.reads {
-			if _, dup := read[k]; !dup {
-				ncmps++
-			}
 			read[k] = r.modRev
 		}
 		for k := range q.t.writes {
@@ -141,9 +139,7 @@ func (b *batcher) fits(t *tx, written map[string]bool, read map[string]int64) bo
 // transactions queued meanwhile, from a goroutine of its own (the caller
 // answers its own request now).
 func (b *batcher) flush(batch []*queued) {
-	if len(batch) > 0 {
-		b.send(batch)
-	}
+	b.send(batch)
 	b.mu.Lock()
 	if len(b.queue) == 0 {
 		b.flying--
@@ -162,16 +158,10 @@ func (b *batcher) send(batch []*queued) {
 		q.done <- q.t.send(q.cmps)
 		return
 	}
-	seen := map[string]bool{}
 	var cmps []clientv3.Cmp
 	var ops []clientv3.Op
 	for _, q := range batch {
-		for k, r := range q.t.reads {
-			if !seen[k] {
-				seen[k] = true
-				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", r.modRev))
-			}
-		}
+		cmps = append(cmps, q.cmps...) // a key two members read is compared twice, to the same revision
 		ops = append(ops, q.t.ops()...)
 	}
 	rev, err := b.s.txn(cmps, ops)

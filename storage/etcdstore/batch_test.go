@@ -35,6 +35,15 @@ func putKey(key string) func(storage.Tx) error {
 	return func(tx storage.Tx) error { return tx.Put(storage.Credentials, []byte(key), []byte("v-"+key)) }
 }
 
+// putKeyReading puts key after reading common, as redemptions read a
+// merchant's settings.
+func putKeyReading(common, key string) func(storage.Tx) error {
+	return func(tx storage.Tx) error {
+		tx.Get(storage.Credentials, []byte(common))
+		return putKey(key)(tx)
+	}
+}
+
 // Write transactions of one node that wait for a Txn together share it
 // when their keys are disjoint; transactions on a common key never do, so
 // that each still reads what the one before it wrote; and a shared Txn
@@ -54,13 +63,14 @@ func TestWaitingTransactionsShareATxnOnlyWhenTheyTouchNoCommonKey(t *testing.T) 
 	}
 	txns := func() uint64 { _, n := a.Requests(); return n }
 
-	t.Run("disjoint keys: one Txn", func(t *testing.T) {
+	t.Run("disjoint writes, one key read by all: one Txn", func(t *testing.T) {
+		putAll(t, a, put{storage.Credentials, "settings", "s"})
 		before := txns()
 		var carried []int // what the metrics hear
 		var mu sync.Mutex
 		a.Observe(etcdstore.Observer{Carried: func(n int) { mu.Lock(); carried = append(carried, n); mu.Unlock() }})
 		defer a.Observe(etcdstore.Observer{})
-		release, wait := queue(t, a, putKey("d1"), putKey("d2"), putKey("d3"))
+		release, wait := queue(t, a, putKeyReading("settings", "d1"), putKeyReading("settings", "d2"), putKeyReading("settings", "d3"))
 		release()
 		for i, err := range wait() {
 			if err != nil {

@@ -37,6 +37,11 @@ func HoldCommits(s *Store) (release func()) {
 	return func() {
 		b.mu.Lock()
 		b.flying -= held - 1 // one flight sends the queue
+		if len(b.queue) == 0 {
+			b.flying--
+			b.mu.Unlock()
+			return
+		}
 		batch := b.take()
 		b.mu.Unlock()
 		b.flush(batch)
