@@ -135,11 +135,16 @@ func (b *batcher) fits(t *tx, written map[string]bool, read map[string]int64) bo
 	return true
 }
 
-// flush sends batch and answers its members; then the next batch, if
-// transactions queued meanwhile, from a goroutine of its own (the caller
-// answers its own request now).
+// flush sends batch and answers its members, then lands.
 func (b *batcher) flush(batch []*queued) {
 	b.send(batch)
+	b.landed()
+}
+
+// landed ends a flight: the transactions queued meanwhile leave in the
+// next, from a goroutine of its own (the caller answers its own request
+// now), or the flight is given back.
+func (b *batcher) landed() {
 	b.mu.Lock()
 	if len(b.queue) == 0 {
 		b.flying--

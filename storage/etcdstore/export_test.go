@@ -36,15 +36,9 @@ func HoldCommits(s *Store) (release func()) {
 	b.mu.Unlock()
 	return func() {
 		b.mu.Lock()
-		b.flying -= held - 1 // one flight sends the queue
-		if len(b.queue) == 0 {
-			b.flying--
-			b.mu.Unlock()
-			return
-		}
-		batch := b.take()
+		b.flying -= held - 1 // one flight, landing, sends the queue
 		b.mu.Unlock()
-		b.flush(batch)
+		b.landed()
 	}
 }
 
