@@ -1,9 +1,11 @@
 package report
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,6 +30,7 @@ type Book struct {
 
 	inbox   sync.Mutex
 	pending []fraud.Event
+	fed     []verify.JournalEvent // committed journal events, from the verifier's feed (Committed)
 	wake    chan struct{}
 
 	mu        sync.Mutex
@@ -93,7 +96,7 @@ func Open(store storage.Backend, opts ...Option) (*Book, error) {
 		if err := b.loadRefusals(tx); err != nil {
 			return err
 		}
-		return b.follow(tx, heard{})
+		return b.follow(tx, heard{}, nil)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rebuild the owner's figures: %w", err)
@@ -118,6 +121,30 @@ func (b *Book) Observe(ev fraud.Event) {
 		}
 	}
 }
+
+// Committed takes the journal events of one commit, as the verifier's feed
+// (verify.WithJournalFeed) gives them, so that the next catch-up counts
+// them without reading and decoding the journal. Events it cannot keep
+// (more than maxFed wait) are dropped: the catch-up then finds a gap and
+// reads them from the journal. It never blocks on the ledger.
+func (b *Book) Committed(evs []verify.JournalEvent) {
+	b.inbox.Lock()
+	if len(b.fed)+len(evs) > maxFed {
+		b.fed = nil
+	}
+	b.fed = append(b.fed, evs...)
+	full := len(b.fed) >= maxPending
+	b.inbox.Unlock()
+	if full {
+		select {
+		case b.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// maxFed bounds the fed journal events kept for the next catch-up.
+const maxFed = 4 * maxPending
 
 // counts says whether the Book needs ev: issuance, and refused uses.
 func counts(ev *fraud.Event) bool {
@@ -156,8 +183,8 @@ func (b *Book) Run(stop <-chan struct{}, interval time.Duration, onErr func(erro
 // committed since the last catch-up, then writes new refusals.
 func (b *Book) CatchUp() error {
 	b.inbox.Lock()
-	evs := b.pending
-	b.pending = nil
+	evs, fed := b.pending, b.fed
+	b.pending, b.fed = nil, nil
 	b.inbox.Unlock()
 
 	b.mu.Lock()
@@ -172,7 +199,7 @@ func (b *Book) CatchUp() error {
 				return err
 			}
 		}
-		return b.follow(tx, h)
+		return b.follow(tx, h, fed)
 	})
 	if err != nil {
 		return fmt.Errorf("catch up the owner's figures: %w", err)
@@ -316,20 +343,14 @@ func (b *Book) heard() heard {
 }
 
 // follow reads the journal from where the Book left off (on a shared
-// backend: what the watches reported, h), then the alerts and the
-// blocklist.
-func (b *Book) follow(tx storage.Tx, h heard) error {
+// backend: what the watches reported, h; on a single writer: after the
+// events fed to it), then the alerts and the blocklist.
+func (b *Book) follow(tx storage.Tx, h heard, fed []verify.JournalEvent) error {
 	var err error
 	if b.fleet != nil {
 		err = b.followFleet(tx, h)
 	} else {
-		b.journal, err = verify.ReadJournal(tx, b.journal, func(e verify.JournalEvent) error {
-			b.events++
-			if b.events%yieldEvery == 0 {
-				runq.Yield(yieldFor)
-			}
-			return b.apply(tx, &e)
-		})
+		err = b.followJournal(tx, fed)
 	}
 	if err != nil {
 		return err
@@ -338,6 +359,37 @@ func (b *Book) follow(tx storage.Tx, h heard) error {
 		return err
 	}
 	return b.followBlocks(tx)
+}
+
+// followJournal counts the fed events that continue the journal from
+// where the Book left off, then reads the journal for the rest: events
+// committed after the feed was taken, or missing from it (dropped, or
+// written by another verifier).
+func (b *Book) followJournal(tx storage.Tx, fed []verify.JournalEvent) error {
+	count := func(e *verify.JournalEvent) error {
+		b.events++
+		if b.events%yieldEvery == 0 {
+			runq.Yield(yieldFor)
+		}
+		return b.apply(tx, e)
+	}
+	slices.SortFunc(fed, func(x, y verify.JournalEvent) int { return cmp.Compare(x.Seq, y.Seq) })
+	for i := range fed {
+		e := &fed[i]
+		if e.Seq <= b.journal {
+			continue // read from the journal by an earlier catch-up
+		}
+		if e.Seq != b.journal+1 {
+			break // a gap: the journal has the rest
+		}
+		if err := count(e); err != nil {
+			return err
+		}
+		b.journal = e.Seq
+	}
+	var err error
+	b.journal, err = verify.ReadJournal(tx, b.journal, func(e verify.JournalEvent) error { return count(&e) })
+	return err
 }
 
 // apply counts one journal event.

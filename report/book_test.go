@@ -40,7 +40,8 @@ func newShop(t *testing.T) *shop {
 		t.Fatal(err)
 	}
 	s.iss = issuer.New(db, ring, issuer.WithClock(s.now))
-	if s.v, err = verify.New(db, ring, verify.WithClock(s.now), verify.WithRewards(s.iss), verify.WithObserver(s.book)); err != nil {
+	if s.v, err = verify.New(db, ring, verify.WithClock(s.now), verify.WithRewards(s.iss), verify.WithObserver(s.book),
+		verify.WithJournalFeed(s.book.Committed)); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -234,26 +235,31 @@ func TestVoidsAreTakenBack(t *testing.T) {
 	}
 }
 
-// countingStore counts the issuance records read through it.
+// countingStore counts the issuance records and journal events read
+// through it.
 type countingStore struct {
 	storage.Backend
-	records atomic.Int64
+	records, journal atomic.Int64
 }
 
 func (c *countingStore) View(fn func(storage.Tx) error) error {
-	return c.Backend.View(func(tx storage.Tx) error { return fn(countingTx{tx, &c.records}) })
+	return c.Backend.View(func(tx storage.Tx) error { return fn(countingTx{tx, c}) })
 }
 
 type countingTx struct {
 	storage.Tx
-	records *atomic.Int64
+	c *countingStore
 }
 
 func (t countingTx) Get(b storage.Bucket, k []byte) []byte {
-	if b == storage.Credentials {
-		t.records.Add(1)
+	v := t.Tx.Get(b, k)
+	switch {
+	case b == storage.Credentials:
+		t.c.records.Add(1)
+	case b == storage.History && v != nil:
+		t.c.journal.Add(1)
 	}
-	return t.Tx.Get(b, k)
+	return v
 }
 
 // The Book keeps the coupons it saw issued, so that counting their
@@ -291,5 +297,74 @@ func TestRedemptionsOfCouponsSeenIssuedReadNoRecord(t *testing.T) {
 	}
 	if n := cs.records.Load() - read; n != 0 {
 		t.Errorf("counting 20 redemptions read %d issuance records, want 0", n)
+	}
+}
+
+// The verifier feeds the Book each commit's journal events, so that
+// counting them reads no journal entry back. Events missing from the feed
+// (commits it dropped) are read from the journal, and the figures are the
+// ledger's either way.
+func TestFedJournalEventsAreCountedWithoutReadingTheJournal(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		drop func(commit int) bool
+	}{
+		{"every commit fed", func(int) bool { return false }},
+		{"every third commit missing", func(n int) bool { return n%3 == 0 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newShop(t)
+			cs := &countingStore{Backend: s.db}
+			book, err := report.Open(cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.book = book
+			commits, dropped := 0, 0
+			feed := func(evs []verify.JournalEvent) {
+				commits++ // commits run one at a time
+				if c.drop(commits) {
+					dropped += len(evs)
+					return
+				}
+				book.Committed(evs)
+			}
+			if s.v, err = verify.New(s.db, s.ring, verify.WithClock(s.now), verify.WithObserver(book), verify.WithJournalFeed(feed)); err != nil {
+				t.Fatal(err)
+			}
+			coupons, err := s.iss.Coupons(issuer.CouponRequest{Merchant: "bakery", Offer: "croissant", Count: 12})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cp := range coupons {
+				s.issued(cp)
+			}
+			for i, cp := range coupons {
+				if _, err := s.v.Redeem(verify.Request{Merchant: "bakery", Code: cp.Code, Register: "till-1"}); err != nil {
+					t.Fatal(err)
+				}
+				if i == 5 {
+					s.stats(0, 0) // a catch-up halfway
+				}
+			}
+			st := s.stats(0, 0)
+			if st.CouponsIssued != 12 || st.CouponsRedeemed != 12 {
+				t.Fatalf("figures: %d coupons issued, %d redeemed; want 12 and 12", st.CouponsIssued, st.CouponsRedeemed)
+			}
+			read := cs.journal.Load()
+			if dropped == 0 && read != 0 {
+				t.Errorf("counting 12 fed redemptions read %d journal entries, want 0", read)
+			}
+			if dropped > 0 && read < int64(dropped) {
+				t.Errorf("%d events missing from the feed, %d journal entries read", dropped, read)
+			}
+			rebuilt, err := report.Open(s.db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again, _ := rebuilt.Stats("bakery", day0, day0); !reflect.DeepEqual(again, st) {
+				t.Errorf("rebuilt figures differ:\n got %+v\nwant %+v", again, st)
+			}
+		})
 	}
 }

@@ -117,6 +117,7 @@ type index struct {
 	voided  map[uint64]uint64              // voided event -> the void's event
 
 	pending *overlay // touched only by the running write transaction and its end
+	feed    func([]JournalEvent)
 }
 
 type overlay struct {
@@ -126,6 +127,7 @@ type overlay struct {
 	holds   map[uint64]holdState
 	open    map[credential.Serial][]uint64
 	voided  map[uint64]uint64
+	fed     []JournalEvent // this transaction's events, for the index's feed
 }
 
 func newIndex() *index {
@@ -244,6 +246,9 @@ func (ix *index) track(tx storage.Tx) *overlay {
 					ix.voided[k] = v
 				}
 				ix.mu.Unlock()
+				if ix.feed != nil && len(o.fed) > 0 {
+					ix.feed(o.fed)
+				}
 			}
 			ix.pending = nil
 		})
@@ -298,6 +303,9 @@ func (o *overlay) put(tx storage.Tx, seq uint64, e event) error {
 		o.voided[e.Voids] = seq
 	}
 	o.trails[e.Serial] = extend(t, seq, e.Use, e.Unuse)
+	if o.ix.feed != nil {
+		o.fed = append(o.fed, JournalEvent{Seq: seq, Serial: e.Serial, Use: e.Use, Unuse: e.Unuse, Voids: e.Voids, Entry: e.Entry})
+	}
 	if e.Answer != nil {
 		o.answers[e.Answer.Key] = answered{seq, e.Entry.At}
 	}

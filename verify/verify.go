@@ -53,6 +53,7 @@ type Verifier struct {
 	sealer   credential.CodeSealer // opens codes sealed at rest; keys.Ring is one
 	turns    *turns                // on a shared backend, this node's writes per serial (queue.go)
 	cache    ledgerCache           // on a following node, issuance records and the blocklist (cache.go)
+	feed     func([]JournalEvent)  // told of committed journal events (WithJournalFeed)
 }
 
 // Option configures a Verifier.
@@ -69,6 +70,14 @@ func WithShortCodes(s ShortCodes) Option { return func(v *Verifier) { v.short = 
 
 // WithRewards enables stamping, with rewards minted by m.
 func WithRewards(m RewardMinter) Option { return func(v *Verifier) { v.minter = m } }
+
+// WithJournalFeed hands fn the journal events of every commit, in one call
+// per commit, in the order they were written, before their writers are
+// answered: a reader kept in step with the journal (the owner's figures)
+// then need not read and decode it again. fn runs in the commit and must
+// not block. A shared store has no feed (each node sees only its own
+// commits there); its readers follow the ledger.
+func WithJournalFeed(fn func([]JournalEvent)) Option { return func(v *Verifier) { v.feed = fn } }
 
 type noObserver struct{}
 
@@ -97,6 +106,7 @@ func New(store storage.Backend, k KeyChecker, opts ...Option) (*Verifier, error)
 	if v.idx, err = loadIndex(store, v.now()); err != nil {
 		return nil, err
 	}
+	v.idx.feed = v.feed
 	return v, nil
 }
 

@@ -66,7 +66,8 @@ type Options struct {
 	// fuzzer, which would otherwise stop reaching the domain).
 	Unthrottled bool
 
-	throttle verify.Throttle // set by Open: the fraud monitor
+	throttle verify.Throttle             // set by Open: the fraud monitor
+	journal  func([]verify.JournalEvent) // set by Open: the owner's figures
 }
 
 // Ledger is the domain over one store, without HTTP: what the CLI's
@@ -134,6 +135,9 @@ func OpenLedger(o Options) (*Ledger, error) {
 	if o.throttle != nil {
 		vopts = append(vopts, verify.WithThrottle(o.throttle))
 	}
+	if o.journal != nil {
+		vopts = append(vopts, verify.WithJournalFeed(o.journal))
+	}
 	l.Issuer = issuer.New(o.Store, l.Ring, iopts...)
 	vopts = append(vopts, verify.WithRewards(l.Issuer))
 	if l.Verifier, err = verify.New(o.Store, l.Ring, vopts...); err != nil {
@@ -173,6 +177,7 @@ func Open(o Options) (*Service, error) {
 	}
 	lo := o
 	lo.Observer = decisions
+	lo.journal = s.Report.Committed
 	if !o.Unthrottled {
 		lo.throttle = s.Monitor
 	}
