@@ -435,9 +435,12 @@ func (b *Book) apply(tx storage.Tx, e *verify.JournalEvent) error {
 			x.expiringValue.add(rec.Value, -1)
 		}
 	case en.Op == "redeem" && e.Use:
-		rec, err := b.record(tx, e.Serial.String())
-		if err != nil || rec == nil {
-			return err
+		rec := e.Record // fed: the record the redemption was checked against
+		if rec == nil {
+			var err error
+			if rec, err = b.record(tx, e.Serial.String()); err != nil || rec == nil {
+				return err
+			}
 		}
 		d := b.day(rec.Merchant, en.At)
 		d.register(en.Register).Redemptions++

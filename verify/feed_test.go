@@ -118,6 +118,25 @@ func TestTheJournalFeedGivesWhatTheJournalHolds(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	// A fed use carries the issuance record it was checked against, which
+	// the journal does not hold.
+	uses := 0
+	for i := range fed {
+		e := &fed[i]
+		if e.Entry.Op == "redeem" && e.Use {
+			uses++
+			rec, err := v.Record("bakery-1", e.Serial.String())
+			if err != nil || e.Record == nil || e.Record.Merchant != rec.Merchant || e.Record.Offer != rec.Offer || e.Record.MaxUses != rec.MaxUses {
+				t.Errorf("redemption %d carries record %+v, the ledger holds %+v (%v)", e.Seq, e.Record, rec, err)
+			}
+		} else if e.Record != nil {
+			t.Errorf("event %d (%s) carries a record", e.Seq, e.Entry.Op)
+		}
+		e.Record = nil
+	}
+	if uses != 43 {
+		t.Errorf("%d redemptions fed, want 43", uses)
+	}
 	if !reflect.DeepEqual(fed, journal) {
 		t.Errorf("fed %d events in %d commits, the journal holds %d:\nfed     %+v\njournal %+v", len(fed), commits, len(journal), fed, journal)
 	}

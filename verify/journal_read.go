@@ -17,6 +17,10 @@ type JournalEvent struct {
 	Unuse  bool   // gives one use back (a voided redemption)
 	Voids  uint64 // the redemption or stamp event this event voids
 	Entry  Entry
+	// Record is, on a use from the journal feed (WithJournalFeed), the
+	// issuance record the use was checked against: what a reader would
+	// otherwise load. Nil on events read from the journal.
+	Record *credential.Record
 }
 
 // JournalEventAt reads the journal event with sequence number seq.
