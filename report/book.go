@@ -115,10 +115,7 @@ func (b *Book) Observe(ev fraud.Event) {
 	full := len(b.pending) >= maxPending
 	b.inbox.Unlock()
 	if full {
-		select {
-		case b.wake <- struct{}{}:
-		default:
-		}
+		b.nudge()
 	}
 }
 
@@ -136,10 +133,15 @@ func (b *Book) Committed(evs []verify.JournalEvent) {
 	full := len(b.fed) >= maxPending
 	b.inbox.Unlock()
 	if full {
-		select {
-		case b.wake <- struct{}{}:
-		default:
-		}
+		b.nudge()
+	}
+}
+
+// nudge asks Run for a catch-up now: many events wait.
+func (b *Book) nudge() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -262,9 +262,9 @@ func (t countingTx) Get(b storage.Bucket, k []byte) []byte {
 	return v
 }
 
-// The Book keeps the coupons it saw issued, so that counting their
-// redemptions reads no issuance record again.
-func TestRedemptionsOfCouponsSeenIssuedReadNoRecord(t *testing.T) {
+// countedShop is a shop whose Book reads the ledger through a
+// countingStore. The caller makes the shop's verifier, which tells it.
+func countedShop(t *testing.T) (*shop, *countingStore) {
 	s := newShop(t)
 	cs := &countingStore{Backend: s.db}
 	book, err := report.Open(cs)
@@ -272,6 +272,15 @@ func TestRedemptionsOfCouponsSeenIssuedReadNoRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.book = book
+	return s, cs
+}
+
+// The Book keeps the coupons it saw issued, so that counting their
+// redemptions reads no issuance record again.
+func TestRedemptionsOfCouponsSeenIssuedReadNoRecord(t *testing.T) {
+	s, cs := countedShop(t)
+	book := s.book
+	var err error
 	if s.v, err = verify.New(s.db, s.ring, verify.WithClock(s.now), verify.WithObserver(book)); err != nil {
 		t.Fatal(err)
 	}
@@ -314,13 +323,8 @@ func TestFedJournalEventsAreCountedWithoutReadingTheLedger(t *testing.T) {
 		{"every third commit missing", func(n int) bool { return n%3 == 0 }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := newShop(t)
-			cs := &countingStore{Backend: s.db}
-			book, err := report.Open(cs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.book = book
+			s, cs := countedShop(t)
+			book := s.book
 			commits, dropped := 0, 0
 			feed := func(evs []verify.JournalEvent) {
 				commits++ // commits run one at a time
@@ -330,6 +334,7 @@ func TestFedJournalEventsAreCountedWithoutReadingTheLedger(t *testing.T) {
 				}
 				book.Committed(evs)
 			}
+			var err error
 			if s.v, err = verify.New(s.db, s.ring, verify.WithClock(s.now), verify.WithObserver(book), verify.WithJournalFeed(feed)); err != nil {
 				t.Fatal(err)
 			}
