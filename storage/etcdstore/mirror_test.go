@@ -119,8 +119,13 @@ func TestAStaleMirrorCostsARetryNeverADoubleSpend(t *testing.T) {
 	if err := a.Update(func(tx storage.Tx) error { return tx.Put(storage.Credentials, []byte("s2"), []byte("issued")) }); err != nil {
 		t.Fatal(err)
 	}
+	// b's member may not have applied the issue yet: its first reads may
+	// miss it, and its commit must then catch that rather than refuse.
 	if seen, err := redeem(b, "s2", "sale-b", "till-b"); err != nil || seen[len(seen)-1] != "" {
 		t.Fatalf("redemption on b: saw %q, %v", seen, err)
+	}
+	if got := get(t, a, storage.Trails, "s2"); got != "till-b" {
+		t.Fatalf("redemption on b left trail %q, want till-b: it was decided on a member's stale copy", got)
 	}
 	// a's mirror keeps the old (absent) trail, as a watch that has not
 	// caught up yet would hold it.
@@ -287,4 +292,37 @@ func TestAnAttemptThatFailsOnTheMirrorRunsAgainReading(t *testing.T) {
 	if err := s.Update(func(tx storage.Tx) error { runs++; return failure }); !errors.Is(err, failure) || runs != 1 {
 		t.Errorf("a function failing without the mirror: %v after %d runs, want its error after 1", err, runs)
 	}
+}
+
+// A decision that writes nothing (a refusal: "not issued") is checked
+// against the leader, not against the copy of the member it read from: a
+// credential issued through one member and presented at once through
+// another is never refused because that member has not applied it yet.
+func TestADecisionThatWritesNothingIsNotTakenFromABehindMember(t *testing.T) {
+	prefix := cluster.Prefix(t)
+	a, b := open(t, prefix, 0), open(t, prefix, 1)
+	refused, retried := 0, 0
+	for i := range 200 {
+		serial := fmt.Sprint("fresh-", i)
+		if err := a.Update(func(tx storage.Tx) error { return tx.Put(storage.Credentials, []byte(serial), []byte("issued")) }); err != nil {
+			t.Fatal(err)
+		}
+		attempts, unissued := 0, false
+		err := b.Update(func(tx storage.Tx) error {
+			attempts++
+			unissued = tx.Get(storage.Credentials, []byte(serial)) == nil
+			return nil // a refusal writes nothing
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if unissued {
+			refused++
+		}
+		retried += attempts - 1
+	}
+	if refused != 0 {
+		t.Errorf("%d of 200 credentials issued through one member were refused as unissued through another", refused)
+	}
+	t.Logf("%d attempts read a member that had not applied the issue yet, and ran again", retried)
 }

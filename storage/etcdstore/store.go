@@ -734,9 +734,10 @@ func (t *tx) commit() error {
 // compares are what the commit checks: that nothing this transaction read
 // changed since.
 func (t *tx) compares() ([]clientv3.Cmp, error) {
-	// A read-only decision still sends its compares (a Txn without writes
-	// is answered by the leader's read index, not a raft entry): its
-	// serializable reads may have been behind another node's commit.
+	// A read-only decision still sends its compares (with one linearizable
+	// read, send, so that the member answers after the leader's read
+	// index, without a raft entry): its serializable reads may have been
+	// behind another node's commit.
 	// The writes go as they are: a cluster run with a larger --max-txn-ops
 	// takes more (a batch of coupons), a default one refuses them whole.
 	max := t.s.cfg.MaxTxnOps
@@ -781,7 +782,17 @@ func (t *tx) ops() []clientv3.Op {
 
 // send commits the transaction alone: one Txn of its compares and writes.
 func (t *tx) send(cmps []clientv3.Cmp) error {
-	rev, err := t.s.txn(cmps, t.ops())
+	ops := t.ops()
+	if len(ops) == 0 {
+		// etcd answers a Txn without a write or a linearizable read from
+		// the member's own copy, with no read index: the compares of a
+		// read-only decision would then be checked against the copy its
+		// reads came from, which may be behind (a coupon issued on another
+		// node refused as unissued). One linearizable count makes the
+		// member catch up with the leader first.
+		ops = []clientv3.Op{clientv3.OpGet(t.s.cfg.Prefix, clientv3.WithCountOnly())}
+	}
+	rev, err := t.s.txn(cmps, ops)
 	if len(t.writes) > 0 {
 		t.s.carried(1)
 	}
