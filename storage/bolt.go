@@ -47,10 +47,13 @@ type Bolt struct {
 
 	mu         sync.Mutex
 	pending    []*call
-	running    bool
-	lastCommit time.Duration  // how long the last commit took
-	closed     bool           // Update refuses from Close on
-	wg         sync.WaitGroup // the committer goroutine, for Close
+	lastCommit time.Duration // how long the last commit took
+	closed     bool          // Update refuses from Close on
+	// The committer lives as long as the store: one started per burst of
+	// writes grew its stack again (copystack) for every commit of a lightly
+	// loaded server, 1.4% of its CPU at half of peak.
+	wake    chan struct{} // a write is pending (capacity 1)
+	stopped chan struct{} // closed when the committer has returned
 
 	commits, writes atomic.Uint64 // group-commit counters, for metrics
 	observe         atomic.Pointer[func(writes int, took time.Duration)]
@@ -80,7 +83,9 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
-	return &Bolt{db: db}, nil
+	s := &Bolt{db: db, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	go s.commitLoop()
+	return s, nil
 }
 
 // Layout is the version of the ledger's layout this build reads and writes.
@@ -129,20 +134,36 @@ func (s *Bolt) Update(fn func(Tx) error) error {
 		return bolt.ErrDatabaseNotOpen
 	}
 	s.pending = append(s.pending, c)
-	if !s.running {
-		s.running = true
-		s.wg.Add(1)
-		go s.commitLoop()
-	}
 	s.mu.Unlock()
+	s.nudge()
 	return <-c.done
 }
 
+func (s *Bolt) nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// commitLoop commits what is pending, batch after batch, and waits for the
+// next write when nothing is; it returns once the store is closed and
+// every write queued before is answered.
 func (s *Bolt) commitLoop() {
-	defer s.wg.Done()
+	defer close(s.stopped)
 	for {
 		s.mu.Lock()
-		if n := len(s.pending); n > 0 && n < maxBatch {
+		if len(s.pending) == 0 {
+			closed := s.closed
+			s.pending = nil
+			s.mu.Unlock()
+			if closed {
+				return
+			}
+			<-s.wake
+			continue
+		}
+		if len(s.pending) < maxBatch {
 			deadline := time.Now().Add(max(s.lastCommit, minGather))
 			s.mu.Unlock()
 			s.gather(deadline)
@@ -153,12 +174,6 @@ func (s *Bolt) commitLoop() {
 			calls = calls[:maxBatch:maxBatch]
 		}
 		s.pending = s.pending[len(calls):]
-		if len(calls) == 0 {
-			s.running = false
-			s.pending = nil
-			s.mu.Unlock()
-			return
-		}
 		s.mu.Unlock()
 		s.commits.Add(1)
 		s.writes.Add(uint64(len(calls)))
@@ -280,7 +295,8 @@ func (s *Bolt) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.wg.Wait()
+	s.nudge()
+	<-s.stopped
 	return s.db.Close()
 }
 
