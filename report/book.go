@@ -115,7 +115,7 @@ func (b *Book) Observe(ev fraud.Event) {
 	full := len(b.pending) >= maxPending
 	b.inbox.Unlock()
 	if full {
-		b.nudge()
+		b.poke()
 	}
 }
 
@@ -133,12 +133,12 @@ func (b *Book) Committed(evs []verify.JournalEvent) {
 	full := len(b.fed) >= maxPending
 	b.inbox.Unlock()
 	if full {
-		b.nudge()
+		b.poke()
 	}
 }
 
-// nudge asks Run for a catch-up now: many events wait.
-func (b *Book) nudge() {
+// poke asks Run for a catch-up now: many events wait.
+func (b *Book) poke() {
 	select {
 	case b.wake <- struct{}{}:
 	default:

@@ -124,14 +124,6 @@ func (b *Book) Follow(ctx context.Context) error {
 	return b.CatchUp()
 }
 
-// poke asks Run for a catch-up soon.
-func (b *Book) poke() {
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
-}
-
 // heard is what the watches reported since the last catch-up, taken
 // before the catch-up's snapshot: a watch reports a change once it is
 // committed, so the snapshot holds every change named here (taken inside
