@@ -38,6 +38,7 @@ func BenchmarkBareSignatureParallel(b *testing.B) {
 	w := newWorld(b, "bakery-1")
 	c := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: time.Hour})
 	code, _ := credential.Parse(c.Code)
+	cpu := benchcpu.Start(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := w.ring.Verify("bakery-1", code.KeyID, code.Signature, code.Signed); err != nil {
@@ -47,6 +48,7 @@ func BenchmarkBareSignatureParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifies/s")
+	cpu.Report(b)
 }
 
 // BenchmarkVerify is the whole read-only path: decode, key lookup,

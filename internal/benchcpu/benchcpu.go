@@ -5,21 +5,32 @@
 package benchcpu
 
 import (
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// Meter holds the process's CPU time when a measurement began.
-type Meter struct{ start time.Duration }
+// Meter holds the process's CPU time, and the clock, when a measurement
+// began.
+type Meter struct {
+	start time.Duration
+	began time.Time
+}
 
 // Start begins a measurement.
-func Start(b testing.TB) Meter { return Meter{start: used(b)} }
+func Start(b testing.TB) Meter { return Meter{start: used(b), began: time.Now()} }
 
-// Report adds the metric cpu-µs/op: the CPU time since Start per
-// operation of b.
+// Report adds the metrics cpu-µs/op, the CPU time since Start per
+// operation of b, and cpu-used-%, the share of GOMAXPROCS CPUs that time
+// filled since Start: below 100 with work to do, a CPU waited (for a
+// commit's fdatasync, say, or for the scheduler).
 func (m Meter) Report(b *testing.B) {
-	b.ReportMetric(float64(used(b)-m.start)/float64(b.N)/1e3, "cpu-µs/op")
+	cpu := used(b) - m.start
+	b.ReportMetric(float64(cpu)/float64(b.N)/1e3, "cpu-µs/op")
+	if wall := time.Since(m.began); wall > 0 {
+		b.ReportMetric(100*float64(cpu)/float64(wall)/float64(runtime.GOMAXPROCS(0)), "cpu-used-%")
+	}
 }
 
 // Used is the CPU time since Start.
