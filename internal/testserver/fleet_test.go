@@ -78,6 +78,24 @@ func eventually(t *testing.T, what string, check func() (bool, error)) {
 
 // raceForOneCoupon: 100 goroutines spread over the nodes redeem one coupon
 // of max_uses; exactly max_uses succeed, the rest are already_redeemed.
+// issueHereRedeemThere issues coupons through one node and presents each
+// at once at the next: none may be refused because the second node's
+// etcd member has not applied the issue yet.
+func issueHereRedeemThere(t *testing.T, f *testserver.Fleet) {
+	ctx := context.Background()
+	s := newFleetShop(t, f, "issue-here")
+	for i := range 60 {
+		here, there := i%len(f.Nodes), (i+1)%len(f.Nodes)
+		batch, err := s.issuer[here].IssueCoupons(ctx, client.CouponRequest{Merchant: s.id, Offer: "croissant", ValidFor: client.Duration(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.register[there].Redeem(ctx, client.RedeemRequest{Code: client.Code{Code: batch.Coupons[0].Code}, Register: "till-1"}); err != nil {
+			t.Fatalf("coupon %d, issued on node %d, redeemed on node %d: %v", i, here, there, err)
+		}
+	}
+}
+
 func raceForOneCoupon(t *testing.T, f *testserver.Fleet, maxUses int) {
 	ctx := context.Background()
 	s := newFleetShop(t, f, fmt.Sprintf("race-%d", maxUses))
@@ -376,6 +394,7 @@ func TestFleetOnASharedLedger(t *testing.T) {
 func fleetCases(t *testing.T, f *testserver.Fleet) {
 	t.Run("100 redemptions of a coupon of max_uses 1 over 3 nodes", func(t *testing.T) { raceForOneCoupon(t, f, 1) })
 	t.Run("100 redemptions of a coupon of max_uses 3 over 3 nodes", func(t *testing.T) { raceForOneCoupon(t, f, 3) })
+	t.Run("a coupon issued on one node is redeemed at once on another", func(t *testing.T) { issueHereRedeemThere(t, f) })
 	t.Run("one card stamped through 3 nodes at once", func(t *testing.T) { stampOneCardEverywhere(t, f, 95) })
 	t.Run("a block, a compromised key and a revoked API key reach every node", func(t *testing.T) { changesReachEveryNode(t, f) })
 	t.Run("one card at two nodes is one copied-card alert", func(t *testing.T) { oneCardAtTwoNodes(t, f) })
