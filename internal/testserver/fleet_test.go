@@ -78,12 +78,17 @@ func eventually(t *testing.T, what string, check func() (bool, error)) {
 
 // raceForOneCoupon: 100 goroutines spread over the nodes redeem one coupon
 // of max_uses; exactly max_uses succeed, the rest are already_redeemed.
-// issueHereRedeemThere issues coupons through one node and presents each
-// at once at the next: none may be refused because the second node's
-// etcd member has not applied the issue yet.
-func issueHereRedeemThere(t *testing.T, f *testserver.Fleet) {
+// issueHereUseThere issues through one node and presents each credential
+// at once at the next: a coupon redeemed, another verified, a card
+// stamped.
+// None may be refused because the second node's etcd member has not
+// applied the issue yet.
+func issueHereUseThere(t *testing.T, f *testserver.Fleet) {
 	ctx := context.Background()
 	s := newFleetShop(t, f, "issue-here")
+	if _, err := s.admin[0].CreateProgram(ctx, client.Program{Merchant: s.id, ID: "coffee", StampsRequired: 10, Reward: "free coffee"}); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 60 {
 		here, there := i%len(f.Nodes), (i+1)%len(f.Nodes)
 		batch, err := s.issuer[here].IssueCoupons(ctx, client.CouponRequest{Merchant: s.id, Offer: "croissant", ValidFor: client.Duration(time.Hour)})
@@ -92,6 +97,19 @@ func issueHereRedeemThere(t *testing.T, f *testserver.Fleet) {
 		}
 		if _, err := s.register[there].Redeem(ctx, client.RedeemRequest{Code: client.Code{Code: batch.Coupons[0].Code}, Register: "till-1"}); err != nil {
 			t.Fatalf("coupon %d, issued on node %d, redeemed on node %d: %v", i, here, there, err)
+		}
+		if batch, err = s.issuer[here].IssueCoupons(ctx, client.CouponRequest{Merchant: s.id, Offer: "bagel", ValidFor: client.Duration(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := s.register[there].Verify(ctx, client.Code{Code: batch.Coupons[0].Code}); err != nil || !v.Valid {
+			t.Fatalf("coupon %d, issued on node %d, verified on node %d: %+v, %v", i, here, there, v, err)
+		}
+		card, err := s.issuer[here].IssueCard(ctx, s.id, "coffee")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.register[there].Stamp(ctx, client.StampRequest{CardCode: card.Code, Register: "till-1"}); err != nil {
+			t.Fatalf("card %d, issued on node %d, stamped on node %d: %v", i, here, there, err)
 		}
 	}
 }
@@ -394,7 +412,7 @@ func TestFleetOnASharedLedger(t *testing.T) {
 func fleetCases(t *testing.T, f *testserver.Fleet) {
 	t.Run("100 redemptions of a coupon of max_uses 1 over 3 nodes", func(t *testing.T) { raceForOneCoupon(t, f, 1) })
 	t.Run("100 redemptions of a coupon of max_uses 3 over 3 nodes", func(t *testing.T) { raceForOneCoupon(t, f, 3) })
-	t.Run("a coupon issued on one node is redeemed at once on another", func(t *testing.T) { issueHereRedeemThere(t, f) })
+	t.Run("credentials issued on one node are used at once on another", func(t *testing.T) { issueHereUseThere(t, f) })
 	t.Run("one card stamped through 3 nodes at once", func(t *testing.T) { stampOneCardEverywhere(t, f, 95) })
 	t.Run("a block, a compromised key and a revoked API key reach every node", func(t *testing.T) { changesReachEveryNode(t, f) })
 	t.Run("one card at two nodes is one copied-card alert", func(t *testing.T) { oneCardAtTwoNodes(t, f) })
