@@ -116,9 +116,10 @@ func issueHereUseThere(t *testing.T, f *testserver.Fleet) {
 
 // saleMovesNode takes each step of a sale on one node and the next at
 // once on another, as a till failing over between nodes does: a hold
-// confirmed, a redemption voided, an API key made and used. None may be
-// answered 404 or 401 because the second node's etcd member has not
-// applied the first step yet.
+// confirmed, a redemption retried with its idempotency key (the first
+// answer again) and voided, an API key made and used. None may be
+// answered 404, 401 or otherwise because the second node's etcd member
+// has not applied the first step yet.
 func saleMovesNode(t *testing.T, f *testserver.Fleet) {
 	ctx := context.Background()
 	s := newFleetShop(t, f, "failover")
@@ -135,9 +136,13 @@ func saleMovesNode(t *testing.T, f *testserver.Fleet) {
 		if _, err := s.register[there].ConfirmReservation(ctx, hold.ReservationID, ""); err != nil {
 			t.Fatalf("round %d: a hold made on node %d, confirmed on node %d: %v", i, here, there, err)
 		}
-		red, err := s.register[here].Redeem(ctx, client.RedeemRequest{Code: client.Code{Code: batch.Coupons[1].Code}, Register: "till-1"})
+		sale := client.RedeemRequest{Code: client.Code{Code: batch.Coupons[1].Code}, Register: "till-1", IdempotencyKey: fmt.Sprint("sale-", i)}
+		red, err := s.register[here].Redeem(ctx, sale)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if again, err := s.register[there].Redeem(ctx, sale); err != nil || again.RedemptionID != red.RedemptionID {
+			t.Fatalf("round %d: a redemption on node %d, retried on node %d: %+v, %v; want redemption %s again", i, here, there, again, err, red.RedemptionID)
 		}
 		if _, err := s.register[there].VoidRedemption(ctx, red.RedemptionID, "wrong item"); err != nil {
 			t.Fatalf("round %d: a redemption on node %d, voided on node %d: %v", i, here, there, err)
