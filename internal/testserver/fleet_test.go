@@ -76,13 +76,10 @@ func eventually(t *testing.T, what string, check func() (bool, error)) {
 	}
 }
 
-// raceForOneCoupon: 100 goroutines spread over the nodes redeem one coupon
-// of max_uses; exactly max_uses succeed, the rest are already_redeemed.
 // issueHereUseThere issues through one node and presents each credential
 // at once at the next: a coupon redeemed, another verified, a card
-// stamped.
-// None may be refused because the second node's etcd member has not
-// applied the issue yet.
+// stamped. None may be refused because the second node's etcd member has
+// not applied the issue yet.
 func issueHereUseThere(t *testing.T, f *testserver.Fleet) {
 	ctx := context.Background()
 	s := newFleetShop(t, f, "issue-here")
@@ -157,6 +154,8 @@ func saleMovesNode(t *testing.T, f *testserver.Fleet) {
 	}
 }
 
+// raceForOneCoupon: 100 goroutines spread over the nodes redeem one coupon
+// of max_uses; exactly max_uses succeed, the rest are already_redeemed.
 func raceForOneCoupon(t *testing.T, f *testserver.Fleet, maxUses int) {
 	ctx := context.Background()
 	s := newFleetShop(t, f, fmt.Sprintf("race-%d", maxUses))
