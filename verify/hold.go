@@ -318,7 +318,7 @@ func (v *Verifier) Confirm(req HoldAction) (Redemption, error) {
 		}
 		out := Redemption{Redeemed: true, RedemptionID: eventID(h.serial, seq), Serial: h.serial.String(),
 			UsesLeft: max(left-1-len(o.live(h.serial, now, hseq)), 0), RedeemedAt: now.UTC(), Register: h.held.Register}
-		e := event{Serial: h.serial, Use: true, Ends: hseq, Reply: &reply{Redemption: &out}, Answer: keep(&out), rec: &rec,
+		e := event{Serial: h.serial, Use: true, Ends: hseq, Reply: &reply{Redemption: &out}, Answer: keep(&out), rec: rec,
 			Entry: Entry{At: now.UTC(), Op: "redeem", Register: h.held.Register, Actor: req.APIKey, Reservation: req.Reservation}}
 		return out, o.put(tx, seq, e)
 	}, serialOf(req.Reservation))

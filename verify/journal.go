@@ -40,7 +40,10 @@ type event struct {
 	Ends  uint64 // the hold this event confirms (Use) or releases
 	Voids uint64 // the redemption or stamp event this event voids
 	Reply *reply
-	rec   *credential.Record // a use's issuance record, for the journal feed; not stored
+	// rec is a use's issuance record, for the journal feed (zero for other
+	// events: every issued record names its merchant); not stored. A value,
+	// so that a redemption allocates no copy when nobody is fed.
+	rec credential.Record
 }
 
 // eventHead is the part of an eventRecord the index needs; decoding only
@@ -305,7 +308,12 @@ func (o *overlay) put(tx storage.Tx, seq uint64, e event) error {
 	}
 	o.trails[e.Serial] = extend(t, seq, e.Use, e.Unuse)
 	if o.ix.feed != nil {
-		o.fed = append(o.fed, JournalEvent{Seq: seq, Serial: e.Serial, Use: e.Use, Unuse: e.Unuse, Voids: e.Voids, Entry: e.Entry, Record: e.rec})
+		fed := JournalEvent{Seq: seq, Serial: e.Serial, Use: e.Use, Unuse: e.Unuse, Voids: e.Voids, Entry: e.Entry}
+		if e.rec.Merchant != "" {
+			rec := e.rec
+			fed.Record = &rec
+		}
+		o.fed = append(o.fed, fed)
 	}
 	if e.Answer != nil {
 		o.answers[e.Answer.Key] = answered{seq, e.Entry.At}

@@ -63,7 +63,7 @@ func (v *Verifier) Redeem(req Request) (Redemption, error) {
 		}
 		out := Redemption{Redeemed: true, RedemptionID: eventID(p.serial, seq), Serial: p.serial.String(),
 			UsesLeft: left - len(live) - 1, RedeemedAt: now.UTC(), Register: req.Register}
-		e := event{Serial: p.serial, Use: true, Entry: Entry{At: now.UTC(), Op: "redeem", Register: req.Register}, Answer: keep(&out), rec: &rec}
+		e := event{Serial: p.serial, Use: true, Entry: Entry{At: now.UTC(), Op: "redeem", Register: req.Register}, Answer: keep(&out), rec: rec}
 		if err := o.put(tx, seq, e); err != nil {
 			return Redemption{}, err
 		}
