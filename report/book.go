@@ -32,6 +32,11 @@ type Book struct {
 	pending []fraud.Event
 	fed     []verify.JournalEvent // committed journal events, from the verifier's feed (Committed)
 	wake    chan struct{}
+	// The last catch-up's emptied inboxes, taken as the next ones: a
+	// catch-up runs every few milliseconds under load, and growing new
+	// ones each time was a tenth of what a redemption allocated.
+	sparePending []fraud.Event
+	spareFed     []verify.JournalEvent
 
 	mu        sync.Mutex
 	journal   uint64 // the last journal event folded in
@@ -127,7 +132,7 @@ func (b *Book) Observe(ev fraud.Event) {
 func (b *Book) Committed(evs []verify.JournalEvent) {
 	b.inbox.Lock()
 	if len(b.fed)+len(evs) > maxFed {
-		b.fed = nil
+		b.fed = b.fed[:0]
 	}
 	b.fed = append(b.fed, evs...)
 	full := len(b.fed) >= maxPending
@@ -186,7 +191,8 @@ func (b *Book) Run(stop <-chan struct{}, interval time.Duration, onErr func(erro
 func (b *Book) CatchUp() error {
 	b.inbox.Lock()
 	evs, fed := b.pending, b.fed
-	b.pending, b.fed = nil, nil
+	b.pending, b.fed = b.sparePending, b.spareFed
+	b.sparePending, b.spareFed = nil, nil
 	b.inbox.Unlock()
 
 	b.mu.Lock()
@@ -203,10 +209,26 @@ func (b *Book) CatchUp() error {
 		}
 		return b.follow(tx, h, fed)
 	})
+	b.spare(evs, fed)
 	if err != nil {
 		return fmt.Errorf("catch up the owner's figures: %w", err)
 	}
 	return b.saveRefusals()
+}
+
+// spare keeps a catch-up's inboxes, emptied, for the next one, unless a
+// burst grew them past their bounds.
+func (b *Book) spare(evs []fraud.Event, fed []verify.JournalEvent) {
+	clear(evs) // drop what the events point to
+	clear(fed)
+	b.inbox.Lock()
+	defer b.inbox.Unlock()
+	if b.sparePending == nil && cap(evs) <= maxPending {
+		b.sparePending = evs[:0]
+	}
+	if b.spareFed == nil && cap(fed) <= maxFed {
+		b.spareFed = fed[:0]
+	}
 }
 
 func (b *Book) merchant(id string) *merchantBook {
@@ -437,8 +459,8 @@ func (b *Book) apply(tx storage.Tx, e *verify.JournalEvent) error {
 			x.expiringValue.add(rec.Value, -1)
 		}
 	case en.Op == "redeem" && e.Use:
-		rec := e.Record // fed: the record the redemption was checked against
-		if rec == nil {
+		rec := &e.Record // fed: the record the redemption was checked against
+		if rec.Merchant == "" {
 			var err error
 			if rec, err = b.record(tx, e.Serial.String()); err != nil || rec == nil {
 				return err

@@ -19,8 +19,9 @@ type JournalEvent struct {
 	Entry  Entry
 	// Record is, on a use from the journal feed (WithJournalFeed), the
 	// issuance record the use was checked against: what a reader would
-	// otherwise load. Nil on events read from the journal.
-	Record *credential.Record
+	// otherwise load. Zero (no Merchant) on events read from the journal.
+	// A value, so that feeding it allocates nothing.
+	Record credential.Record
 }
 
 // JournalEventAt reads the journal event with sequence number seq.
