@@ -75,8 +75,9 @@ func WithRewards(m RewardMinter) Option { return func(v *Verifier) { v.minter = 
 // per commit, in the order they were written, before their writers are
 // answered: a reader kept in step with the journal (the owner's figures)
 // then need not read and decode it again. fn runs in the commit and must
-// not block, nor keep the slice: the next commit reuses it. A shared store has no feed (each node sees only its own
-// commits there); its readers follow the ledger.
+// not block, nor keep the slice: the next commit reuses it. A shared store
+// has no feed (each node sees only its own commits there); its readers
+// follow the ledger.
 func WithJournalFeed(fn func([]JournalEvent)) Option { return func(v *Verifier) { v.feed = fn } }
 
 type noObserver struct{}
