@@ -1,6 +1,7 @@
 package verify_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ type world struct {
 	t      testing.TB
 	path   string
 	db     *storage.Bolt
+	store  storage.Backend // db, or db shared (sharedLedger): what the world's stack writes through
 	ring   *keys.Ring
 	master string
 	iss    *issuer.Issuer
@@ -60,10 +62,23 @@ func (w *world) open() {
 	if sharedLedger {
 		store = sharedtest.Wrap(db)
 	}
-	w.db, w.ring = db, keys.NewRing(store, aead)
+	w.db, w.store, w.ring = db, store, keys.NewRing(store, aead)
 	w.iss = issuer.New(store, w.ring, issuer.WithClock(w.now))
 	if w.v, err = verify.New(store, w.ring, verify.WithClock(w.now), verify.WithRewards(w.iss)); err != nil {
 		w.t.Fatal(err)
+	}
+	if sharedLedger {
+		// As a fleet node does (internal/service): keysets and the
+		// blocklist cached, kept in step by the store's watch. Without
+		// it every signature check would read and rebuild the keyset.
+		ctx, cancel := context.WithCancel(context.Background())
+		w.t.Cleanup(cancel)
+		if err := w.ring.Follow(ctx); err != nil {
+			w.t.Fatal(err)
+		}
+		if err := w.v.Follow(ctx); err != nil {
+			w.t.Fatal(err)
+		}
 	}
 }
 
@@ -105,7 +120,7 @@ func TestVerifyOutcomes(t *testing.T) {
 	short := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: time.Minute})
 	later := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: time.Hour, NotBefore: w.now().Add(2 * time.Hour)})
 	blocked := w.coupon("bakery-1", issuer.CouponRequest{ValidFor: time.Hour})
-	w.db.Update(func(tx storage.Tx) error { return tx.Put(storage.Blocklist, []byte(blocked.Serial), []byte(`{}`)) })
+	w.store.Update(func(tx storage.Tx) error { return tx.Put(storage.Blocklist, []byte(blocked.Serial), []byte(`{}`)) })
 	foreign := w.coupon("bakery-2", issuer.CouponRequest{ValidFor: time.Hour})
 	unissued := forge(t, w.ring, "bakery-1")
 
