@@ -217,13 +217,15 @@ func (b *Book) CatchUp() error {
 }
 
 // spare keeps a catch-up's inboxes, emptied, for the next one, unless a
-// burst grew them past their bounds.
+// burst grew them past maxFed events. Both keep filling past maxPending
+// until the catch-up they poke runs (an issuing burst fills pending), so
+// that is the room they need.
 func (b *Book) spare(evs []fraud.Event, fed []verify.JournalEvent) {
 	clear(evs) // drop what the events point to
 	clear(fed)
 	b.inbox.Lock()
 	defer b.inbox.Unlock()
-	if b.sparePending == nil && cap(evs) <= maxPending {
+	if b.sparePending == nil && cap(evs) <= maxFed {
 		b.sparePending = evs[:0]
 	}
 	if b.spareFed == nil && cap(fed) <= maxFed {
